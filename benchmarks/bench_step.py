@@ -1,0 +1,81 @@
+"""ms/step and img/s of one full R3GAN iteration (D step with R1 and R2, then G step) for a preset.
+
+    python benchmarks/bench_step.py --preset r3gan-digits --batch 64 --steps 20
+Prints one JSON line per configuration. Uses random data of the preset's shape (no dataset I/O).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from gankit.config import parse_set
+from gankit.losses import LOSSES
+from gankit.networks import build_networks, count_params
+from gankit.presets import resolve
+from gankit.regularizers import REGULARIZERS
+from gankit.step import d_step, g_step, one_hot
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="r3gan-digits")
+    ap.add_argument("--batch", type=int, default=0, help="0: the preset's batch")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+    cfg = resolve(args.preset, parse_set(args.set))
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    batch = args.batch or cfg.train.batch
+    channels = 1 if cfg.data.name in ("mnist", "digits") else 3
+    shape = (channels, cfg.data.resolution, cfg.data.resolution) if cfg.model.arch != "mlp" else (2,)
+    classes = (cfg.data.classes or 10) if cfg.model.cond else 0
+    torch.manual_seed(0)
+    G, D = build_networks(cfg.model, shape, classes)
+    G, D = G.to(device), D.to(device)
+    fmt = torch.channels_last if args.channels_last and len(shape) == 3 else torch.contiguous_format
+    G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+    opt_G = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)
+    loss = LOSSES.get(cfg.loss.name)
+    regs = {n: REGULARIZERS.get(n) for n in cfg.loss.regularizers}
+    rng = torch.Generator().manual_seed(0)
+    real = torch.randn(batch, *shape).to(device).contiguous(memory_format=fmt) if len(shape) == 3 else torch.randn(batch, *shape).to(device)
+    c = one_hot(torch.randint(0, max(classes, 1), (batch,)), classes)
+    c = None if c is None else c.to(device)
+
+    def step() -> None:
+        z = torch.randn(batch, G.z_dim, device=device)
+        opt_D.zero_grad(set_to_none=True)
+        d_step(G, D, loss, regs, real, c, z, cfg.loss.gamma, 0.0, cfg.aug, rng)
+        opt_D.step()
+        opt_G.zero_grad(set_to_none=True)
+        g_step(G, D, loss, real, c, z, 0.0, cfg.aug, rng)
+        opt_G.step()
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(args.warmup):
+        step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync()
+    dt = (time.perf_counter() - t0) / args.steps
+    out = {"preset": args.preset, "batch": batch, "device": torch.cuda.get_device_name() if device.type == "cuda" else
+           f"cpu x{torch.get_num_threads()} threads", "channels_last": args.channels_last, "ms_per_step": round(dt * 1000, 2),
+           "img_per_s": round(batch / dt, 1), "g_params": count_params(G), "d_params": count_params(D)}
+    if device.type == "cuda":
+        out["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

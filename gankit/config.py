@@ -1,0 +1,175 @@
+"""Typed configuration: dataclasses, `--set section.key=value` overrides, JSON round trips."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .augment import AugmentConfig
+from .data.base import DataConfig
+from .errors import GankitError
+
+
+@dataclass
+class ModelConfig:
+    """Network family and its sizes; resolution and channels come from the data."""
+
+    arch: str = "r3gan"  # network registry name
+    z_dim: int = 64
+    widths: list[int] = field(default_factory=lambda: [768] * 4)  # per stage, from 4x4 upward
+    groups: list[int] = field(default_factory=lambda: [96] * 4)  # grouped-conv cardinality per stage
+    blocks: int = 2  # residual blocks per stage
+    expansion: int = 2  # inverted-bottleneck width factor
+    cond: bool = False  # class-conditional G and D (labels from the dataset)
+    class_embed_dim: int = 64  # G's class embedding, concatenated to z
+    hidden: int = 256  # MLP networks: units per hidden layer
+    depth: int = 3  # MLP networks: hidden layers
+
+
+@dataclass
+class LossConfig:
+    """Adversarial loss and gradient penalties; each penalty is weighted gamma / 2."""
+
+    name: str = "rpgan"
+    regularizers: list[str] = field(default_factory=lambda: ["r1", "r2"])
+    gamma: float = 0.05  # at t = 0
+    gamma_final: float = 0.005  # at t = horizon (cosine ramp)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedules (functions of images seen) and the run's bookkeeping."""
+
+    kimg: float = 20000.0  # run length in thousands of real images shown to D
+    batch: int = 512
+    horizon_kimg: float = 0.0  # T of the cosine schedules; 0 means T = kimg
+    lr: float = 2e-4
+    lr_final: float = 5e-5
+    beta2: float = 0.9
+    beta2_final: float = 0.99
+    aug_p: float = 0.0  # final augmentation probability (ramps up from 0)
+    ema_kimg: float = 5000.0  # final EMA half-life in kimg (ramps up from 0)
+    seed: int = 0
+    log_kimg: float = 0.0  # scalars every so many kimg (0: 100 lines per run)
+    snapshot_kimg: float = 0.0  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
+    eval_n: int = 10000  # samples for the mode metrics at each snapshot
+    grid: int = 64  # samples in the snapshot grid
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    channels_last: bool = True  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
+
+    @property
+    def horizon(self) -> float:
+        """Schedule horizon in images."""
+        return 1000.0 * (self.horizon_kimg if self.horizon_kimg > 0 else self.kimg)
+
+
+@dataclass
+class Config:
+    """Everything that defines a run; written as config.json into the run directory."""
+
+    preset: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    aug: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+SECTIONS = ("model", "data", "loss", "train", "aug")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a JSON value or a --set string to the field's declared type."""
+    origin = typing.get_origin(tp)
+    try:
+        if origin is list:
+            (item,) = typing.get_args(tp)
+            if isinstance(value, str):
+                value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+            return [_coerce(v, item, key) for v in value]
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
+        if tp is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise GankitError(f"{key}={value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+
+
+def _section_types(obj: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Set dotted keys ("train.kimg": 10) on a copy of cfg; unknown keys list the valid ones."""
+    cfg = config_from_dict(cfg.to_dict())
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section == "preset" and not name:
+            cfg.preset = str(value)
+            continue
+        if section not in SECTIONS or not name:
+            raise GankitError(f"unknown config key '{key}'; keys look like SECTION.NAME with SECTION "
+                              f"one of {', '.join(SECTIONS)}")
+        obj = getattr(cfg, section)
+        types = _section_types(obj)
+        if name not in types:
+            raise GankitError(f"unknown config key '{key}'; valid keys in '{section}': "
+                              f"{', '.join(sorted(types))}")
+        setattr(obj, name, _coerce(value, types[name], key))
+    return cfg
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """['train.kimg=10', ...] -> {'train.kimg': '10'}."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise GankitError(f"--set takes KEY=VALUE (e.g. --set train.kimg=100), got '{item}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{'train': {'kimg': 1}} -> {'train.kimg': 1}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_from_dict(d: dict) -> Config:
+    """Rebuild a Config from its to_dict() form (as stored in config.json)."""
+    cfg = Config(preset=d.get("preset", ""))
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        types = _section_types(obj)
+        for name, value in d.get(section, {}).items():
+            if name not in types:
+                raise GankitError(f"config key '{section}.{name}' is not known to this gankit version")
+            setattr(obj, name, _coerce(value, types[name], f"{section}.{name}"))
+    return cfg

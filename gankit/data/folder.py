@@ -1,0 +1,234 @@
+"""PNG/JPEG images from a directory tree or a .tar/.tar.gz/.tgz/.zip archive (e.g. CIFAR-10, FFHQ).
+
+Layout: labels come from the immediate sub-folders of the root (after data.subdir), sorted; when
+some image lies directly in the root the set is unlabelled (num_classes 0, labels 0). In an
+archive whose images all sit under one top-level folder, that folder is taken as the root.
+Images are converted to RGB, centre-cropped to a square and resized to data.resolution with PIL's
+LANCZOS filter (large JPEGs are first DCT-downscaled by PIL's draft mode, never below the target).
+Storage (data.in_memory): "yes" decodes everything once into one uint8 tensor; "no" keeps only
+the encoded bytes (tar archives) or the file names (folders, zip) and decodes in get(); "auto" is
+"yes" when N*3*R*R bytes <= 2 GiB.
+Bad files: in-memory sets decode everything at construction and skip failures; streamed sets only
+parse each header at construction (cheap) and skip failures there; an image whose pixel data is
+broken past a valid header is found in get(), warned about once and replaced by the next good one.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import threading
+import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import GankitError
+from .base import DATASETS, DataConfig, Dataset
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
+AUTO_LIMIT = 2 << 30  # bytes of decoded images held in memory under in_memory="auto"
+
+
+def decode(data: bytes, resolution: int, header_only: bool = False) -> np.ndarray | None:
+    """Encoded image bytes -> uint8 [3, R, R]: RGB, centre-cropped square, LANCZOS-resized."""
+    with Image.open(io.BytesIO(data)) as im:
+        if header_only:
+            return None
+        im.draft("RGB", (resolution, resolution))  # JPEG only: DCT scaling, keeps sides >= R
+        im = im.convert("RGB")
+    w, h = im.size
+    s = min(w, h)
+    if w != h:
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+    if s != resolution:
+        im = im.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return np.asarray(im).transpose(2, 0, 1)
+
+
+def _is_image(name: str) -> bool:
+    """An image member by extension; hidden files and macOS `__MACOSX/`, `._x` leftovers are not."""
+    parts = name.removeprefix("./").split("/")
+    return name.lower().endswith(EXTENSIONS) and not any(
+        p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+class _Source:
+    """The image members of a folder or an archive: sorted relative names and a byte reader."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.blobs, self._zip, self._lock = path, {}, None, threading.Lock()
+        low = path.name.lower()
+        if path.is_dir():
+            self.kind = "folder"
+            names = [str(Path(d, f).relative_to(path).as_posix()) for d, _, fs in
+                     os.walk(path, followlinks=True) for f in fs]
+            names = [n for n in names if _is_image(n)]
+        elif low.endswith(".zip"):
+            self.kind = "zip"
+            try:
+                with zipfile.ZipFile(path) as z:
+                    names = [n for n in z.namelist() if _is_image(n)]
+            except (OSError, zipfile.BadZipFile) as e:
+                raise GankitError(f"cannot read zip archive {path} ({e}); check the file") from None
+        elif low.endswith(ARCHIVES):
+            self.kind = "tar"  # compressed tars cannot seek: keep the (small) encoded bytes
+            try:
+                with tarfile.open(path) as t:
+                    for m in t:
+                        if m.isfile() and _is_image(m.name):
+                            self.blobs[m.name.removeprefix("./")] = t.extractfile(m).read()
+            except (OSError, EOFError, tarfile.TarError) as e:
+                raise GankitError(f"cannot read tar archive {path} ({e}); check the file") from None
+            names = list(self.blobs)
+        else:
+            raise GankitError(f"data.path {path} is neither a folder nor a {'/'.join(ARCHIVES)} "
+                              "archive; point --data at an image folder or archive")
+        self.names = sorted(names)
+
+    def read(self, name: str) -> bytes:
+        if self.kind == "tar":
+            return self.blobs[name]
+        if self.kind == "folder":
+            return (self.path / name).read_bytes()
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            return self._zip.read(name)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_zip": None, "_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+
+def _select(src: _Source, subdir: str) -> tuple[list[str], list[str]]:
+    """(member names, their names relative to the root) after the wrapper folder and subdir."""
+    names, prefix, sub = src.names, "", subdir.strip("/")
+    if not names:
+        return [], []
+    tops = {n.split("/", 1)[0] for n in names}
+    if (src.kind != "folder" and len(tops) == 1 and all("/" in n for n in names)
+            and not (sub and any(n.startswith(sub + "/") for n in names))):
+        prefix = tops.pop() + "/"
+    if sub:
+        found = sorted({n[len(prefix):].split("/", 1)[0] for n in names
+                        if n.startswith(prefix) and "/" in n[len(prefix):]})
+        prefix += sub + "/"
+        if not any(n.startswith(prefix) for n in names):
+            raise GankitError(f"{src.path} has no images under sub-folder '{sub}'; set data.subdir "
+                              f"to one of: {', '.join(found[:20]) or '(none)'} or leave it empty")
+    keep = [n for n in names if n.startswith(prefix)]
+    return keep, [n[len(prefix):] for n in keep]
+
+
+def _parallel(fn: Callable[[int], object], n: int) -> list:
+    """[fn(0), ..., fn(n-1)] on a thread pool (PIL decodes and resizes without the GIL)."""
+    chunks = [range(i, min(i + 512, n)) for i in range(0, n, 512)]
+    with ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4)) as pool:
+        parts = pool.map(lambda r: [fn(i) for i in r], chunks)
+        return [v for part in parts for v in part]
+
+
+class ImageFolder(Dataset):
+    """Images of a folder tree or archive, held decoded in memory or decoded on demand."""
+
+    def __init__(self, path: str, subdir: str, resolution: int, in_memory: str) -> None:
+        if not path:
+            raise GankitError("the folder dataset needs data.path; pass --data pointing at an image "
+                              "folder or a .tar/.tar.gz/.tgz/.zip archive")
+        root = Path(path).expanduser()
+        if not root.exists():
+            raise GankitError(f"data path {root} does not exist; pass --data pointing at an image "
+                              "folder or archive")
+        if resolution < 4 or resolution & (resolution - 1):
+            raise GankitError(f"data.resolution must be a power of two >= 4 (e.g. 32, 64, 256), "
+                              f"got {resolution}")
+        if in_memory not in ("auto", "yes", "no"):
+            raise GankitError(f"data.in_memory '{in_memory}' is unknown; use auto, yes or no")
+        if subdir and root.is_dir():  # walk only the chosen sub-folder
+            if not (root / subdir).is_dir():
+                raise GankitError(f"{root} has no sub-folder '{subdir}'; fix data.subdir or leave "
+                                  "it empty")
+            root, subdir = root / subdir, ""
+        self.src, self.resolution, self.shape = _Source(root), resolution, (3, resolution, resolution)
+        names, rel = _select(self.src, subdir)
+        if not names:
+            raise GankitError(f"no images found in {root}{'/' + subdir if subdir else ''} (looked "
+                              f"for {', '.join(EXTENSIONS)}); point --data at a folder of images")
+        self.in_memory = in_memory == "yes" or (
+            in_memory == "auto" and len(names) * 3 * resolution**2 <= AUTO_LIMIT)
+
+        n, res = len(names), resolution
+        arr = np.empty((n, 3, res, res), np.uint8) if self.in_memory else None
+
+        def check(i: int) -> bool:
+            try:
+                out = decode(self.src.read(names[i]), res, header_only=arr is None)
+            except Exception:  # PIL raises many types for broken files; all mean "skip it"
+                return False
+            if arr is not None:
+                arr[i] = out
+            return True
+
+        good = _parallel(check, n)
+        ok = [i for i in range(n) if good[i]]
+        if len(ok) < n:
+            bad = [names[i] for i in range(n) if not good[i]]
+            if not ok:
+                raise GankitError(f"none of the {n} images in {root} could be decoded "
+                                  f"(first: {bad[0]}); check the files")
+            warnings.warn(f"skipped {len(bad)} of {n} images in {root} that failed to "
+                          f"decode (first: {bad[0]})", stacklevel=3)
+        self.names = [names[i] for i in ok]
+        classes = sorted({r.split("/", 1)[0] for r in rel}) if all("/" in r for r in rel) else []
+        index = {c: k for k, c in enumerate(classes)}
+        self.classes, self.num_classes = classes, len(classes)
+        self.labels = torch.tensor([index[rel[i].split("/", 1)[0]] if classes else 0 for i in ok],
+                                   dtype=torch.int64)
+        self.images = None
+        if arr is not None:
+            self.images = torch.from_numpy(arr if len(ok) == n else arr[ok])
+            self.src.blobs = {}  # decoded: the encoded bytes are no longer needed
+        self._bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _decode(self, i: int) -> np.ndarray:
+        """Item i decoded; a broken one is warned about once and replaced by the next good item."""
+        for j in (k % len(self.names) for k in range(i, i + len(self.names))):
+            if j not in self._bad:
+                try:
+                    return decode(self.src.read(self.names[j]), self.resolution)
+                except Exception:
+                    self._bad.add(j)
+                    warnings.warn(f"image {self.names[j]} in {self.src.path} failed to decode; "
+                                  "using the next image in its place", stacklevel=3)
+        raise GankitError(f"no image in {self.src.path} can be decoded; check the files")
+
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images uint8 [B, 3, R, R] and labels int64 [B] (0 for unlabelled sets)."""
+        if self.images is not None:
+            return self.images[idx], self.labels[idx]
+        ids = idx.reshape(-1).tolist()
+        x = np.stack([self._decode(i) for i in ids]) if ids else np.zeros((0, *self.shape), np.uint8)
+        return torch.from_numpy(x).reshape(*idx.shape, *self.shape), self.labels[idx]
+
+    def describe(self) -> dict:
+        return {**super().describe(), "name": "folder", "path": str(self.src.path),
+                "in_memory": self.in_memory, "classes": self.classes}
+
+
+@DATASETS.register("folder")
+def folder(cfg: DataConfig) -> Dataset:
+    """Images from a folder tree or archive at data.path (sub-folder data.subdir), RGB at R x R."""
+    return ImageFolder(cfg.path, cfg.subdir, cfg.resolution, cfg.in_memory)

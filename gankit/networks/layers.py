@@ -1,0 +1,77 @@
+"""Building blocks shared by gankit's networks: MSR/Fix-up initialisation, the biased leaky ReLU,
+bias-free convolutions and the [1,3,3,1] low-pass resampling (pure PyTorch upfirdn2d)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_SLOPE = 0.2
+LRELU_GAIN = math.sqrt(2 / (1 + LRELU_SLOPE**2))  # He gain of leaky ReLU 0.2, about 1.3868
+
+
+def msr_init(layer: nn.Module, gain: float = 1.0) -> nn.Module:
+    """N(0, gain^2 / fan_in) weights with fan_in = in_channels / groups * k * k (He et al. 2015)."""
+    w = layer.weight
+    fan_in = w.shape[1] * w[0][0].numel()
+    with torch.no_grad():
+        w.normal_(0.0, gain / math.sqrt(fan_in))
+    return layer
+
+
+class BiasedActivation(nn.Module):
+    """Leaky ReLU 0.2 after a learned per-channel bias: the only biases in an R3GAN network."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return F.leaky_relu(x + self.bias.to(x.dtype).view(shape), LRELU_SLOPE)
+
+
+def conv(cin: int, cout: int, k: int = 1, groups: int = 1, gain: float = 1.0) -> nn.Conv2d:
+    """Bias-free 'same' convolution with MSR initialisation."""
+    return msr_init(nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False), gain)
+
+
+def linear(cin: int, cout: int, gain: float = 1.0) -> nn.Linear:
+    """Bias-free linear layer with MSR initialisation."""
+    return msr_init(nn.Linear(cin, cout, bias=False), gain)
+
+
+def lowpass_kernel(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> torch.Tensor:
+    """The separable 2-D filter outer(f, f) / sum^2: [1,3,3,1]/8 is 2x bilinear interpolation."""
+    f = torch.tensor(taps, dtype=torch.float32)
+    f = f / f.sum()
+    return torch.outer(f, f)
+
+
+class Upsample2x(nn.Module):
+    """upfirdn2d(up=2): zero-insertion, then the low-pass filter with gain 4 (pads 2 before, 1 after)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        k = lowpass_kernel() * 4  # gain up^2 keeps a constant image constant
+        self.register_buffer("kernel", k.expand(channels, 1, *k.shape).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # conv_transpose2d(stride 2, padding 1) == zero-insert + pad (2, 1) + 4x4 filter
+        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
+
+
+class Downsample2x(nn.Module):
+    """upfirdn2d(down=2): the low-pass filter (pad 1 each side), then keep every second pixel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        k = lowpass_kernel()
+        self.register_buffer("kernel", k.expand(channels, 1, *k.shape).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)

@@ -1,0 +1,44 @@
+"""Small MLP generator and discriminator for 2-D (or any flat) data, e.g. Gaussian mixtures."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _mlp(cin: int, hidden: int, depth: int, cout: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(cin if i == 0 else hidden, hidden), nn.LeakyReLU(0.2)]
+    layers.append(nn.Linear(hidden if depth else cin, cout))
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """z (and a one-hot class, concatenated) -> a point in R^dim."""
+
+    def __init__(self, dim: int, z_dim: int, hidden: int, depth: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes = z_dim, num_classes
+        self.net = _mlp(z_dim + num_classes, hidden, depth, dim)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(torch.cat([z, c.to(z.dtype)], 1) if self.num_classes else z)
+
+
+class MLPDiscriminator(nn.Module):
+    """A point (and a one-hot class, by projection) -> one logit per sample."""
+
+    def __init__(self, dim: int, hidden: int, depth: int, num_classes: int = 0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = _mlp(dim, hidden, depth - 1, hidden) if depth > 1 else nn.Identity()
+        self.act = nn.LeakyReLU(0.2)
+        self.out = nn.Linear(hidden if depth > 1 else dim, 1)
+        self.embed = nn.Linear(num_classes, hidden, bias=False) if num_classes else None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.act(self.net(x))
+        logit = self.out(h).view(-1)
+        if self.embed is not None:
+            logit = logit + (h * self.embed(c.to(h.dtype))).sum(1)  # projection D (Miyato 2018)
+        return logit

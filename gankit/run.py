@@ -1,0 +1,94 @@
+"""Run directories: creation and compatibility checks, the metrics log, and loading a trained G."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .checkpoint import list_checkpoints, load_checkpoint
+from .config import Config, config_from_dict, flatten
+from .errors import GankitError
+
+# keys that may change between a run and its resumption (bookkeeping, not the experiment)
+SAFE_KEYS = {"train.kimg", "train.eval_n", "train.log_kimg", "train.snapshot_kimg", "train.threads",
+             "train.device", "train.grid", "train.channels_last", "data.path", "data.in_memory"}
+
+
+def config_diff(a: Config, b: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs, safe keys excluded."""
+    fa, fb = flatten(a.to_dict()), flatten(b.to_dict())
+    return sorted(k for k in set(fa) | set(fb) if k not in SAFE_KEYS and fa.get(k) != fb.get(k))
+
+
+def prepare_run_dir(out: Path, cfg: Config) -> Optional[Path]:
+    """Create `out` for a new run, or accept it for resuming the same run; return its latest checkpoint.
+
+    A directory holding a different run, or files that are not a run, is refused before anything is written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out} is a file; name a directory for the run")
+    cfg_path = out / "config.json"
+    if out.is_dir() and any(out.iterdir()):
+        if not cfg_path.exists():
+            raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
+        old = config_from_dict(json.loads(cfg_path.read_text()))
+        diff = config_diff(old, cfg)
+        if diff:
+            raise GankitError(f"--out {out} holds a different run (differs in {', '.join(diff)}); "
+                              "choose another --out, or train with the same settings to resume it")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = cfg_path.with_suffix(".json.tmp")
+    tmp.write_text(cfg.to_json())
+    tmp.replace(cfg_path)
+    ckpts = list_checkpoints(out)
+    return ckpts[-1] if ckpts else None
+
+
+class MetricsLog:
+    """Append-only JSON lines (RUN/metrics.jsonl); on resume, lines past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_images: int = 0) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            keep = [ln for ln in self.path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln).get("images", 0) <= resume_images]
+            self.path.write_text("".join(ln + "\n" for ln in keep))
+
+    def write(self, record: dict[str, Any]) -> None:
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    @staticmethod
+    def read(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def load_run_config(run_dir: Path) -> Config:
+    """The resolved config of a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise GankitError(f"{run_dir} is not a gankit run (no config.json); pass the --out of a `gankit train`")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
+    """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
+    from .data import build_dataset  # local: datasets import heavy optional modules
+    from .networks import build_networks
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
+        raise GankitError(f"run {run_dir} has no checkpoint yet; wait for its first snapshot")
+    states, meta = load_checkpoint(ckpts[-1], only=(which,))
+    shape, num_classes = tuple(meta["data_shape"]), int(meta["num_classes"])
+    G, _ = build_networks(cfg.model, shape, num_classes)
+    G.load_state_dict(states[which])
+    return G.to(device).eval().requires_grad_(False)

@@ -1,0 +1,64 @@
+"""One discriminator step and one generator step: the GAN objective, separate from the loop.
+
+The loop calls d_step then g_step (each with its own real batch and fresh z, as in R3GAN) and
+steps the optimizers; these functions only compute losses and call backward().
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import AugmentConfig, augment
+from .losses import Loss
+from .regularizers import Regularizer
+
+
+def one_hot(labels: Optional[torch.Tensor], num_classes: int) -> Optional[torch.Tensor]:
+    """Class labels -> one-hot float rows, or None for unconditional networks."""
+    return F.one_hot(labels, num_classes).float() if num_classes and labels is not None else None
+
+
+def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Generator) -> torch.Tensor:
+    return augment(x, p, cfg, rng) if p > 0 and x.ndim == 4 else x
+
+
+def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer], real: torch.Tensor,
+           c: Optional[torch.Tensor], z: torch.Tensor, gamma: float, aug_p: float,
+           aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, float]:
+    """D loss + gamma/2 * penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images."""
+    with torch.no_grad():
+        fake = G(z, c)
+    needs = {r.on for r in regs.values()}
+    real = real.detach().requires_grad_("real" in needs)
+    fake = fake.detach().requires_grad_("fake" in needs)
+    real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng), c)
+    fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng), c)
+    adv = loss.d(real_logits, fake_logits)
+    total = adv
+    stats = {"loss_d": adv.mean().item(), "logit_real": real_logits.mean().item(),
+             "logit_fake": fake_logits.mean().item()}
+    for name, reg in regs.items():
+        images, logits = (real, real_logits) if reg.on == "real" else (fake, fake_logits)
+        penalty = reg.fn(images, logits)
+        total = total + (gamma / 2) * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2)
+        stats[name] = penalty.mean().item()
+    total.mean().backward()
+    stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
+    return stats
+
+
+def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
+           z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, float]:
+    """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen."""
+    D.requires_grad_(False)
+    try:
+        fake_logits = D(_maybe_augment(G(z, c), aug_p, aug_cfg, rng), c)
+        real_logits = D(_maybe_augment(real.detach(), aug_p, aug_cfg, rng), c) if loss.g_needs_real else None
+        adv = loss.g(real_logits, fake_logits)
+        adv.mean().backward()
+    finally:
+        D.requires_grad_(True)
+    return {"loss_g": adv.mean().item()}

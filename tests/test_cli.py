@@ -1,0 +1,124 @@
+"""The command line end to end on a tiny preset, and its one-line errors on bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+
+TINY = ["--preset", "r3gan-tiny", "--set", "train.threads=2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_every_file(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.json", "run.json", "metrics.jsonl", "reals.png", "checkpoints"} <= names
+    grids = sorted(tiny_run.glob("samples-*.png"))
+    assert len(grids) == 4 and Image.open(grids[-1]).size[0] > 64
+    ckpts = sorted((tiny_run / "checkpoints").glob("ckpt-*.safetensors"))
+    assert ckpts and ckpts[-1].with_suffix(".json").exists()
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    assert cfg["preset"] == "r3gan-tiny" and cfg["loss"]["regularizers"] == ["r1", "r2"]
+    lines = [json.loads(ln) for ln in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["images"] == 128 and "modes" in lines[-1] and "kl" in lines[-1]
+    assert any("loss_d" in ln and "r1" in ln and "r2" in ln and "lr" in ln for ln in lines)
+
+
+def test_generate_is_deterministic(tiny_run, tmp_path):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for path, seed in ((a, 3), (b, 3), (c, 4)):
+        assert main(["generate", "--run", str(tiny_run), "--n", "9", "--out", str(path), "--seed", str(seed)]) == 0
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    assert not np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(c)))
+    npz = tmp_path / "s.npz"
+    assert main(["generate", "--run", str(tiny_run), "--n", "5", "--out", str(npz)]) == 0
+    arr = np.load(npz)["samples"]
+    assert arr.shape == (5, 3, 8, 8) and arr.dtype == np.uint8
+
+
+def test_python_api_three_lines(tiny_run):
+    import gankit
+    G = gankit.load_generator(tiny_run)
+    x = gankit.generate(G, 4, seed=0)
+    assert x.shape == (4, 3, 8, 8)
+
+
+def test_rerun_of_finished_run_overwrites_nothing(tiny_run, capsys):
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file() and p.name != "config.json"}
+    assert main(["train", *TINY, "--out", str(tiny_run)]) == 0
+    assert "already complete" in capsys.readouterr().out
+    after = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file() and p.name != "config.json"}
+    assert before == after
+
+
+def test_resume_extends_a_run(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", *TINY, "--kimg", "0.064", "--out", str(out)]) == 0
+    assert main(["train", *TINY, "--kimg", "0.096", "--out", str(out)]) == 0
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(ln["images"] for ln in lines) == 96
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--preset", "nope"], "unknown preset 'nope'; valid preset names: .*r3gan-cifar10"),
+    (["train", *TINY, "--set", "data.name=imagenet-1k"], "unknown dataset 'imagenet-1k'; valid dataset names"),
+    (["train", *TINY, "--set", "loss.name=wgan9"], "unknown loss 'wgan9'; valid loss names"),
+    (["train", *TINY, "--set", "data.resolution=12"], "12"),
+    (["train", *TINY, "--set", "train.nope=1"], "unknown config key 'train.nope'"),
+    (["train", *TINY, "--set", "train.batch=abc"], "not a valid int"),
+    (["train", *TINY, "--set", "novalue"], "KEY=VALUE"),
+    (["train", "--preset", "r3gan-cifar10", "--data", "/no/such/folder"], "does not exist"),
+    (["generate", "--run", "/no/such/run", "--out", "x.png"], "not a gankit run"),
+])
+def test_bad_input_one_line_error(args, message, tmp_path, capsys):
+    code = main(args + (["--out", str(tmp_path / "o")] if args[0] == "train" else []))
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("gankit: error:") and err.count("\n") == 1
+    import re
+    assert re.search(message, err), err
+
+
+def test_empty_data_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["train", "--preset", "r3gan-cifar10-uncond", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert code == 2 and "no images" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_dir_with_a_different_run_is_refused(tiny_run, capsys):
+    before = (tiny_run / "config.json").read_text()
+    code = main(["train", *TINY, "--set", "loss.gamma=5", "--out", str(tiny_run)])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a different run" in err and "loss.gamma" in err
+    assert (tiny_run / "config.json").read_text() == before
+
+
+def test_out_dir_with_other_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", *TINY, "--out", str(tmp_path)]) == 2
+    assert "no gankit run" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_presets_and_describe(capsys):
+    assert main(["presets"]) == 0
+    listing = capsys.readouterr().out
+    assert "r3gan-ffhq256" in listing and "(default)" in listing
+    assert main(["describe", "--preset", "r3gan-cifar10", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert abs(info["g_params"] / 1e6 - 20.78) < 0.01 and abs(info["d_params"] / 1e6 - 21.28) < 0.01
+    assert info["config"]["train"]["batch"] == 512
+
+
+def test_console_script_is_installed():
+    r = subprocess.run([sys.executable, "-m", "gankit.cli", "presets"], capture_output=True, text=True)
+    assert r.returncode == 0 and "r3gan-tiny" in r.stdout

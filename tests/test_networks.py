@@ -1,0 +1,115 @@
+"""R3GAN networks: parameter counts, Fix-up init, resampling, any resolution and channel count."""
+import math
+
+import pytest
+import torch
+
+from gankit.config import ModelConfig
+from gankit.errors import GankitError
+from gankit.networks import build_networks, count_params
+from gankit.networks.layers import LRELU_GAIN, Downsample2x, Upsample2x, lowpass_kernel
+from gankit.networks.r3gan import Discriminator, Generator, ResidualBlock
+from gankit.presets import resolve
+
+# (preset, classes, G params, D params) from ../shared/R3GAN-REFERENCE.md, in millions
+REFERENCE = [("r3gan-cifar10", 10, 20.78, 21.28), ("r3gan-cifar10-uncond", 0, 20.73, 20.68),
+             ("r3gan-ffhq64", 0, 22.43, 22.38), ("r3gan-ffhq256", 0, 23.06, 23.01),
+             ("r3gan-imagenet32", 1000, 82.91, 86.55), ("r3gan-imagenet64", 1000, 103.57, 107.21)]
+
+
+@pytest.mark.parametrize("preset,classes,g_ref,d_ref", REFERENCE)
+def test_official_parameter_counts(preset, classes, g_ref, d_ref):
+    cfg = resolve(preset)
+    res = cfg.data.resolution
+    with torch.device("meta"):
+        G, D = build_networks(cfg.model, (3, res, res), classes)
+    assert abs(count_params(G) / 1e6 - g_ref) <= 0.01
+    assert abs(count_params(D) / 1e6 - d_ref) <= 0.01
+
+
+def test_fixup_init_and_identity_blocks():
+    torch.manual_seed(0)
+    G = Generator(32, 3, 64, [128] * 4, [16] * 4)
+    L = 8  # 4 stages x 2 blocks
+    blocks = [m for m in G.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == L
+    for b in blocks:
+        for w in (b.conv1.weight, b.conv2.weight):
+            fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+            ratio = w.std().item() * math.sqrt(fan_in) / (1.3868 * L ** -0.25)
+            assert abs(ratio - 1) < 0.02
+        assert torch.count_nonzero(b.conv3.weight) == 0
+        x = torch.randn(2, 128, 8, 8)
+        assert torch.equal(b(x), x)  # a fresh residual block is the identity
+    assert abs(LRELU_GAIN - 1.3868) < 1e-4
+
+
+def test_only_activation_biases():
+    G = Generator(16, 3, 64, [32] * 3, [4] * 3, num_classes=5)
+    D = Discriminator(16, 3, [32] * 3, [4] * 3, num_classes=5)
+    for net in (G, D):
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                assert m.bias is None
+        names = [n for n, _ in net.named_parameters() if n.endswith("bias")]
+        assert names and all(".act" in n for n in names)
+
+
+def test_resampling_kernel_and_constant_images():
+    k = lowpass_kernel()
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
+    assert torch.allclose(k, torch.outer(f, f))
+    up, down = Upsample2x(2), Downsample2x(2)
+    assert torch.allclose(up.kernel[0, 0], 4 * torch.outer(f, f))
+    x = torch.full((1, 2, 8, 8), 3.0)
+    u = up(x)
+    assert u.shape == (1, 2, 16, 16)
+    assert torch.allclose(u[..., 2:-2, 2:-2], torch.full_like(u[..., 2:-2, 2:-2], 3.0))
+    d = down(x)
+    assert d.shape == (1, 2, 4, 4)
+    assert torch.allclose(d[..., 1:-1, 1:-1], torch.full_like(d[..., 1:-1, 1:-1], 3.0))
+
+
+def test_upsample_matches_upfirdn_definition():
+    """Zero insertion, pad (2, 1), 4x4 filter with gain 4 == our conv_transpose form."""
+    x = torch.randn(1, 1, 5, 5)
+    z = torch.zeros(1, 1, 10, 10)
+    z[..., ::2, ::2] = x
+    z = torch.nn.functional.pad(z, (2, 1, 2, 1))
+    ref = torch.nn.functional.conv2d(z, (4 * lowpass_kernel()).flip(0, 1).view(1, 1, 4, 4))
+    assert torch.allclose(Upsample2x(1)(x), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("res,channels", [(4, 1), (8, 3), (16, 2), (64, 4)])
+def test_any_resolution_and_channels(res, channels):
+    cfg = ModelConfig(widths=[16, 8], groups=[4, 2], blocks=1)
+    G, D = build_networks(cfg, (channels, res, res), 0)
+    x = G(torch.randn(3, 64))
+    assert x.shape == (3, channels, res, res) and x.dtype == torch.float32
+    assert D(x).shape == (3,)
+
+
+def test_conditional_forward_backward():
+    cfg = ModelConfig(widths=[16], groups=[4], blocks=1, cond=True)
+    G, D = build_networks(cfg, (3, 8, 8), 7)
+    c = torch.nn.functional.one_hot(torch.tensor([0, 3, 6]), 7).float()
+    out = D(G(torch.randn(3, 64), c), c)
+    out.sum().backward()
+    assert out.shape == (3,) and G.embed.weight.grad is not None and D.embed.weight.grad is not None
+
+
+def test_bad_resolution_and_groups():
+    with pytest.raises(GankitError, match="power of two"):
+        build_networks(ModelConfig(widths=[16], groups=[4]), (3, 12, 12), 0)
+    with pytest.raises(GankitError, match="divide"):
+        build_networks(ModelConfig(widths=[16], groups=[5]), (3, 8, 8), 0)
+    with pytest.raises(GankitError, match="unknown network 'nope'.*mlp, r3gan"):
+        build_networks(ModelConfig(arch="nope"), (3, 8, 8), 0)
+
+
+def test_mlp_networks():
+    cfg = ModelConfig(arch="mlp", z_dim=8, hidden=32, depth=3)
+    G, D = build_networks(cfg, (2,), 0)
+    assert G(torch.randn(5, 8)).shape == (5, 2) and D(torch.randn(5, 2)).shape == (5,)
+    with pytest.raises(GankitError, match="flat data"):
+        build_networks(cfg, (3, 8, 8), 0)
