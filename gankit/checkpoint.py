@@ -45,6 +45,7 @@ def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) ->
     save_file(tensors, str(st) + ".tmp")
     with open(str(js) + ".tmp", "w") as f:
         json.dump({"meta": meta, "structure": structure}, f, indent=1)
+    os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
     os.replace(str(st) + ".tmp", st)
     os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists
 

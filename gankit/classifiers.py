@@ -14,17 +14,16 @@ they are first scaled to 0..255 with ``round(v * 255 / 16)`` (see :func:`digits_
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .data.base import to_float
 from .errors import GankitError
 from .registry import Registry
 
@@ -116,51 +115,25 @@ def digits_split() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     The split is fixed: the last ``DIGITS_TEST_SIZE`` (360) samples of ``load_digits`` are the
     test set, the first 1437 the training set. Shared by the training script and the tests.
     """
-    from sklearn.datasets import load_digits
+    from .data.digits import load_digits_base
 
-    d = load_digits()
-    x = torch.from_numpy(np.round(d.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
-    y = torch.from_numpy(d.target.astype(np.int64))
+    x, y = load_digits_base(8)
     k = len(y) - DIGITS_TEST_SIZE
     return x[:k], y[:k], x[k:], y[k:]
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one gzip'd IDX file (MNIST): images (magic 2051) -> uint8 [N, H, W], labels (2049) -> [N]."""
-    path = Path(path)
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = int.from_bytes(data[0:4], "big")
-    if magic == 2051:
-        n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
-        arr = np.frombuffer(data, dtype=np.uint8, count=n * h * w, offset=16).reshape(n, h, w)
-    elif magic == 2049:
-        n = int.from_bytes(data[4:8], "big")
-        arr = np.frombuffer(data, dtype=np.uint8, count=n, offset=8)
-    else:
-        raise GankitError(f"{path} is not an MNIST IDX file (magic number {magic}, expected 2051 or 2049)")
-    return arr.copy()
 
 
 def load_mnist(folder: str | Path, split: str = "train") -> tuple[Tensor, Tensor]:
     """MNIST from the four standard .gz files in `folder`: (uint8 [N, 1, 28, 28], int64 [N]).
 
-    split: "train" (60000) or "test" (the t10k set, 10000).
+    split: "train" (60000) or "test" (the t10k set, 10000). Reads through gankit.data.mnist.
     """
-    folder = Path(folder)
-    prefix = {"train": "train", "test": "t10k"}[split]
-    img, lab = folder / f"{prefix}-images-idx3-ubyte.gz", folder / f"{prefix}-labels-idx1-ubyte.gz"
-    for p in (img, lab):
-        if not p.is_file():
-            raise GankitError(f"MNIST file {p} is missing; put the four MNIST .gz files in {folder}")
-    x = torch.from_numpy(read_idx(img)).unsqueeze(1)
-    y = torch.from_numpy(read_idx(lab).astype(np.int64))
-    return x, y
+    from .data.mnist import load_mnist as load_padded
+
+    x, y = load_padded(str(folder), split, 32)
+    return x[..., 2:-2, 2:-2].contiguous(), y  # undo the dataset's 2-pixel zero padding
 
 
-def to_unit(x: Tensor) -> Tensor:
-    """uint8 0..255 -> float32 in [-1, 1]."""
-    return x.to(torch.float32) / 127.5 - 1.0
+to_unit = to_float  # uint8 0..255 -> float32 in [-1, 1]
 
 
 # --------------------------------------------------------------------------- loading

@@ -37,11 +37,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .run import load_generator, load_run_config
+    from .run import load_generator
     from .sampling import generate, save_samples, to_uint8
 
+    out = Path(args.out)
     if args.n < 1:
         raise GankitError("--n must be at least 1")
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise GankitError(f"--out {out} must end in .png (a grid) or .npz (an array of samples)")
+    if not out.parent.is_dir():
+        raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     G = load_generator(args.run, which="G" if args.raw else "G_ema")
     classes = None
     if args.cls is not None:
@@ -51,16 +56,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise GankitError(f"--class {args.cls} is outside 0..{G.num_classes - 1}")
         classes = torch.full((args.n,), args.cls, dtype=torch.long)
     samples = generate(G, args.n, seed=args.seed, classes=classes)
-    out = Path(args.out)
     if out.suffix.lower() == ".npz":
-        arr = to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy()
-        np.savez(out, samples=arr)
-    elif out.suffix.lower() == ".png":
-        reference = None
-        save_samples(samples, out, reference)
+        np.savez(out, samples=to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy())
     else:
-        raise GankitError(f"--out {out} must end in .png (a grid) or .npz (an array of samples)")
-    load_run_config(args.run)
+        save_samples(samples, out)
     print(f"wrote {args.n} samples to {out}")
     return 0
 
@@ -71,7 +70,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for name in PRESETS:
         cfg = resolve(name)
         mark = " (default)" if name == DEFAULT_PRESET else ""
-        print(f"{name:24s} {cfg.model.arch:6s} data={cfg.data.name:15s} res={cfg.data.resolution:<4d} "
+        res = "2-D" if cfg.model.arch == "mlp" else f"{cfg.data.resolution}px"
+        print(f"{name:22s} {cfg.model.arch:6s} data={cfg.data.name:15s} {res:6s} "
               f"batch={cfg.train.batch:<5d} kimg={cfg.train.kimg:g}{mark}")
     return 0
 
@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `gankit presets | head`
+        return 0
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

@@ -24,12 +24,15 @@ def config_diff(a: Config, b: Config) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if k not in SAFE_KEYS and fa.get(k) != fb.get(k))
 
 
-def prepare_run_dir(out: Path, cfg: Config) -> Optional[Path]:
-    """Create `out` for a new run, or accept it for resuming the same run; return its latest checkpoint.
+def prepare_run_dir(out: Path, cfg: Config) -> tuple[Config, Optional[Path]]:
+    """Create `out` for a new run, or accept it for resuming the same run.
 
+    Returns the config to train with (the schedule horizon made explicit: a new run's T is its
+    kimg, a resumed run keeps its T even when --kimg grows) and the latest checkpoint, if any.
     A directory holding a different run, or files that are not a run, is refused before anything is written.
     """
     out = Path(out)
+    cfg = config_from_dict(cfg.to_dict())
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; name a directory for the run")
     cfg_path = out / "config.json"
@@ -37,16 +40,20 @@ def prepare_run_dir(out: Path, cfg: Config) -> Optional[Path]:
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
         old = config_from_dict(json.loads(cfg_path.read_text()))
+        if cfg.train.horizon_kimg <= 0:
+            cfg.train.horizon_kimg = old.train.horizon_kimg
         diff = config_diff(old, cfg)
         if diff:
             raise GankitError(f"--out {out} holds a different run (differs in {', '.join(diff)}); "
                               "choose another --out, or train with the same settings to resume it")
+    if cfg.train.horizon_kimg <= 0:
+        cfg.train.horizon_kimg = cfg.train.kimg
     out.mkdir(parents=True, exist_ok=True)
     tmp = cfg_path.with_suffix(".json.tmp")
     tmp.write_text(cfg.to_json())
     tmp.replace(cfg_path)
     ckpts = list_checkpoints(out)
-    return ckpts[-1] if ckpts else None
+    return cfg, (ckpts[-1] if ckpts else None)
 
 
 class MetricsLog:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -22,8 +23,9 @@ def tiny_run(tmp_path_factory):
 def test_train_writes_every_file(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
     assert {"config.json", "run.json", "metrics.jsonl", "reals.png", "checkpoints"} <= names
-    grids = sorted(tiny_run.glob("samples-*.png"))
+    grids = sorted(tiny_run.glob("samples-?????????.png"))
     assert len(grids) == 4 and Image.open(grids[-1]).size[0] > 64
+    assert len(list(tiny_run.glob("samples-*-channels.png"))) == 4  # stacked digits, channel by channel
     ckpts = sorted((tiny_run / "checkpoints").glob("ckpt-*.safetensors"))
     assert ckpts and ckpts[-1].with_suffix(".json").exists()
     cfg = json.loads((tiny_run / "config.json").read_text())
@@ -66,6 +68,8 @@ def test_resume_extends_a_run(tmp_path):
     assert main(["train", *TINY, "--kimg", "0.096", "--out", str(out)]) == 0
     lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert max(ln["images"] for ln in lines) == 96
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["kimg"] == 0.096 and cfg["train"]["horizon_kimg"] == 0.064  # T kept on resume
 
 
 @pytest.mark.parametrize("args,message", [
@@ -78,6 +82,7 @@ def test_resume_extends_a_run(tmp_path):
     (["train", *TINY, "--set", "novalue"], "KEY=VALUE"),
     (["train", "--preset", "r3gan-cifar10", "--data", "/no/such/folder"], "does not exist"),
     (["generate", "--run", "/no/such/run", "--out", "x.png"], "not a gankit run"),
+    (["generate", "--run", "/no/such/run", "--out", "x.jpg"], "must end in .png"),
 ])
 def test_bad_input_one_line_error(args, message, tmp_path, capsys):
     code = main(args + (["--out", str(tmp_path / "o")] if args[0] == "train" else []))
@@ -120,5 +125,21 @@ def test_presets_and_describe(capsys):
 
 
 def test_console_script_is_installed():
-    r = subprocess.run([sys.executable, "-m", "gankit.cli", "presets"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gankit", "presets"], capture_output=True, text=True)
     assert r.returncode == 0 and "r3gan-tiny" in r.stdout
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    """Stopping at a checkpoint and resuming gives bitwise the weights of one uninterrupted run."""
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    same_t = [*TINY, "--set", "train.horizon_kimg=0.096"]  # one schedule for both runs
+    assert main(["train", *same_t, "--kimg", "0.096", "--out", str(one)]) == 0
+    assert main(["train", *same_t, "--kimg", "0.048", "--out", str(two)]) == 0
+    assert main(["train", *same_t, "--kimg", "0.096", "--out", str(two)]) == 0
+    a, _ = load_checkpoint(list_checkpoints(one)[-1])
+    b, _ = load_checkpoint(list_checkpoints(two)[-1])
+    for net in ("G", "G_ema", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)

@@ -7,7 +7,7 @@ from gankit.train import train
 
 
 def test_grid25_covers_modes(tmp_path):
-    cfg = resolve("mlp-grid25", {"train.threads": "2"})
+    cfg = resolve("mlp-grid25")
     t0 = time.time()
     train(cfg, tmp_path / "grid25", progress=lambda s: None)
     elapsed = time.time() - t0
@@ -17,5 +17,6 @@ def test_grid25_covers_modes(tmp_path):
           f"{final['n']:.0f} samples, {elapsed:.0f} s")
     assert final["n"] == 2500
     assert final["modes"] >= 23
-    assert final["hq_fraction"] >= 0.5
+    # preset mlp-grid25, 1 thread: seeds 0/1/2 reached 25/25 modes, hq_fraction 0.930/0.941/0.946 in 83-93 s
+    assert final["hq_fraction"] >= 0.85
     assert (tmp_path / "grid25" / f"samples-{final['images']:09d}.png").exists()
