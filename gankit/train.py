@@ -203,7 +203,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
                       **{k: v / n for k, v in sums.items()}, "img_per_s": (s.images - images_log) / (now - t_log)}
             _check_finite(record)
             log.write(record)
-            eta = (total - s.images) * (now - t_start) / max(s.images - images_start, 1)
+            eta = max(total - s.images, 0) * (now - t_start) / max(s.images - images_start, 1)
             progress(f"kimg {record['kimg']:9.2f}/{total / 1000:g}  {record['img_per_s']:7.0f} img/s  "
                      f"ETA {eta / 60:5.1f} min  D {record['loss_d']:.3f}  G {record['loss_g']:.3f}  "
                      f"gap {record['logit_gap']:+.2f}" + "".join(f"  {k} {record[k]:.3g}" for k in regs))
