@@ -1,6 +1,7 @@
 """One discriminator step and one generator step: the GAN objective, separate from the loop.
 
-The loop calls d_step then g_step (each with its own real batch and fresh z, as in R3GAN) and
+Statistics come back as detached 0-dim tensors (no device sync per step); the loop reads them
+when it logs. The loop calls d_step then g_step (each with its own real batch and fresh z, as in R3GAN) and
 steps the optimizers; these functions only compute losses and call backward().
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Gen
 
 def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer], real: torch.Tensor,
            c: Optional[torch.Tensor], z: torch.Tensor, gamma: float, aug_p: float,
-           aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, float]:
+           aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, torch.Tensor]:
     """D loss + gamma/2 * penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images."""
     with torch.no_grad():
         fake = G(z, c)
@@ -38,20 +39,20 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng), c)
     adv = loss.d(real_logits, fake_logits)
     total = adv
-    stats = {"loss_d": adv.mean().item(), "logit_real": real_logits.mean().item(),
-             "logit_fake": fake_logits.mean().item()}
+    stats = {"loss_d": adv.mean().detach(), "logit_real": real_logits.mean().detach(),
+             "logit_fake": fake_logits.mean().detach()}
     for name, reg in regs.items():
         images, logits = (real, real_logits) if reg.on == "real" else (fake, fake_logits)
         penalty = reg.fn(images, logits)
         total = total + (gamma / 2) * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2)
-        stats[name] = penalty.mean().item()
+        stats[name] = penalty.mean().detach()
     total.mean().backward()
     stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
     return stats
 
 
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
-           z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, float]:
+           z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, torch.Tensor]:
     """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen."""
     D.requires_grad_(False)
     try:
@@ -61,4 +62,4 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
         adv.mean().backward()
     finally:
         D.requires_grad_(True)
-    return {"loss_g": adv.mean().item()}
+    return {"loss_g": adv.mean().detach()}

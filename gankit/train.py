@@ -88,7 +88,7 @@ class TrainState:
 
 
 def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regularizer], num_classes: int,
-               device: torch.device, fmt: torch.memory_format) -> dict[str, float]:
+               device: torch.device, fmt: torch.memory_format) -> dict[str, torch.Tensor | float]:
     """One D step on (real i, fake i) pairs, then one G step with a fresh real batch and fresh z."""
     h = schedule(cfg, s.images)
     for opt in (s.opt_G, s.opt_D):
@@ -190,7 +190,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
     next_log, next_snap = (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor | float] = {}
     n, t_log, images_log, t_start, images_start = 0, time.time(), s.images, time.time(), s.images
     while s.images < total:
         for k, v in train_step(s, cfg, loss, regs, num_classes, device, fmt).items():
@@ -200,7 +200,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         if s.images >= next_log or done:
             now = time.time()
             record = {"images": s.images, "kimg": s.images / 1000, "step": s.step,
-                      **{k: v / n for k, v in sums.items()}, "img_per_s": (s.images - images_log) / (now - t_log)}
+                      **{k: float(v) / n for k, v in sums.items()}, "img_per_s": (s.images - images_log) / (now - t_log)}
             _check_finite(record)
             log.write(record)
             eta = max(total - s.images, 0) * (now - t_start) / max(s.images - images_start, 1)
