@@ -45,5 +45,43 @@ def _ns_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake)  # Goodfellow et al. 2014, the non-saturating -log sigmoid(D(G(z)))
 
 
+def _minimax_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
+    return -F.softplus(fake)  # the saturating log(1 - sigmoid(D(G(z)))) that G minimises (eq. 1)
+
+
+def _hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real) + F.relu(1 + fake)  # Lim & Ye 2017; Miyato et al. 2018, eq. 16
+
+
+def _hinge_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
+    return -fake
+
+
+def _wgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return fake - real  # the critic maximises E D(x) - E D(G(z)) (Arjovsky et al. 2017, eq. 3)
+
+
+def _lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (real - 1).square() + 0.5 * fake.square()  # Mao et al. 2017, eq. 9 (a=0, b=c=1)
+
+
+def _lsgan_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (fake - 1).square()
+
+
+def _ragan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    # Jolicoeur-Martineau 2018, RaSGAN: D~(x) = D(x) - E D(G(z)), D~(G(z)) = D(G(z)) - E D(x)
+    return F.softplus(-(real - fake.mean())) + F.softplus(fake - real.mean())
+
+
+def _ragan_g(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-(fake - real.mean())) + F.softplus(real - fake.mean())
+
+
 LOSSES.register("rpgan")(Loss(_rpgan_d, _rpgan_g, g_needs_real=True))
 LOSSES.register("nonsaturating")(Loss(_ns_d, _ns_g, g_needs_real=False))
+LOSSES.register("minimax")(Loss(_ns_d, _minimax_g, g_needs_real=False))
+LOSSES.register("hinge")(Loss(_hinge_d, _hinge_g, g_needs_real=False))
+LOSSES.register("wasserstein")(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
+LOSSES.register("lsgan")(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))
+LOSSES.register("ragan")(Loss(_ragan_d, _ragan_g, g_needs_real=True))
