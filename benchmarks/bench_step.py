@@ -12,6 +12,7 @@ import time
 import torch
 
 from gankit.config import parse_set
+from gankit.data import nominal_shape
 from gankit.losses import LOSSES
 from gankit.networks import build_networks, count_params
 from gankit.presets import resolve
@@ -32,8 +33,7 @@ def main() -> None:
     cfg = resolve(args.preset, parse_set(args.set))
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     batch = args.batch or cfg.train.batch
-    channels = 1 if cfg.data.name in ("mnist", "digits") else 3
-    shape = (channels, cfg.data.resolution, cfg.data.resolution) if cfg.model.arch != "mlp" else (2,)
+    shape = nominal_shape(cfg.data)
     classes = (cfg.data.classes or 10) if cfg.model.cond else 0
     torch.manual_seed(0)
     G, D = build_networks(cfg.model, shape, classes)
@@ -45,7 +45,7 @@ def main() -> None:
     loss = LOSSES.get(cfg.loss.name)
     regs = {n: REGULARIZERS.get(n) for n in cfg.loss.regularizers}
     rng = torch.Generator().manual_seed(0)
-    real = torch.randn(batch, *shape).to(device).contiguous(memory_format=fmt) if len(shape) == 3 else torch.randn(batch, *shape).to(device)
+    real = torch.randn(batch, *shape).to(device, memory_format=fmt)
     c = one_hot(torch.randint(0, max(classes, 1), (batch,)), classes)
     c = None if c is None else c.to(device)
 

@@ -29,8 +29,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     cfg = _config(args)
-    if cfg.data.path and not Path(cfg.data.path).exists():
-        raise GankitError(f"--data {cfg.data.path} does not exist; point it at the dataset's folder or file")
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
     run_dir = train(cfg, out)
     print(f"run directory: {run_dir}")
@@ -78,7 +76,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from .data import build_dataset
+    from .data import build_dataset, nominal_shape
     from .networks import build_networks, count_params
 
     cfg = _config(args)
@@ -86,8 +84,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         ds = build_dataset(cfg.data)
         shape, classes = ds.shape, ds.num_classes
     except GankitError:  # data not at hand (e.g. no --data): shape from the config alone
-        channels = 1 if cfg.data.name in ("mnist", "digits") else 3
-        shape, classes = (channels, cfg.data.resolution, cfg.data.resolution), cfg.data.classes
+        shape, classes = nominal_shape(cfg.data), cfg.data.classes
     if cfg.model.cond and not classes:
         raise GankitError(f"preset {cfg.preset} is conditional: pass --data or --set data.classes=N")
     with torch.device("meta"):  # count parameters without allocating them

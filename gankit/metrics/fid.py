@@ -41,12 +41,7 @@ class RunningMoments:
 
     def update(self, feats: Tensor) -> None:
         """Add a batch of features [B, D]; merges the batch's (n, mean, M2) into the running ones."""
-        x = torch.as_tensor(feats).detach().to(device="cpu", dtype=torch.float64)
-        if x.dim() != 2:
-            raise GankitError(f"features must be [B, D], got shape {tuple(x.shape)}; flatten each sample's features")
-        bad = int((~torch.isfinite(x)).any(1).sum())
-        if bad:
-            raise GankitError(f"batch has {bad} of {x.shape[0]} rows with NaN/Inf features; fix the generator or extractor output before scoring")
+        x = _as_features(feats, "batch", min_rows=0)
         b = x.shape[0]
         if self._mean is not None and x.shape[1] != self._mean.shape[0]:
             raise GankitError(f"batch has feature dim {x.shape[1]} but earlier batches had {self._mean.shape[0]}; use one feature extractor")
