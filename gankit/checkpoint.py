@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,11 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     if not d.is_dir():
         return []
     return sorted(p.with_suffix("") for p in d.glob("ckpt-*.json") if p.with_suffix(".safetensors").exists())
+
+
+def copy_checkpoint(src: Path, dst: Path) -> None:
+    """Copy checkpoint src to dst (both without suffix), each file through a temporary name and a rename."""
+    for suffix in (".safetensors", ".json"):  # the JSON last, as in save_checkpoint
+        tmp = str(dst.with_suffix(suffix)) + ".tmp"
+        shutil.copyfile(src.with_suffix(suffix), tmp)
+        os.replace(tmp, dst.with_suffix(suffix))

@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, presets, describe."""
+"""The `gankit` command line: train, generate, eval, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,58 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         save_samples(samples, out)
     print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import METRICS, EvalOptions, evaluate, generator_source, resolve_source
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    for m in metrics:
+        METRICS.get(m)  # an unknown name fails here, before any data is read
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    opts = EvalOptions(metrics=metrics, n=args.n, n_ref=args.n_ref, seed=args.seed, extractor=args.extractor,
+                       classifier=args.classifier or "", inception_weights=args.inception_weights,
+                       lpips_trunk=args.lpips_trunk, lpips_pairs=args.lpips_pairs, batch=args.batch,
+                       kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+                       device=device, cache=not args.no_cache,
+                       progress=None if args.quiet else lambda line: print(f"gankit: {line}", file=sys.stderr, flush=True))
+    n_ref = args.n_ref or args.n
+    if args.run:
+        from .data import build_dataset
+        from .run import load_generator, load_run_config
+
+        cfg = load_run_config(Path(args.run))
+        G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device)
+        try:
+            dataset, err = build_dataset(cfg.data), None
+        except GankitError as e:  # the run's data is not here: fine unless a metric needs it
+            dataset, err = None, e
+        src = generator_source(G, args.n, args.seed, dataset, cfg.data.name,
+                               {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed})
+        if args.ref:
+            ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True)
+        elif dataset is not None:
+            from .evaluate import dataset_source
+
+            ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
+        else:
+            ref = None
+            if "modes" in metrics or any(m in metrics for m in ("fid", "kid", "pr", "dc")):
+                raise GankitError(f"the run's dataset is not available ({err}); pass --ref")
+    else:
+        src = resolve_source(args.images, args.n, args.seed, args.data or "", args.images_subdir or "", args.resolution)
+        ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True) if args.ref else None
+    results = evaluate(src, ref, opts, Path(args.save_ref) if args.save_ref else None)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    for name, r in results.items():
+        fields = "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k != "protocol")
+        p = r["protocol"]
+        extra = f", n_ref {p['n_ref']}" if "n_ref" in p else ""
+        who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
+        print(f"{name:10s} {fields}   (n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
     return 0
 
 
@@ -125,6 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--class", dest="cls", type=int, help="class index for conditional runs")
     g.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
     g.set_defaults(fn=cmd_generate)
+
+    e = sub.add_parser("eval", help="score a run's generator or a set of images: FID, KID, IS, P/R, D/C, modes, LPIPS diversity")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run directory (its EMA generator; --raw for the raw one)")
+    src.add_argument("--images", help="images to score: an image folder/archive, an .npz, or a dataset name")
+    e.add_argument("--ref", help="reference: a dataset name, an image folder/archive, an .npz or a statistics .safetensors "
+                   "(default with --run: the run's training set)")
+    e.add_argument("--metrics", default="fid", help="comma list of fid,fid_inf,kid,is,pr,dc,modes,lpips_div (default fid)")
+    e.add_argument("--n", type=int, default=10000, help="generated samples / images taken from --images (default 10000)")
+    e.add_argument("--n-ref", type=int, default=0, help="reference images (default: --n)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--extractor", default="inception", help="features for fid/kid/pr/dc: inception, digits or mnist")
+    e.add_argument("--classifier", help="digits or mnist: classifier for modes and is (default: from the dataset)")
+    e.add_argument("--inception-weights", help="Inception weights file (.safetensors, pytorch-fid .pth or FID TorchScript .pt)")
+    e.add_argument("--lpips-trunk", help="AlexNet features .pth for LPIPS (or $GANKIT_LPIPS_TRUNK)")
+    e.add_argument("--lpips-pairs", type=int, default=1000)
+    e.add_argument("--kid-subsets", type=int, default=100)
+    e.add_argument("--kid-subset-size", type=int, default=1000)
+    e.add_argument("--data", help="path for a dataset named by --images (e.g. the MNIST folder)")
+    e.add_argument("--ref-data", help="path for a dataset named by --ref")
+    e.add_argument("--images-subdir", help="sub-folder of --images (e.g. train)")
+    e.add_argument("--ref-subdir", help="sub-folder of --ref (e.g. test)")
+    e.add_argument("--resolution", type=int, default=0, help="resize folder images to this side (default: their own)")
+    e.add_argument("--batch", type=int, default=100)
+    e.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    e.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    e.add_argument("--save-ref", help="also write the reference statistics to this .safetensors file")
+    e.add_argument("--no-cache", action="store_true", help="do not read or write cached reference statistics")
+    e.add_argument("--json", action="store_true", help="print one JSON object keyed by metric name")
+    e.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    e.set_defaults(fn=cmd_eval)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
 

@@ -54,7 +54,9 @@ class TrainConfig:
     seed: int = 0
     log_kimg: float = 0.0  # scalars every so many kimg (0: 100 lines per run)
     snapshot_kimg: float = 0.0  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
-    eval_n: int = 10000  # samples for the mode metrics at each snapshot
+    eval_n: int = 10000  # samples for the snapshot metrics
+    metrics: str = "auto"  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
+    best_metric: str = "auto"  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
     grid: int = 64  # samples in the snapshot grid
     threads: int = 0  # torch CPU threads (0: leave torch's default)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...

@@ -1,36 +1,464 @@
-"""Metrics computed inside the training loop at each snapshot: mode coverage of the EMA generator."""
+"""The evaluation driver behind `gankit eval` and the training loop's snapshot metrics.
+
+A *source* streams uint8 images (a generator, a dataset, an image folder or an .npz) or 2-D points;
+`evaluate` pushes it once through the extractors the chosen metrics need, scores against a reference
+(whose features are cached under a key of image-content hash, extractor, weights and protocol) and
+returns {metric: {fields..., protocol...}}. Generated images are quantised as
+(x * 127.5 + 128).clamp(0, 255) -> uint8 before any extractor sees them, exactly like a saved PNG.
+"""
 from __future__ import annotations
 
-from torch import nn
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
 
 from .data.base import Dataset
-from .sampling import generate, to_uint8
+from .errors import GankitError
+from .metrics import RunningMoments, density_coverage, fid_from_moments, fid_infinity, inception_score, kid, mixture_stats
+from .metrics import mode_stats, precision_recall
+from .registry import Registry
 
-# dataset name -> (shipped classifier, whether the set stacks one digit per channel)
-CLASSIFIED_SETS = {"digits": ("digits", False), "stacked-digits": ("digits", True),
-                   "mnist": ("mnist", False), "stackedmnist": ("mnist", True)}
+QUANTISATION = "uint8 = (x * 127.5 + 128).clamp(0, 255)"
+# dataset name -> shipped classifier for mode counting and digit-set IS/FID
+CLASSIFIED_SETS = {"digits": "digits", "stacked-digits": "digits", "mnist": "mnist", "stackedmnist": "mnist"}
 
 
-def mode_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, n: int, seed: int = 123) -> dict[str, float]:
-    """Mode metrics of n samples: 2-D mixtures by nearest mode, digit sets by the shipped classifier.
+@dataclass
+class EvalOptions:
+    """Everything a number depends on besides the two image sets; recorded in each result's protocol."""
 
-    Returns {} for sets without a mode metric (e.g. image folders: FID comes with the evaluation suite).
-    """
-    from .classifiers import classify_channels, mode_ids
-    from .metrics import class_coverage, mixture_stats, mode_stats
+    metrics: list[str] = field(default_factory=lambda: ["fid"])
+    n: int = 10000  # generated samples (or images taken from --images)
+    n_ref: int = 0  # reference images (0: same as n); fewer in the set: all of them, with a warning
+    seed: int = 0  # latents of the generator and the random choice of images from a set
+    extractor: str = "inception"  # features for fid, kid, pr, dc
+    classifier: str = ""  # probabilities for is and digits for modes ("" : from the dataset, else inception)
+    inception_weights: Optional[str] = None
+    lpips_trunk: Optional[str] = None
+    lpips_pairs: int = 1000
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    batch: int = 100
+    device: str = "cpu"
+    cache: bool = True  # cache reference features under gankit's cache folder
+    progress: Optional[Callable[[str], None]] = None  # called with a status line every 20 batches (the CLI: stderr)
 
-    if n <= 0:
-        return {}
-    samples = generate(G, n, seed=seed)
-    if dataset.kind == "points" and hasattr(dataset, "centers"):
-        return {k: float(v) for k, v in mixture_stats(samples, dataset.centers, dataset.sigma).items()}
-    if dataset_name not in CLASSIFIED_SETS:
-        return {}
-    classifier, stacked = CLASSIFIED_SETS[dataset_name]
-    # quantise as a saved image would be, then back to [-1, 1] for the classifier
-    images = to_uint8(samples).float() / 127.5 - 1
-    if stacked:
-        stats = mode_stats(mode_ids(images, classifier), dataset.num_modes)
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class Source:
+    """A finite stream of uint8 images [B, C, H, W] (kind "image") or float points [B, D] (kind "points")."""
+
+    describe: dict
+    n: int
+    batches: Callable[[int], Iterator[Tensor]]
+    kind: str = "image"
+    dataset: Optional[Dataset] = None  # for mode metrics: the set's classifier, centers, num_modes
+    dataset_name: str = ""
+    stats: Optional[dict] = None  # a reference given as cached statistics (no images)
+
+
+def generator_source(G: nn.Module, n: int, seed: int = 0, dataset: Optional[Dataset] = None,
+                     dataset_name: str = "", describe: Optional[dict] = None) -> Source:
+    """n samples of G from latents(n, z_dim, seed) (classes cycled for conditional G), quantised to uint8."""
+    from .sampling import iter_samples, to_uint8
+
+    def batches(b: int) -> Iterator[Tensor]:
+        for x in iter_samples(G, n, seed=seed, batch=b):
+            yield x if x.dim() == 2 else to_uint8(x)
+
+    kind = dataset.kind if dataset is not None else ("points" if next(iter_samples(G, 1, seed)).dim() == 2 else "image")
+    return Source(describe or {"kind": "generator", "seed": seed}, n, batches, kind, dataset, dataset_name)
+
+
+def dataset_source(ds: Dataset, n: int, seed: int = 0, name: str = "", describe: Optional[dict] = None) -> Source:
+    """min(n, len(ds)) items of ds in a seeded random order (all of them, shuffled, when n >= len)."""
+    if n > len(ds):
+        warnings.warn(f"{name or 'the set'} has {len(ds)} items, fewer than the {n} asked for; using all of them", stacklevel=2)
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+
+    def batches(b: int) -> Iterator[Tensor]:
+        for i in range(0, len(idx), b):
+            yield ds.get(idx[i:i + b])[0]
+
+    info = {"kind": "dataset", "name": name, "seed": seed, **(describe or {})}
+    return Source(info, len(idx), batches, ds.kind, ds, name)
+
+
+class ArrayDataset(Dataset):
+    """uint8 images held in memory (an .npz's array)."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images, self.shape = images, tuple(images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def get(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        return self.images[idx], torch.zeros(idx.shape, dtype=torch.long)
+
+
+def load_npz(path: Path) -> Tensor:
+    """uint8 [N, C, H, W] from an .npz (key 'samples', else its only array; NHWC or NCHW, C in 1/3)."""
+    try:
+        with np.load(path) as z:
+            key = "samples" if "samples" in z.files else (z.files[0] if len(z.files) == 1 else None)
+            if key is None:
+                raise GankitError(f"{path} holds arrays {z.files}; name the images array 'samples'")
+            arr = z[key]
+    except (OSError, ValueError) as e:
+        raise GankitError(f"cannot read {path} as .npz ({e}); write it with numpy.savez") from None
+    if arr.dtype != np.uint8:
+        raise GankitError(f"{path}: images must be uint8 in 0..255, got {arr.dtype}; quantise as {QUANTISATION}")
+    if arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise GankitError(f"{path}: images must be [N, H, W, C] or [N, C, H, W] with C = 1 or 3, got {arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _native_resolution(path: Path, subdir: str) -> int:
+    """Side of the first image of a folder/archive (must be square-able: centre crop happens later)."""
+    import io
+
+    from PIL import Image
+
+    from .data.folder import _select, _Source
+
+    root = path / subdir if subdir and path.is_dir() else path
+    src = _Source(root)
+    names, _ = _select(src, "" if root is not path else subdir)
+    if not names:
+        raise GankitError(f"no images found in {root}; point at a folder or archive of .png/.jpg files")
+    with Image.open(io.BytesIO(src.read(names[0]))) as im:
+        return min(im.size)
+
+
+def resolve_source(spec: str, n: int, seed: int, data_path: str = "", subdir: str = "", resolution: int = 0,
+                   allow_stats: bool = False) -> Source:
+    """DATASET name | .npz | image folder or archive | (reference only) a .safetensors statistics file."""
+    from .data import DATASETS, DataConfig, build_dataset
+
+    path = Path(spec).expanduser()
+    if spec in DATASETS.names() and not path.exists():
+        cfg = DataConfig(name=spec, path=data_path, subdir=subdir)
+        if resolution:
+            cfg.resolution = resolution
+        return dataset_source(build_dataset(cfg), n, seed, spec, {"config": cfg.__dict__})
+    if not path.exists():
+        raise GankitError(f"'{spec}' is neither an existing path nor a dataset ({', '.join(DATASETS.names())})")
+    if path.suffix == ".safetensors":
+        if not allow_stats:
+            raise GankitError(f"{path} is a statistics file; it can only be a reference (--ref)")
+        return Source({"kind": "stats", "path": str(path)}, 0, lambda b: iter(()), stats=read_stats(path))
+    if path.suffix == ".npz":
+        return dataset_source(ArrayDataset(load_npz(path)), n, seed, path.name, {"path": str(path)})
+    from .data.folder import ImageFolder
+
+    res = resolution or _native_resolution(path, subdir)
+    ds = ImageFolder(str(path), subdir, res, "auto") if res >= 4 and not res & (res - 1) else None
+    if ds is None:
+        raise GankitError(f"images in {path} are {res} px; pass --resolution with a power of two to resize them")
+    return dataset_source(ds, n, seed, path.name, {"path": str(path), "subdir": subdir, "resolution": res})
+
+
+# --------------------------------------------------------------------------- metrics registry
+
+
+@dataclass
+class Metric:
+    """What a metric needs ("features", "probs", "digits", "lpips", "points") and how it scores."""
+
+    needs: str
+    reference: bool
+    higher_is_better: bool  # of the headline field
+    headline: str  # the field that ranks checkpoints
+    score: Callable[["Collected", Optional["Collected"], EvalOptions], dict]
+
+    def key(self, name: str) -> str:
+        """The headline's key in flatten_results' output."""
+        return name if self.headline in ("value", name) else f"{name}_{self.headline}"
+
+
+METRICS = Registry("metric")
+
+
+def _register(name: str, needs: str, reference: bool, higher: bool, headline: str):
+    def wrap(fn: Callable) -> Callable:
+        METRICS.register(name)(Metric(needs, reference, higher, headline, fn))
+        return fn
+    return wrap
+
+
+@_register("fid", "features", True, False, "value")
+def _fid(g, r, o):
+    return {"value": fid_from_moments(g.moments.mean, g.moments.cov, r.moments.mean, r.moments.cov)}
+
+
+@_register("fid_inf", "features", True, False, "value")
+def _fid_inf(g, r, o):
+    """FID-infinity (Chong & Forsyth 2020): FID of 15 seeded random subsets, N from n/5 to n, extrapolated to 1/N = 0."""
+    ns = sorted({int(v) for v in torch.linspace(max(2, g.n // 5), g.n, 15).round().tolist()})
+    gen = torch.Generator().manual_seed(o.seed)
+    fids = []
+    for n in ns:
+        f = g.features[torch.randperm(g.n, generator=gen)[:n]].double()
+        fids.append(fid_from_moments(f.mean(0), torch.cov(f.T), r.moments.mean, r.moments.cov))
+    return {"value": fid_infinity(fids, ns), "ns": ns, "fids": fids}
+
+
+@_register("kid", "features", True, False, "mean")
+def _kid(g, r, o):
+    return kid(g.features, r.features, o.kid_subsets, o.kid_subset_size, seed=o.seed)
+
+
+@_register("pr", "features", True, True, "precision")
+def _pr(g, r, o):
+    return precision_recall(r.features, g.features, k=3)
+
+
+@_register("dc", "features", True, True, "coverage")
+def _dc(g, r, o):
+    return density_coverage(r.features, g.features, k=5)
+
+
+@_register("is", "probs", False, True, "mean")
+def _is(g, r, o):
+    return inception_score(g.probs, splits=10)
+
+
+@_register("modes", "digits", False, True, "modes")
+def _modes(g, r, o):
+    if g.points is not None:
+        ds = g.dataset
+        return mixture_stats(g.points, ds.centers, ds.sigma)
+    c = g.digits.shape[1]
+    ids = (g.digits * 10 ** torch.arange(c - 1, -1, -1)).sum(1)  # 100 d_R + 10 d_G + d_B
+    return {**mode_stats(ids, 10 ** c), "num_modes": 10 ** c}
+
+
+@_register("lpips_div", "lpips", False, True, "mean")
+def _lpips_div(g, r, o):
+    return g.lpips.result()
+
+
+# --------------------------------------------------------------------------- collection
+
+
+@dataclass
+class Collected:
+    """What one pass over a source produced."""
+
+    n: int = 0
+    images_sha256: str = ""
+    moments: Optional[RunningMoments] = None
+    features: Optional[Tensor] = None
+    probs: Optional[Tensor] = None
+    digits: Optional[Tensor] = None
+    lpips: object = None
+    points: Optional[Tensor] = None
+    dataset: Optional[Dataset] = None
+    protocols: dict = field(default_factory=dict)  # per need ("features", "probs", "digits"): the extractor's protocol
+    lpips_sha: str = ""
+
+
+def _classifier_for(src: Source, ref: Optional[Source], opts: EvalOptions) -> str:
+    if opts.classifier:
+        return opts.classifier
+    for s in (src, ref):
+        if s is not None and s.dataset_name in CLASSIFIED_SETS:
+            return CLASSIFIED_SETS[s.dataset_name]
+    return ""
+
+
+def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Source] = None) -> Collected:
+    """One streaming pass: features (moments + rows), probabilities, per-channel digits, LPIPS pairs."""
+    from .metrics.extractors import load_extractor
+
+    out = Collected(dataset=src.dataset)
+    if src.kind == "points":
+        out.points = torch.cat(list(src.batches(max(opts.batch, 1024))))
+        out.n = out.points.shape[0]
+        return out
+    clf = _classifier_for(src, ref, opts)
+    feat = load_extractor(opts.extractor, opts.inception_weights, opts.device) if "features" in needs else None
+    prob = load_extractor(clf or "inception", opts.inception_weights, opts.device) if "probs" in needs else None
+    if "digits" in needs and clf not in ("digits", "mnist"):
+        raise GankitError("modes counts digits per channel; pass --classifier digits (8x8 sklearn digits) or mnist")
+    dig = load_extractor(clf, None, opts.device) if "digits" in needs else None
+    pairs = None
+    if "lpips" in needs:
+        from .metrics.lpips import PairDistances, load_lpips
+
+        net, out.lpips_sha = load_lpips(opts.lpips_trunk, opts.device)
+        pairs = PairDistances(net, opts.lpips_pairs)
+    h, feats, probs, digits = hashlib.sha256(), [], [], []
+    if feat is not None:
+        out.moments = RunningMoments()
+    t0 = time.time()
+    for i, x in enumerate(src.batches(opts.batch)):
+        h.update(x.numpy().tobytes())
+        out.n += x.shape[0]
+        if opts.progress and i % 20 == 19:
+            opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {out.n / (time.time() - t0):.1f} img/s")
+        if feat is not None:
+            f = feat.features(x)
+            out.moments.update(f)
+            feats.append(f)
+        if prob is not None:
+            probs.append(prob.probs(x))
+        if dig is not None:
+            digits.append(dig.digits(x))
+        if pairs is not None:
+            pairs.update(x)
+    out.images_sha256 = h.hexdigest()
+    out.features = torch.cat(feats) if feats else None
+    out.probs = torch.cat(probs) if probs else None
+    out.digits = torch.cat(digits) if digits else None
+    out.lpips = pairs
+    out.protocols = {k: e.protocol() for k, e in (("features", feat), ("probs", prob), ("digits", dig)) if e is not None}
+    return out
+
+
+# --------------------------------------------------------------------------- reference statistics
+
+
+def _stats_key(images_sha256: str, protocol: dict) -> str:
+    return hashlib.sha256(json.dumps([images_sha256, protocol], sort_keys=True).encode()).hexdigest()[:32]
+
+
+def write_stats(path: Path, c: Collected, protocol: dict) -> None:
+    """Reference statistics as safetensors: moments (float64), features (float32); protocol in the metadata."""
+    from safetensors.torch import save_file
+
+    st = c.moments.state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file({"n": st["n"], "mean": st["mean"], "m2": st["m2"], "features": c.features.contiguous()}, str(tmp),
+              metadata={"protocol": json.dumps(protocol), "images_sha256": c.images_sha256, "gankit": "reference-stats"})
+    os.replace(tmp, path)
+
+
+def read_stats(path: Path) -> dict:
+    """{"collected": Collected, "protocol": dict} from write_stats' file; a clear error for other files."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("gankit") != "reference-stats":
+                raise GankitError(f"{path} is not a gankit statistics file; write one with `gankit eval ... --save-ref {path}`")
+            t = {k: f.get_tensor(k) for k in f.keys()}
+    except GankitError:
+        raise
+    except Exception as e:
+        raise GankitError(f"cannot read statistics {path} ({type(e).__name__}: {e}); recompute them") from None
+    m = RunningMoments()
+    m.load_state_dict(t)
+    c = Collected(n=int(t["n"]), images_sha256=meta["images_sha256"], moments=m, features=t["features"])
+    return {"collected": c, "protocol": json.loads(meta["protocol"])}
+
+
+def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Path] = None) -> Collected:
+    """The reference's features: from a statistics file, gankit's cache, or one pass (then cached)."""
+    from .metrics.extractors import load_extractor
+    from .metrics.inception import cache_dir
+
+    proto = load_extractor(opts.extractor, opts.inception_weights, opts.device).protocol()
+    if ref.stats is not None:
+        if ref.stats["protocol"] != proto:
+            diff = sorted(k for k in set(proto) | set(ref.stats["protocol"]) if proto.get(k) != ref.stats["protocol"].get(k))
+            raise GankitError(f"{ref.describe['path']} was computed with a different extractor protocol ({', '.join(diff)}); recompute it")
+        return ref.stats["collected"]
+    h = hashlib.sha256()
+    for x in ref.batches(opts.batch):
+        h.update(x.numpy().tobytes())
+    path = cache_dir() / "stats" / f"{_stats_key(h.hexdigest(), proto)}.safetensors"
+    if opts.cache and path.is_file():
+        c = read_stats(path)["collected"]
     else:
-        stats = class_coverage(classify_channels(images, classifier)[:, 0], dataset.num_classes)
-    return {k: float(v) for k, v in stats.items()}
+        c = collect(ref, {"features"}, opts)
+        if opts.cache:
+            write_stats(path, c, proto)
+    if save is not None:
+        write_stats(save, c, proto)
+    ref.describe["stats_cache"] = str(path) if opts.cache else ""
+    return c
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Optional[Path] = None) -> dict:
+    """{metric: {its fields..., "protocol": {...}}} for opts.metrics (registry names)."""
+    metrics = {m: METRICS.get(m) for m in opts.metrics}
+    if not metrics:
+        raise GankitError(f"no metrics asked for; pass --metrics with some of {', '.join(METRICS.names())}")
+    needs = {m.needs for m in metrics.values()}
+    if src.kind == "points" and set(metrics) - {"modes"}:
+        raise GankitError(f"2-D point sets support only the modes metric, not {', '.join(sorted(set(metrics) - {'modes'}))}")
+    if opts.n < 1:
+        raise GankitError(f"--n must be positive, got {opts.n}")
+    need_ref = any(m.reference for m in metrics.values())
+    if need_ref and ref is None:
+        raise GankitError(f"{', '.join(k for k, m in metrics.items() if m.reference)} compare against a reference; pass --ref")
+    g = collect(src, needs, opts, ref)
+    r = reference(ref, {"features"}, opts, save_ref) if need_ref else None
+    results = {}
+    for name, m in metrics.items():
+        proto = {"n_gen": g.n, "seed": opts.seed, "quantisation": QUANTISATION, "source": src.describe,
+                 **g.protocols.get(m.needs, {})}
+        if m.reference:
+            proto.update(n_ref=r.n, reference=ref.describe)
+        if name == "kid":
+            proto.update(subsets=opts.kid_subsets, subset_size=opts.kid_subset_size)
+        if name == "lpips_div":
+            from .metrics.lpips import MIN_SIZE
+
+            proto.update(net="lpips-alex-v0.1", weights_sha256=g.lpips_sha, resize=f"bilinear up to {MIN_SIZE} px when smaller")
+        results[name] = {**m.score(g, r, opts), "protocol": proto}
+    return results
+
+
+def flatten_results(results: dict) -> dict[str, float]:
+    """Scalars for logs: a metric's "value" (or the field named like it) as `name`, other fields as `name_field`."""
+    flat = {}
+    for name, fields in results.items():
+        for k, v in fields.items():
+            if k != "protocol" and isinstance(v, (int, float)):
+                flat[name if k in ("value", name) else f"{name}_{k}"] = float(v)
+    return flat
+
+
+def snapshot_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, metrics: list[str], n: int,
+                     seed: int, ref_source: Optional[Source] = None, device: str = "cpu") -> dict:
+    """The training loop's metrics of G on n samples, against the training set where a reference is needed."""
+    if not metrics or n <= 0:
+        return {}
+    opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device)
+    src = generator_source(G, n, seed, dataset, dataset_name)
+    need_ref = any(METRICS.get(m).reference for m in metrics)
+    ref = ref_source or (dataset_source(dataset, n, seed, dataset_name) if need_ref else None)
+    return evaluate(src, ref, opts)
+
+
+def default_metrics(dataset: Dataset, dataset_name: str) -> list[str]:
+    """Snapshot metrics when train.metrics is "auto": mode coverage where the set has a mode metric, else none."""
+    if dataset.kind == "points" and hasattr(dataset, "centers"):
+        return ["modes"]
+    return ["modes"] if dataset_name in CLASSIFIED_SETS else []
+
+
+__all__ = ["EvalOptions", "METRICS", "Source", "dataset_source", "default_metrics", "evaluate", "flatten_results",
+           "generator_source", "resolve_source", "snapshot_metrics"]

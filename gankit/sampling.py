@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -18,17 +18,25 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
-             batch: int = 256) -> torch.Tensor:
-    """n samples (float, G's range) from latents(n, G.z_dim, seed); classes: int64 [n] if conditional."""
+def iter_samples(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
+                 batch: int = 256) -> Iterator[torch.Tensor]:
+    """n samples of G in batches (float, G's range, on the CPU) from latents(n, G.z_dim, seed).
+
+    classes: int64 [n] for conditional G (default: 0, 1, 2, ... cycled).
+    """
     device = next(G.parameters()).device
     if G.num_classes and classes is None:
         classes = torch.arange(n) % G.num_classes
     z = latents(n, G.z_dim, seed)
-    out = []
     for i in range(0, n, batch):
         c = one_hot(classes[i:i + batch], G.num_classes) if G.num_classes else None
-        out.append(G(z[i:i + batch].to(device), None if c is None else c.to(device)).float().cpu())
+        yield G(z[i:i + batch].to(device), None if c is None else c.to(device)).float().cpu()
+
+
+def generate(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
+             batch: int = 256) -> torch.Tensor:
+    """All n samples of iter_samples at once."""
+    out = list(iter_samples(G, n, seed, classes, batch))
     return torch.cat(out) if out else torch.empty(0)
 
 

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from . import __version__
-from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import copy_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
 from .errors import GankitError
-from .evaluate import mode_metrics
+from .evaluate import METRICS, default_metrics, flatten_results, snapshot_metrics
 from .losses import LOSSES, Loss
 from .networks import build_networks, count_params
 from .regularizers import REGULARIZERS, Regularizer
@@ -112,8 +112,25 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     return {**stats, **h}
 
 
+def snapshot_metric_names(cfg: Config, dataset: Dataset) -> list[str]:
+    """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
+    m = cfg.train.metrics.strip()
+    if m == "auto":
+        return default_metrics(dataset, cfg.data.name)
+    return [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
+
+
+def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
+    """(logged key that picks the best checkpoint, higher is better) from train.best_metric; ("", True) when off."""
+    name = cfg.train.best_metric.strip()
+    if name in ("", "none") or not names:
+        return "", True
+    metric = METRICS.get(names[0] if name == "auto" else name)
+    return metric.key(names[0] if name == "auto" else name), metric.higher_is_better
+
+
 def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_classes: int) -> dict[str, float]:
-    """Sample grid from a fixed z, mode metrics of the EMA generator, then the checkpoint."""
+    """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and the best one by train.best_metric."""
     t = cfg.train
     classes = (torch.arange(t.grid) // max(1, int(t.grid ** 0.5))) % num_classes if num_classes else None
     fakes = generate(s.G_ema, t.grid, seed=t.seed + 7, classes=classes)
@@ -121,13 +138,22 @@ def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_
     save_samples(fakes, out / f"samples-{s.images:09d}.png", reference)
     if dataset.num_modes >= 1000 and dataset.shape[0] == 3:  # stacked digits: each channel in grey
         save_samples(fakes, out / f"samples-{s.images:09d}-channels.png", split_channels=True)
-    metrics = mode_metrics(s.G_ema, dataset, cfg.data.name, t.eval_n, seed=t.seed + 11)
+    names = snapshot_metric_names(cfg, dataset)
+    device = str(next(s.G_ema.parameters()).device)
+    metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11, device=device))
     meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
             "metrics": metrics, "config": cfg.to_dict()}
-    save_checkpoint(out / "checkpoints" / f"ckpt-{s.images:09d}", s.state_dict(), meta)
-    for old in list_checkpoints(out)[:-KEEP_CHECKPOINTS]:
+    path = out / "checkpoints" / f"ckpt-{s.images:09d}"
+    save_checkpoint(path, s.state_dict(), meta)
+    key, higher = best_key(cfg, names)
+    if key and key in metrics:
+        best = out / "checkpoints" / "best"
+        old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
+        if old is None or (metrics[key] > old if higher else metrics[key] < old):
+            copy_checkpoint(path, best)
+    for old_ckpt in list_checkpoints(out)[:-KEEP_CHECKPOINTS]:
         for suffix in (".json", ".safetensors"):
-            old.with_suffix(suffix).unlink(missing_ok=True)
+            old_ckpt.with_suffix(suffix).unlink(missing_ok=True)
     return metrics
 
 

@@ -31,7 +31,7 @@ def test_train_writes_every_file(tiny_run):
     cfg = json.loads((tiny_run / "config.json").read_text())
     assert cfg["preset"] == "r3gan-tiny" and cfg["loss"]["regularizers"] == ["r1", "r2"]
     lines = [json.loads(ln) for ln in (tiny_run / "metrics.jsonl").read_text().splitlines()]
-    assert lines[-1]["images"] == 128 and "modes" in lines[-1] and "kl" in lines[-1]
+    assert lines[-1]["images"] == 128 and "modes" in lines[-1] and "modes_kl" in lines[-1]
     assert any("loss_d" in ln and "r1" in ln and "r2" in ln and "lr" in ln for ln in lines)
 
 
@@ -143,3 +143,29 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     for net in ("G", "G_ema", "D"):
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_eval_run_json_keys_and_best_checkpoint(tiny_run, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    assert main(["eval", "--run", str(tiny_run), "--metrics", "modes,fid,is,pr", "--extractor", "digits",
+                 "--n", "200", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"modes", "fid", "is", "pr"}
+    assert out["fid"]["protocol"]["n_gen"] == 200 and out["fid"]["protocol"]["n_ref"] == 200
+    assert out["fid"]["protocol"]["source"]["network"] == "G_ema" and out["fid"]["value"] > 0
+    assert 1 <= out["modes"]["modes"] <= 200 and out["modes"]["num_modes"] == 1000
+    # the training loop kept the best snapshot by its first metric (modes) beside the last ones
+    best = json.loads((tiny_run / "checkpoints" / "best.json").read_text())["meta"]
+    logged = [json.loads(ln) for ln in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert best["metrics"]["modes"] == max(ln["modes"] for ln in logged if "modes" in ln)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--metrics", "kid", "--extractor", "digits", "--n", "50"], "subset_size"),
+    (["--metrics", "fidd"], "unknown metric"),
+    (["--metrics", "fid", "--ref", "/nonexistent/x"], "neither an existing path nor a dataset"),
+])
+def test_eval_bad_input_one_line(tiny_run, capsys, argv, words):
+    assert main(["eval", "--run", str(tiny_run), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gankit: error:") and words in err and "\n" not in err

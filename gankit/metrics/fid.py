@@ -114,8 +114,15 @@ def _trace_sqrt_product(s1: Tensor, s2: Tensor) -> float:
     # in complex arithmetic and rounding leaves eigenvalues near zero (rank-deficient or ill-conditioned
     # covariances, e.g. N < D) with tiny negative real parts and tiny imaginary parts (complex pairs).
     # Those are noise of order eps * |S1| |S2|: keep the real part and clamp it at 0 before the sqrt.
-    ev = torch.linalg.eigvals(s1 @ s2).real.clamp_min(0.0)
-    return float(ev.sqrt().sum())
+    # Eigenvalues below max|ev| * D * eps (numpy's matrix_rank tolerance) are numerically zero: with N <= D
+    # samples there are D - N + 1 of them, and their rounding noise (about 1e-13 |S|^2) would add ~1e-6 each after the sqrt.
+    return float(_null_clamped(torch.linalg.eigvals(s1 @ s2).real).sqrt().sum())
+
+
+def _null_clamped(ev: Tensor) -> Tensor:
+    """Real eigenvalues with negatives and those below max|ev| * D * eps set to 0."""
+    tol = float(ev.abs().max()) * ev.numel() * torch.finfo(torch.float64).eps
+    return torch.where(ev > tol, ev, torch.zeros_like(ev))
 
 
 def _sqrt_psd(s: Tensor) -> Tensor:
@@ -136,7 +143,7 @@ def fid_from_moments_symmetric(mu1, s1, mu2, s2) -> float:
     mu1, s1, mu2, s2 = _check_moments(mu1, s1, mu2, s2)
     r1 = _sqrt_psd(s1)
     m = r1 @ s2 @ r1
-    tr_sqrt = float(torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0.0).sqrt().sum())
+    tr_sqrt = float(_null_clamped(torch.linalg.eigvalsh((m + m.T) / 2)).sqrt().sum())
     diff = mu1 - mu2
     return float(diff @ diff + torch.trace(s1) + torch.trace(s2)) - 2.0 * tr_sqrt
 

@@ -1,0 +1,169 @@
+"""Feature extractors for the evaluation suite: a registry of networks that map uint8 images to features.
+
+Each extractor declares its input size and preprocessing, carries the sha256 of its weights (both go
+into every result's protocol), and maps uint8 images [N, C, H, W] in 0..255 to float32 features
+[N, D]; `probs` gives class probabilities for the Inception Score where the network has a classifier.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import GankitError
+from ..registry import Registry
+
+EXTRACTORS = Registry("feature extractor")
+
+
+def check_images(x: Tensor, what: str = "images", channels: tuple[int, ...] = (1, 3)) -> Tensor:
+    """`x` if it is uint8 [N, C, H, W] with C in `channels`, else a GankitError naming the fix."""
+    if not isinstance(x, Tensor):
+        raise GankitError(f"{what} must be a torch tensor, got {type(x).__name__}")
+    if x.dtype != torch.uint8:
+        hint = " (floats in [-1, 1]: quantise with gankit.sampling.to_uint8)" if x.is_floating_point() else ""
+        raise GankitError(f"{what} must be uint8 in 0..255, got {x.dtype}{hint}")
+    if x.dim() != 4 or x.shape[1] not in channels:
+        raise GankitError(f"{what} must be [N, C, H, W] with C in {channels}, got shape {tuple(x.shape)}; "
+                          "NHWC arrays need .permute(0, 3, 1, 2)")
+    return x
+
+
+class Extractor:
+    """A frozen network with its protocol; subclasses define `_features` and optionally `_probs`."""
+
+    name = ""
+    input_size = ""
+    preprocessing = ""
+
+    def __init__(self, weights_sha256: str, source: str, device: torch.device) -> None:
+        self.weights_sha256, self.source, self.device = weights_sha256, source, device
+
+    def protocol(self) -> dict:
+        """What a number computed from these features depends on."""
+        return {"extractor": self.name, "weights_sha256": self.weights_sha256, "input_size": self.input_size,
+                "preprocessing": self.preprocessing}
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """uint8 [N, C, H, W] -> float32 features [N, D] on the CPU."""
+        f = self._features(check_images(x).to(self.device)).float().cpu()
+        if not bool(torch.isfinite(f).all()):
+            raise GankitError(f"{self.name} produced NaN/Inf features; check the images and the weights in {self.source}")
+        return f
+
+    @torch.no_grad()
+    def probs(self, x: Tensor) -> Tensor:
+        """uint8 [N, C, H, W] -> class probabilities float64 [N, K] (for the Inception Score)."""
+        return self._probs(check_images(x).to(self.device)).double().cpu()
+
+    def _features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _probs(self, x: Tensor) -> Tensor:
+        raise GankitError(f"extractor {self.name} has no classifier for the Inception Score")
+
+
+class InceptionExtractor(Extractor):
+    """Inception-v3 pool3: TF1 bilinear resize to 299 on 0..255 floats, then (x - 128) / 128; gray -> RGB."""
+
+    name = "inception"
+    input_size = "299x299"
+    preprocessing = "uint8 -> float, gray repeated to RGB, TF1 bilinear resize to 299 (no half-pixel), (x - 128) / 128"
+
+    def __init__(self, weights: str | None, device: torch.device) -> None:
+        from .inception import load_inception
+
+        self.net, sha, src = load_inception(weights, device)
+        self.net = self.net.to(memory_format=torch.channels_last)
+        super().__init__(sha, src, device)
+
+    def _input(self, x: Tensor) -> Tensor:
+        from .inception import tf_resize
+
+        x = x.float()
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return ((tf_resize(x) - 128) / 128).contiguous(memory_format=torch.channels_last)
+
+    def _features(self, x: Tensor) -> Tensor:
+        return self.net(self._input(x))
+
+    def _probs(self, x: Tensor) -> Tensor:
+        return F.softmax(self.net.logits(self.net(self._input(x)))[:, 1:], 1)  # class 0 is the unused "background"
+
+
+class DigitExtractor(Extractor):
+    """A shipped digit classifier per channel: features are the concatenated penultimate activations."""
+
+    def __init__(self, classifier: str, device: torch.device) -> None:
+        from ..classifiers import load_classifier, sha256_file, weight_paths
+
+        self.net = load_classifier(classifier, device)
+        self.classifier = classifier
+        self.name = classifier
+        size = self.net.input_size
+        self.input_size = f"{size}x{size} per channel"
+        self.preprocessing = f"each channel on its own: v / 127.5 - 1, resized for the {classifier} classifier (gankit.classifiers.resize_for)"
+        super().__init__(sha256_file(weight_paths(classifier)[0]), str(weight_paths(classifier)[0]), device)
+
+    def _channels(self, x: Tensor) -> tuple[Tensor, int]:
+        from ..classifiers import resize_for
+
+        n, c, h, w = x.shape
+        return resize_for(x.reshape(n * c, 1, h, w).float() / 127.5 - 1, self.classifier), c
+
+    def _features(self, x: Tensor) -> Tensor:
+        flat, c = self._channels(x)
+        h = self.net.head[:-2](self.net.features(flat))  # up to the hidden ReLU, before dropout + last linear
+        return h.reshape(x.shape[0], c * h.shape[1])
+
+    def _probs(self, x: Tensor) -> Tensor:
+        """Per-channel softmax; for C channels the joint over 10^C modes as the product of the channels' probabilities."""
+        flat, c = self._channels(x)
+        p = F.softmax(self.net(flat).double(), 1).reshape(x.shape[0], c, 10)
+        joint = p[:, 0]
+        for i in range(1, c):
+            joint = (joint[:, :, None] * p[:, i, None, :]).reshape(x.shape[0], -1)
+        return joint
+
+    def digits(self, x: Tensor) -> Tensor:
+        """The digit in each channel, int64 [N, C]."""
+        flat, c = self._channels(check_images(x).to(self.device))
+        with torch.no_grad():
+            return self.net(flat).argmax(1).reshape(x.shape[0], c).cpu()
+
+
+@EXTRACTORS.register("inception")
+def _inception(weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+    """Inception-v3 pool3, 2048-d (TF 2015-12-05 weights)."""
+    return InceptionExtractor(weights, torch.device(device))
+
+
+@EXTRACTORS.register("digits")
+def _digits(weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+    """gankit's 8x8 sklearn-digits classifier per channel, 128-d per channel."""
+    return DigitExtractor("digits", torch.device(device))
+
+
+@EXTRACTORS.register("mnist")
+def _mnist(weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+    """gankit's 28x28 MNIST classifier per channel, 128-d per channel."""
+    return DigitExtractor("mnist", torch.device(device))
+
+
+_LOADED: dict[tuple, Extractor] = {}
+
+
+def load_extractor(name: str, weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+    """The registered extractor `name`, built once per (name, weights, device) in this process."""
+    factory: Callable[..., Extractor] = EXTRACTORS.get(name)
+    key = (name, weights, str(device))
+    if key not in _LOADED:
+        _LOADED[key] = factory(weights=weights, device=device)
+    return _LOADED[key]
+
+
+__all__ = ["EXTRACTORS", "Extractor", "check_images", "load_extractor"]

