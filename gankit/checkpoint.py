@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import GankitError
@@ -37,16 +37,31 @@ def unflatten_state(meta: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return meta
 
 
+_SAVES = 0  # checkpoint writes in this process (fault injection counts them)
+
+
 def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write path.safetensors and path.json; each is written to a temporary name, then renamed."""
+    from .health import fault, kill_self
+
     tensors: dict[str, torch.Tensor] = {}
     structure = {name: flatten_state(name, state, tensors) for name, state in states.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
-    save_file(tensors, str(st) + ".tmp")
-    with open(str(js) + ".tmp", "w") as f:
-        json.dump({"meta": meta, "structure": structure}, f, indent=1)
-    os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
+    global _SAVES
+    _SAVES += 1
+    try:
+        save_file(tensors, str(st) + ".tmp")
+        if fault("kill_in_save", _SAVES):
+            kill_self()  # a test proves the previous checkpoint survives this
+        with open(str(js) + ".tmp", "w") as f:
+            json.dump({"meta": meta, "structure": structure}, f, indent=1)
+        os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
+    except OSError as e:
+        for tmp in (str(st) + ".tmp", str(js) + ".tmp"):
+            Path(tmp).unlink(missing_ok=True)
+        raise GankitError(f"cannot write checkpoint {path.name} ({e.strerror or e}); the earlier checkpoints are "
+                          f"intact; free disk space in {path.parent} and re-run the same command to resume") from None
     os.replace(str(st) + ".tmp", st)
     os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists
 
@@ -63,7 +78,7 @@ def load_checkpoint(path: Path, only: tuple[str, ...] | None = None) -> tuple[di
             for key in f.keys():
                 if only is None or key.split(".", 1)[0] in only:
                     tensors[key] = f.get_tensor(key)
-    except (OSError, ValueError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, json.JSONDecodeError, SafetensorError) as e:
         raise GankitError(f"checkpoint {path} cannot be read ({e}); delete it to fall back to an earlier one") from None
     structure = record["structure"]
     names = only if only is not None else tuple(structure)
@@ -84,3 +99,60 @@ def copy_checkpoint(src: Path, dst: Path) -> None:
         tmp = str(dst.with_suffix(suffix)) + ".tmp"
         shutil.copyfile(src.with_suffix(suffix), tmp)
         os.replace(tmp, dst.with_suffix(suffix))
+
+
+def process_rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's global RNG states (torch CPU, CUDA, numpy, python) in checkpoint-friendly types."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(), "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+             "has_gauss": int(has_gauss), "cached": float(cached)},
+             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_process_rng(state: dict[str, Any], device: torch.device) -> None:
+    """Inverse of process_rng_state."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def load_latest(run_dir: Path, warn: Any = None) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
+    """(states, meta, path) of the newest checkpoint that loads; unreadable newer ones are skipped with a warning."""
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            states, meta = load_checkpoint(path)
+            return states, meta, path
+        except (GankitError, KeyError, RuntimeError) as e:
+            msg = f"checkpoint {path.name} cannot be loaded ({e}); falling back to the previous one"
+            (warn or _warn)(msg)
+    return None
+
+
+def _warn(msg: str) -> None:
+    import warnings
+
+    warnings.warn(msg, stacklevel=3)
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete *.tmp files a killed checkpoint write left behind."""
+    d = Path(run_dir) / "checkpoints"
+    if d.is_dir():
+        for p in d.glob("*.tmp"):
+            p.unlink(missing_ok=True)

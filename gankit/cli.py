@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, presets, describe."""
+"""The `gankit` command line: train, generate, eval, plot, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +31,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
     run_dir = train(cfg, out)
-    print(f"run directory: {run_dir}")
+    from . import distributed
+
+    if distributed.rank() == 0:
+        print(f"run directory: {run_dir}")
+    distributed.shutdown()
     return 0
 
 
@@ -112,6 +116,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         extra = f", n_ref {p['n_ref']}" if "n_ref" in p else ""
         who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
         print(f"{name:10s} {fields}   (n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_run
+
+    for path in plot_run(args.run_dir, args.out):
+        print(f"wrote {path}")
     return 0
 
 
@@ -208,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object keyed by metric name")
     e.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     e.set_defaults(fn=cmd_eval)
+
+    pl = sub.add_parser("plot", help="PNG plots of a run's losses, penalties, logit gap and metrics against kimg")
+    pl.add_argument("run_dir", help="run directory written by `gankit train`")
+    pl.add_argument("--out", help="folder for the PNGs (default RUN_DIR/plots)")
+    pl.set_defaults(fn=cmd_plot)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
 

@@ -36,6 +36,7 @@ class LossConfig:
     regularizers: list[str] = field(default_factory=lambda: ["r1", "r2"])
     gamma: float = 0.05  # at t = 0
     gamma_final: float = 0.005  # at t = horizon (cosine ramp)
+    reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
 
 
 @dataclass
@@ -61,6 +62,14 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0: leave torch's default)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     channels_last: bool = True  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
+    batch_gpu: int = 0  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
+    precision: str = "fp32"  # "fp32" or "bf16" (R3GAN: stages above 4x4 under bf16 autocast, the 4x4 head in float32)
+    compile: bool = False  # torch.compile the generator (D runs eager: compiled graphs have no double backward for R1/R2)
+    keep_checkpoints: int = 2  # the last N checkpoints are kept (plus checkpoints/best)
+    on_nonfinite: str = "lower_lr"  # NaN/Inf in a loss or weight: roll back, then "lower_lr", "skip" (new batch and noise) or "stop"
+    nonfinite_lr_factor: float = 0.5  # lower_lr: the learning rate is multiplied by this at each rollback
+    max_rollbacks: int = 3  # stop with an error after this many rollbacks
+    tensorboard: bool = True  # TensorBoard events in RUN/tensorboard
 
     @property
     def horizon(self) -> float:

@@ -28,8 +28,12 @@ def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Gen
 
 def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer], real: torch.Tensor,
            c: Optional[torch.Tensor], z: torch.Tensor, gamma: float, aug_p: float,
-           aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, torch.Tensor]:
-    """D loss + gamma/2 * penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images."""
+           aug_cfg: AugmentConfig, rng: torch.Generator, weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """D loss + gamma/2 * penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images.
+
+    backward() runs on weight * mean: weight = micro-batch / global batch makes the gradients of all
+    micro-batches on all ranks sum to the global batch's mean gradient. Returned stats are plain means.
+    """
     with torch.no_grad():
         fake = G(z, c)
     needs = {r.on for r in regs.values()}
@@ -46,20 +50,21 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
         penalty = reg.fn(images, logits)
         total = total + (gamma / 2) * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2)
         stats[name] = penalty.mean().detach()
-    total.mean().backward()
+    (total.mean() * weight).backward()
     stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
     return stats
 
 
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
-           z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator) -> dict[str, torch.Tensor]:
-    """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen."""
+           z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator,
+           weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean."""
     D.requires_grad_(False)
     try:
         fake_logits = D(_maybe_augment(G(z, c), aug_p, aug_cfg, rng), c)
         real_logits = D(_maybe_augment(real.detach(), aug_p, aug_cfg, rng), c) if loss.g_needs_real else None
         adv = loss.g(real_logits, fake_logits)
-        adv.mean().backward()
+        (adv.mean() * weight).backward()
     finally:
         D.requires_grad_(True)
     return {"loss_g": adv.mean().detach()}

@@ -1,6 +1,7 @@
 """The training loop: counts images, one D step then one G step, schedules as functions of images seen.
 
-Logging, snapshots, checkpoints and metrics are helpers beside it (run.py, sampling.py, evaluate.py).
+Snapshots, checkpoints, metrics, logging, health checks and distributed helpers live beside it
+(snapshot.py, checkpoint.py, evaluate.py, monitor.py, health.py, distributed.py).
 """
 from __future__ import annotations
 
@@ -16,20 +17,21 @@ import torch
 from torch import nn
 
 from . import __version__
-from .checkpoint import copy_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from . import distributed as dist
+from .checkpoint import load_latest, process_rng_state, remove_stale_temporaries, restore_process_rng
 from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
 from .errors import GankitError
-from .evaluate import METRICS, default_metrics, flatten_results, snapshot_metrics
+from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import LOSSES, Loss
+from .monitor import Monitor
 from .networks import build_networks, count_params
 from .regularizers import REGULARIZERS, Regularizer
-from .run import MetricsLog, prepare_run_dir
-from .sampling import generate, save_samples
+from .run import load_run_config, prepare_run_dir
+from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
+from .snapshot import metric_names, save_state, write_snapshot
 from .step import d_step, g_step, one_hot
-
-KEEP_CHECKPOINTS = 2
 
 
 def schedule(cfg: Config, images: float) -> dict[str, float]:
@@ -51,17 +53,9 @@ def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
         be.copy_(b)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GankitError(f"train.device={name} but no CUDA device is visible; use train.device=cpu")
-    return torch.device(name)
-
-
 @dataclass
 class TrainState:
-    """Everything a run changes while it trains; its state_dict() is the checkpoint."""
+    """Everything a run changes while it trains; its state_dict() is the checkpoint (collective across ranks)."""
 
     G: nn.Module
     G_ema: nn.Module
@@ -69,176 +63,279 @@ class TrainState:
     opt_G: torch.optim.Optimizer
     opt_D: torch.optim.Optimizer
     loader: InfiniteLoader
-    rng: torch.Generator  # latents and augmentation
+    rng: torch.Generator  # latents: the same stream on every rank, each takes its slice
+    aug_rng: torch.Generator  # augmentation: seeded from (seed, rank)
+    device: torch.device
     images: int = 0
     step: int = 0
+    lr_scale: float = 1.0  # lowered by rollbacks after non-finite values
+    rollbacks: int = 0
 
     def state_dict(self) -> dict[str, Any]:
+        mine = {"aug": self.aug_rng.get_state(), **process_rng_state(self.device)}
         return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-                "loader": self.loader.state_dict(), "counters": {"images": self.images, "step": self.step},
-                "rng": {"latents_aug": self.rng.get_state(), "torch": torch.get_rng_state()}}
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "loader": self.loader.state_dict(),
+                "counters": {"images": self.images, "step": self.step, "lr_scale": self.lr_scale, "rollbacks": self.rollbacks},
+                "rng": {"latents": self.rng.get_state(), "ranks": dist.gather_objects(mine)}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("G", "G_ema", "D", "opt_G", "opt_D", "loader"):
             getattr(self, name).load_state_dict(state[name])
-        self.rng.set_state(state["rng"]["latents_aug"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.images, self.step = int(state["counters"]["images"]), int(state["counters"]["step"])
+        c = state["counters"]
+        self.images, self.step = int(c["images"]), int(c["step"])
+        self.lr_scale, self.rollbacks = float(c.get("lr_scale", 1.0)), int(c.get("rollbacks", 0))
+        self.rng.set_state(state["rng"]["latents"])
+        ranks = state["rng"]["ranks"]
+        if len(ranks) == dist.world():  # same number of ranks: every stream continues exactly
+            self.aug_rng.set_state(ranks[dist.rank()]["aug"])
+            restore_process_rng(ranks[dist.rank()], self.device)
 
 
 def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regularizer], num_classes: int,
-               device: torch.device, fmt: torch.memory_format) -> dict[str, torch.Tensor | float]:
-    """One D step on (real i, fake i) pairs, then one G step with a fresh real batch and fresh z."""
-    h = schedule(cfg, s.images)
+               fmt: torch.memory_format, G_fwd: nn.Module) -> dict[str, torch.Tensor]:
+    """One D step on (real i, fake i) pairs, then one G step with a fresh real batch and fresh z.
+
+    Each rank runs its slice of the global batch in micro-batches of train.batch_gpu, gradients are
+    summed over micro-batches and ranks (losses weighted micro / global batch), then Adam steps.
+    """
+    t, h = cfg.train, schedule(cfg, s.images)
     for opt in (s.opt_G, s.opt_D):
         for group in opt.param_groups:
-            group["lr"], group["betas"] = h["lr"], (0.0, float(h["beta2"]))
+            group["lr"], group["betas"] = h["lr"] * s.lr_scale, (0.0, float(h["beta2"]))
+    per = t.batch // dist.world()
+    mb = t.batch_gpu or per
+    lo = dist.rank() * per
 
-    def batch() -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        x, y = next(s.loader)
+    def micro_batches() -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        x, y = next(s.loader)  # this rank's slice
+        z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[lo:lo + per]  # the global stream, sliced
         c = one_hot(y, num_classes)
-        z = torch.randn(cfg.train.batch, s.G.z_dim, generator=s.rng)
-        return x.to(device, memory_format=fmt), None if c is None else c.to(device), z.to(device)
+        return [(x[i:i + mb].to(s.device, memory_format=fmt), None if c is None else c[i:i + mb].to(s.device),
+                 z[i:i + mb].to(s.device)) for i in range(0, per, mb)]
 
+    k = max(1, cfg.loss.reg_interval)
+    active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with gamma * k
+    stats: dict[str, torch.Tensor] = {}
     s.opt_D.zero_grad(set_to_none=True)
-    stats = d_step(s.G, s.D, loss, regs, *batch(), h["gamma"], h["aug_p"], cfg.aug, s.rng)
+    for real, c, z in micro_batches():
+        part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"] * k, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch)
+        for name, v in part.items():
+            stats[name] = stats.get(name, 0.0) + v * (real.shape[0] / per)
+    dist.all_reduce_grads(s.D.parameters())
     s.opt_D.step()
     s.opt_G.zero_grad(set_to_none=True)
-    stats.update(g_step(s.G, s.D, loss, *batch(), h["aug_p"], cfg.aug, s.rng))
+    for real, c, z in micro_batches():
+        part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch)
+        stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
+    dist.all_reduce_grads(s.G.parameters())
     s.opt_G.step()
-    update_ema(s.G_ema, s.G, ema_beta(cfg.train.batch, h["ema_half_life"]))
-    s.images, s.step = s.images + cfg.train.batch, s.step + 1
-    return {**stats, **h}
+    update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
+    s.images, s.step = s.images + t.batch, s.step + 1
+    return stats
 
 
-def snapshot_metric_names(cfg: Config, dataset: Dataset) -> list[str]:
-    """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
-    m = cfg.train.metrics.strip()
-    if m == "auto":
-        return default_metrics(dataset, cfg.data.name)
-    return [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
+def seed_everything(seed: int, rank: int) -> None:
+    """Each rank's global torch, numpy and python RNGs from (seed, rank); checkpoints carry their states."""
+    import random
+
+    import numpy as np
+
+    s = seed * 1000 + rank
+    torch.manual_seed(s)
+    np.random.seed(s)
+    random.seed(s)
 
 
-def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
-    """(logged key that picks the best checkpoint, higher is better) from train.best_metric; ("", True) when off."""
-    name = cfg.train.best_metric.strip()
-    if name in ("", "none") or not names:
-        return "", True
-    metric = METRICS.get(names[0] if name == "auto" else name)
-    return metric.key(names[0] if name == "auto" else name), metric.higher_is_better
-
-
-def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_classes: int) -> dict[str, float]:
-    """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and the best one by train.best_metric."""
+def _check(cfg: Config, dataset: Dataset, world: int) -> int:
+    """Refuse settings that cannot run, before anything is written; returns num_classes."""
     t = cfg.train
-    classes = (torch.arange(t.grid) // max(1, int(t.grid ** 0.5))) % num_classes if num_classes else None
-    fakes = generate(s.G_ema, t.grid, seed=t.seed + 7, classes=classes)
-    reference = dataset.get(torch.arange(min(2000, len(dataset))))[0] if dataset.kind == "points" else None
-    save_samples(fakes, out / f"samples-{s.images:09d}.png", reference)
-    if dataset.num_modes >= 1000 and dataset.shape[0] == 3:  # stacked digits: each channel in grey
-        save_samples(fakes, out / f"samples-{s.images:09d}-channels.png", split_channels=True)
-    names = snapshot_metric_names(cfg, dataset)
-    device = str(next(s.G_ema.parameters()).device)
-    metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11, device=device))
-    meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
-            "metrics": metrics, "config": cfg.to_dict()}
-    path = out / "checkpoints" / f"ckpt-{s.images:09d}"
-    save_checkpoint(path, s.state_dict(), meta)
-    key, higher = best_key(cfg, names)
-    if key and key in metrics:
-        best = out / "checkpoints" / "best"
-        old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
-        if old is None or (metrics[key] > old if higher else metrics[key] < old):
-            copy_checkpoint(path, best)
-    for old_ckpt in list_checkpoints(out)[:-KEEP_CHECKPOINTS]:
-        for suffix in (".json", ".safetensors"):
-            old_ckpt.with_suffix(suffix).unlink(missing_ok=True)
-    return metrics
-
-
-def _check_finite(record: dict[str, float]) -> None:
-    bad = [k for k, v in record.items() if v != v or abs(v) == float("inf")]
-    if bad:
-        raise GankitError(f"non-finite {', '.join(bad)} at {record['kimg']:.1f} kimg; the last checkpoint is "
-                          "intact: lower train.lr or raise loss.gamma and train again")
-
-
-def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Path:
-    """Train (or resume) the run described by cfg in directory `out`; returns the run directory."""
-    out = Path(out)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
-    loss = LOSSES.get(cfg.loss.name)
-    regs = {name: REGULARIZERS.get(name) for name in cfg.loss.regularizers}
-    dataset = build_dataset(cfg.data)
     num_classes = dataset.num_classes if cfg.model.cond else 0
     if cfg.model.cond and num_classes == 0:
         raise GankitError(f"model.cond=true but dataset '{cfg.data.name}' has no class labels; set model.cond=false")
     if cfg.model.cond and cfg.data.classes and cfg.data.classes != num_classes:
         raise GankitError(f"data.classes={cfg.data.classes} but the data has {num_classes} classes; "
                           f"set data.classes={num_classes} or point --data at the intended set")
-    if cfg.train.batch < 1 or cfg.train.kimg <= 0:
+    if t.batch < 1 or t.kimg <= 0:
         raise GankitError("train.batch must be >= 1 and train.kimg > 0")
-    torch.manual_seed(cfg.train.seed)  # network initialisation
+    if t.batch % world:
+        raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
+    if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
+        raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
+    if t.precision not in ("fp32", "bf16"):
+        raise GankitError(f"train.precision '{t.precision}' is unknown; use fp32 or bf16")
+    if t.precision == "bf16" and cfg.model.arch != "r3gan":
+        raise GankitError(f"train.precision=bf16 is implemented for the r3gan networks, not {cfg.model.arch}; use fp32")
+    if t.on_nonfinite not in ("lower_lr", "skip", "stop"):
+        raise GankitError(f"train.on_nonfinite '{t.on_nonfinite}' is unknown; use lower_lr, skip or stop")
+    if cfg.loss.reg_interval < 1:
+        raise GankitError(f"loss.reg_interval must be >= 1, got {cfg.loss.reg_interval}")
+    metric_names(cfg, dataset)
+    return num_classes
+
+
+def _prepare(out: Path, cfg: Config) -> Config:
+    """Rank 0 checks and prepares the run directory; every rank gets its config or its error."""
+    result: Any = None
+    if dist.rank() == 0:
+        try:
+            result = prepare_run_dir(out, cfg)[0]
+            remove_stale_temporaries(out)
+        except GankitError as e:
+            result = e
+    result = dist.gather_objects(result)[0]
+    if isinstance(result, GankitError):
+        raise result
+    return result if dist.rank() == 0 else load_run_config(out)
+
+
+def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monitor) -> None:
+    """Restore the newest loadable checkpoint after a non-finite value; lower the lr or skip the batch; stop after N."""
+    t = cfg.train
+    s.rollbacks += 1
+    where = f"{reason} at step {s.step} ({s.images / 1000:.2f} kimg)"
+    if t.on_nonfinite == "stop" or s.rollbacks > t.max_rollbacks:
+        raise GankitError(f"non-finite {where}, rollback {s.rollbacks} of at most {t.max_rollbacks} (train.on_nonfinite="
+                          f"{t.on_nonfinite}); the checkpoints are intact: lower train.lr or raise loss.gamma and re-run")
+    rollbacks, scale = s.rollbacks, s.lr_scale
+    latest = load_latest(out, warn=monitor.progress)
+    if latest is None:
+        raise GankitError(f"non-finite {where} and no checkpoint to roll back to; lower train.lr and start again")
+    s.load_state_dict(latest[0])
+    s.rollbacks, s.lr_scale = rollbacks, scale * (t.nonfinite_lr_factor if t.on_nonfinite == "lower_lr" else 1.0)
+    if t.on_nonfinite == "skip":  # a different batch and different noise than the ones that failed
+        s.loader.next_indices()
+        s.rng.manual_seed(t.seed + 1 + 7919 * rollbacks)
+    monitor.truncate(s.images)
+    monitor.event("rollback", s.images, f"non-finite {where}; restored {latest[2].name}, "
+                  f"{'lr x' + format(s.lr_scale, 'g') if t.on_nonfinite == 'lower_lr' else 'skipping the batch'}",
+                  rollbacks=rollbacks, lr_scale=s.lr_scale)
+
+
+def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Path:
+    """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
+
+    Under torchrun every process calls this; rank 0 logs and writes. SIGTERM/SIGINT: finish the step, save, return.
+    """
+    out = Path(out)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    rank, world, device = dist.init(cfg.train.device)
+    loss = LOSSES.get(cfg.loss.name)
+    regs = {name: REGULARIZERS.get(name) for name in cfg.loss.regularizers}
+    dataset = build_dataset(cfg.data)
+    num_classes = _check(cfg, dataset, world)
+    torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
-    cfg, ckpt = prepare_run_dir(out, cfg)  # the first write: everything above has been checked
+    seed_everything(cfg.train.seed, rank)
+    cfg = _prepare(out, cfg)  # the first write: everything above has been checked
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    for m in (G, D):
+        if hasattr(m, "bf16"):
+            m.bf16 = t.precision == "bf16"
 
     def adam(m: nn.Module) -> torch.optim.Adam:
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(0.0, float(t.beta2)), eps=1e-8)
 
-    s = TrainState(G, copy.deepcopy(G).eval().requires_grad_(False), D, adam(G), adam(D),
-                   InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip),
-                   torch.Generator().manual_seed(t.seed + 1))
-    if ckpt is not None:
-        s.load_state_dict(load_checkpoint(ckpt)[0])
-        progress(f"resuming {out} from {ckpt.name} at {s.images / 1000:.1f} kimg")
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if hasattr(G_ema, "bf16"):
+        G_ema.bf16 = False  # samples and metrics in float32
+    s = TrainState(G, G_ema, D, adam(G), adam(D),
+                   InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
+                   torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device)
+    latest = load_latest(out, warn=progress if rank == 0 else (lambda m: None))
+    if latest is not None:
+        s.load_state_dict(latest[0])
+        if rank == 0:
+            progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
+    else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to
+        save_state(s.state_dict(), cfg, out, 0, {"images": 0, "step": 0, "data_shape": list(dataset.shape),
+                                                 "num_classes": num_classes, "metrics": {}})
     total = int(round(t.kimg * 1000))
     if s.images >= total:
-        progress(f"run {out} is already complete ({s.images / 1000:.1f} kimg); raise --kimg to train longer")
+        if rank == 0:
+            progress(f"run {out} is already complete ({s.images / 1000:.1f} kimg); raise --kimg to train longer")
         return out
-    log = MetricsLog(out / "metrics.jsonl", resume_images=s.images)
-    info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-            "threads": torch.get_num_threads(), "dataset": dataset.describe(),
-            "g_params": count_params(G), "d_params": count_params(D)}
-    (out / "run.json").write_text(json.dumps(info, indent=2))
-    if s.images == 0:
-        reals = next(InfiniteLoader(dataset, min(t.grid, len(dataset)), seed=t.seed + 3))[0]
-        save_samples(reals, out / "reals.png")
-        if dataset.num_modes >= 1000 and dataset.shape[0] == 3:
-            save_samples(reals, out / "reals-channels.png", split_channels=True)
+    monitor = Monitor(out, s.images, total, enabled=rank == 0, tensorboard=t.tensorboard, progress=progress)
+    if rank == 0:
+        _write_run_info(out, s, cfg, dataset, device, world)
+    G_fwd = torch.compile(G) if t.compile else G
+    try:
+        with StopSignal() as stop:
+            _loop(s, cfg, out, dataset, loss, regs, num_classes, fmt, G_fwd, monitor, stop, total)
+    finally:
+        monitor.close()
+    return out
 
+
+def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, regs: dict[str, Regularizer],
+          num_classes: int, fmt: torch.memory_format, G_fwd: nn.Module, monitor: Monitor, stop: StopSignal, total: int) -> None:
+    t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
     next_log, next_snap = (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every
-    sums: dict[str, torch.Tensor | float] = {}
-    n, t_log, images_log, t_start, images_start = 0, time.time(), s.images, time.time(), s.images
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    images_log, t_log = s.images, time.time()
     while s.images < total:
-        for k, v in train_step(s, cfg, loss, regs, num_classes, device, fmt).items():
-            sums[k] = sums.get(k, 0.0) + v
-        n += 1
+        stats = train_step(s, cfg, loss, regs, num_classes, fmt, G_fwd)
+        if fault("nan_at_step", s.step):
+            stats["loss_d"] = stats["loss_d"] * float("nan")
+        bad = nonfinite(stats)
+        flags = dist.all_reduce_sum(torch.tensor([float(bool(bad)), float(stop.requested is not None)], device=s.device))
+        if flags[0] > 0:
+            rollback(s, cfg, out, ", ".join(bad) or "values on another rank", monitor)
+            sums, counts, images_log, t_log = {}, {}, s.images, time.time()
+            next_log, next_snap = (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every
+            continue
+        for k, v in stats.items():
+            sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
+        if fault("kill_at_step", s.step):
+            kill_self()
+        if flags[1] > 0:
+            path = save_state(s.state_dict(), cfg, out, s.images, {"images": s.images, "step": s.step, "metrics": {},
+                                                                    "data_shape": list(dataset.shape), "num_classes": num_classes})
+            monitor.event("stop", s.images, f"{stop.requested or 'stop on another rank'}: saved {path.name}; "
+                          "run the same command to resume")
+            return
         done = s.images >= total
         if s.images >= next_log or done:
+            bad_w = nonfinite_weights({"G": s.G, "D": s.D})
+            if dist.all_reduce_sum(torch.tensor([float(bool(bad_w))], device=s.device))[0] > 0:
+                rollback(s, cfg, out, "weights of " + (", ".join(bad_w) or "another rank"), monitor)
+                sums, counts, images_log, t_log = {}, {}, s.images, time.time()
+                continue
+            keys = sorted(sums)
+            means = dist.all_reduce_sum(torch.stack([torch.as_tensor(sums[k] / counts[k], device=s.device).float()
+                                                     for k in keys])) / dist.world()
+            record = {"images": s.images, "kimg": s.images / 1000, "step": s.step, **dict(zip(keys, means.tolist()))}
+            record["logit_gap"] = record["logit_real"] - record["logit_fake"]
+            record.update({k: float(v) for k, v in schedule(cfg, s.images).items()})
+            record["lr"] *= s.lr_scale
             now = time.time()
-            record = {"images": s.images, "kimg": s.images / 1000, "step": s.step,
-                      **{k: float(v) / n for k, v in sums.items()}, "img_per_s": (s.images - images_log) / (now - t_log)}
-            _check_finite(record)
-            log.write(record)
-            eta = max(total - s.images, 0) * (now - t_start) / max(s.images - images_start, 1)
-            progress(f"kimg {record['kimg']:9.2f}/{total / 1000:g}  {record['img_per_s']:7.0f} img/s  "
-                     f"ETA {eta / 60:5.1f} min  D {record['loss_d']:.3f}  G {record['loss_g']:.3f}  "
-                     f"gap {record['logit_gap']:+.2f}" + "".join(f"  {k} {record[k]:.3g}" for k in regs))
-            sums, n, t_log, images_log = {}, 0, now, s.images
+            record["img_per_s"] = (s.images - images_log) / max(now - t_log, 1e-9)
+            monitor.scalars(record)
+            monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in regs if k in record))
+            sums, counts, images_log, t_log = {}, {}, s.images, now
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:
             metrics = write_snapshot(s, cfg, dataset, out, num_classes)
             if metrics:
-                log.write({"images": s.images, "kimg": s.images / 1000, **metrics})
-                progress("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+                monitor.scalars({"images": s.images, "kimg": s.images / 1000, **metrics})
+                monitor.info("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             next_snap += snap_every * (1 + (s.images - next_snap) // snap_every)
-    return out
+
+
+def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int) -> None:
+    info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
+            "g_params": count_params(s.G), "d_params": count_params(s.D)}
+    (out / "run.json").write_text(json.dumps(info, indent=2))
+    if s.images == 0:
+        t = cfg.train
+        reals = next(InfiniteLoader(dataset, min(t.grid, len(dataset)), seed=t.seed + 3))[0]
+        save_samples(reals, out / "reals.png")
+        if dataset.num_modes >= 1000 and dataset.shape[0] == 3:
+            save_samples(reals, out / "reals-channels.png", split_channels=True)

@@ -67,11 +67,14 @@ class InfiniteLoader:
     """Shuffled batches forever, epoch after epoch, seeded; its position is resumable.
 
     With xflip the index space is doubled and indices >= len(dataset) are mirrored.
-    Yields (x, labels): images as float32 in [-1, 1], points as float32.
+    Yields (x, labels): images as float32 in [-1, 1], points as float32. `batch` is the global batch;
+    with shard=(rank, world) every rank walks the same order and loads only its slice of each batch.
     """
 
-    def __init__(self, dataset: Dataset, batch: int, seed: int = 0, xflip: bool = False) -> None:
+    def __init__(self, dataset: Dataset, batch: int, seed: int = 0, xflip: bool = False,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.dataset, self.batch, self.seed, self.xflip = dataset, batch, seed, xflip
+        self.shard = shard
         self.n = len(dataset) * (2 if xflip else 1)
         if self.n == 0:
             raise ValueError("the dataset is empty")
@@ -100,6 +103,10 @@ class InfiniteLoader:
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.next_indices()
+        rank, world = self.shard
+        if world > 1:
+            per = self.batch // world
+            idx = idx[rank * per:(rank + 1) * per]
         n = len(self.dataset)
         flip = idx >= n
         x, y = self.dataset.get(idx % n)

@@ -97,6 +97,11 @@ def _check_groups(plan: list[tuple[int, int]], expansion: int) -> None:
                              "choose model.groups dividing width * expansion")
 
 
+def _bf16(x: torch.Tensor, enabled: bool) -> torch.autocast:
+    """bf16 autocast on x's device when enabled (R3GAN: high-resolution stages in bf16, the 4x4 head in float32)."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 class Generator(nn.Module):
     """z (and a one-hot class) -> image in about [-1, 1]; no tanh, as in the reference."""
 
@@ -107,6 +112,7 @@ class Generator(nn.Module):
         plan = stage_plan(resolution, widths, groups)
         _check_groups(plan, expansion)
         self.z_dim, self.num_classes, self.resolution, self.channels = z_dim, num_classes, resolution, channels
+        self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
         self.embed = linear(num_classes, class_embed_dim) if num_classes else None
         self.basis = GenerativeBasis(z_dim + (class_embed_dim if num_classes else 0), plan[0][0])
@@ -126,9 +132,11 @@ class Generator(nn.Module):
                 raise ValueError("this generator is class-conditional: pass one-hot classes c")
             z = torch.cat([z, self.embed(c.to(z.dtype))], dim=1)
         x = self.basis(z)
-        for stage in self.stages:
-            x = stage(x)
-        return self.to_rgb(x)
+        for i, stage in enumerate(self.stages):  # the 4x4 stage in float32, later ones in bf16 when enabled
+            with _bf16(x, self.bf16 and i > 0):
+                x = stage(x)
+        with _bf16(x, self.bf16 and len(self.stages) > 1):
+            return self.to_rgb(x).float()
 
 
 class Discriminator(nn.Module):
@@ -140,6 +148,7 @@ class Discriminator(nn.Module):
         plan = stage_plan(resolution, widths, groups)[::-1]  # high resolution first
         _check_groups(plan, expansion)
         self.num_classes = num_classes
+        self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
         self.from_rgb = conv(channels, plan[0][0], 1)
         stages: list[nn.Module] = []
@@ -154,10 +163,13 @@ class Discriminator(nn.Module):
         self.embed = linear(num_classes, last, gain=1 / math.sqrt(last)) if num_classes else None
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.from_rgb(x)
-        for stage in self.stages:
-            x = stage(x)
-        h = self.head(x)
+        last = len(self.stages) - 1
+        with _bf16(x, self.bf16 and last > 0):
+            x = self.from_rgb(x)
+        for i, stage in enumerate(self.stages):  # bf16 when enabled, except the 4x4 stage and head (reference)
+            with _bf16(x, self.bf16 and i < last):
+                x = stage(x.float() if i == last else x)
+        h = self.head(x.float())
         if self.embed is not None:
             if c is None:
                 raise ValueError("this discriminator is class-conditional: pass one-hot classes c")

@@ -1,0 +1,107 @@
+"""Data parallelism with torch.distributed, started by torchrun; every function also works in one plain process.
+
+No DistributedDataParallel: R1/R2 need a double backward (create_graph), which DDP's gradient hooks do
+not support, so, as in the R3GAN code, each rank runs its own backward and gradients are all-reduced by
+hand before the optimizer steps. NCCL on GPUs, gloo on CPU.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, Iterable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import GankitError
+
+
+def init(device_name: str = "auto") -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Joins the process group when torchrun set WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, _device(device_name, 0)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(device_name, local)
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(minutes=30), device_id=device if device.type == "cuda" else None)
+    return rank, world, device
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GankitError(f"train.device={name} but no CUDA device is visible; use train.device=cpu")
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+        torch.cuda.set_device(torch.device(name))
+    return torch.device(name)
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+@torch.no_grad()
+def all_reduce_grads(params: Iterable[nn.Parameter]) -> None:
+    """Sum each parameter's gradient over ranks in one flat buffer (the loss is already scaled by 1/global batch)."""
+    if not active():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """A tensor summed over ranks (a copy; the input itself in one process)."""
+    if not active():
+        return values
+    out = values.clone()
+    dist.all_reduce(out)
+    return out
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when it is True on some rank (e.g. a SIGTERM seen by one process)."""
+    if not active():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """[obj of rank 0, obj of rank 1, ...] on every rank."""
+    if not active():
+        return [obj]
+    out: list[Any] = [None] * world()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,77 @@
+"""Snapshots beside the loop: the sample grid, the metrics of the EMA generator, the checkpoint, the best one.
+
+Every rank calls these (the state dict gathers per-rank RNG states); only rank 0 evaluates and writes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import distributed as dist
+from .checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
+from .config import Config
+from .data import Dataset
+from .evaluate import METRICS, default_metrics, flatten_results, snapshot_metrics
+from .sampling import generate, save_samples
+
+
+def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
+    """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
+    m = cfg.train.metrics.strip()
+    if m == "auto":
+        return default_metrics(dataset, cfg.data.name)
+    names = [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
+    for n in names:
+        METRICS.get(n)  # unknown names fail before training starts
+    return names
+
+
+def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
+    """(logged key that picks the best checkpoint, higher is better) from train.best_metric; ("", True) when off."""
+    name = cfg.train.best_metric.strip()
+    if name in ("", "none") or not names:
+        return "", True
+    metric = METRICS.get(names[0] if name == "auto" else name)
+    return metric.key(names[0] if name == "auto" else name), metric.higher_is_better
+
+
+def save_state(state: dict[str, Any], cfg: Config, out: Path, images: int, meta: dict[str, Any]) -> Path:
+    """Rank 0 writes checkpoints/ckpt-<images> and prunes to the last train.keep_checkpoints; returns the path."""
+    path = out / "checkpoints" / f"ckpt-{images:09d}"
+    if dist.rank() == 0:
+        save_checkpoint(path, state, {**meta, "config": cfg.to_dict()})
+        for old in list_checkpoints(out)[:-max(1, cfg.train.keep_checkpoints)]:
+            for suffix in (".json", ".safetensors"):
+                old.with_suffix(suffix).unlink(missing_ok=True)
+    dist.barrier()
+    return path
+
+
+def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes: int) -> dict[str, float]:
+    """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and checkpoints/best."""
+    t = cfg.train
+    metrics: dict[str, float] = {}
+    names = metric_names(cfg, dataset)
+    if dist.rank() == 0:
+        classes = (torch.arange(t.grid) // max(1, int(t.grid ** 0.5))) % num_classes if num_classes else None
+        fakes = generate(s.G_ema, t.grid, seed=t.seed + 7, classes=classes)
+        reference = dataset.get(torch.arange(min(2000, len(dataset))))[0] if dataset.kind == "points" else None
+        save_samples(fakes, out / f"samples-{s.images:09d}.png", reference)
+        if dataset.num_modes >= 1000 and dataset.shape[0] == 3:  # stacked digits: each channel in grey
+            save_samples(fakes, out / f"samples-{s.images:09d}-channels.png", split_channels=True)
+        device = str(next(s.G_ema.parameters()).device)
+        metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11,
+                                                   device=device))
+    meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
+            "metrics": metrics}
+    path = save_state(s.state_dict(), cfg, out, s.images, meta)
+    key, higher = best_key(cfg, names)
+    if dist.rank() == 0 and key in metrics:
+        best = out / "checkpoints" / "best"
+        old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
+        if old is None or (metrics[key] > old if higher else metrics[key] < old):
+            copy_checkpoint(path, best)
+    return metrics

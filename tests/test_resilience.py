@@ -1,0 +1,151 @@
+"""Runs that survive: SIGKILL at random points (one mid-checkpoint) resumes bitwise exactly, NaN rollback,
+SIGTERM stop-and-save, a corrupt latest checkpoint, a full disk. Real `gankit train` processes on CPU."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit import health
+from gankit.checkpoint import list_checkpoints, load_checkpoint, load_latest
+from gankit.cli import main
+from gankit.errors import GankitError
+
+# 16 steps of batch 16, a checkpoint every 2 steps, no snapshot metrics (they do not touch the training state)
+ARGS = ["--preset", "r3gan-tiny", "--kimg", "0.256", "--set", "train.snapshot_kimg=0.032", "--set", "train.threads=1",
+        "--set", "train.metrics=none", "--set", "train.tensorboard=false"]
+
+
+def run(out: Path, fault: str = "", extra: tuple = ()) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GANKIT_FAULT": fault, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "gankit", "train", *ARGS, *extra, "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def final_state(out: Path) -> dict:
+    return load_checkpoint(list_checkpoints(out)[-1])[0]
+
+
+def assert_bitwise_equal(a, b, where="state"):
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            assert_bitwise_equal(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_bitwise_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def test_sigkill_three_times_resumes_bitwise(tmp_path):
+    ref = run(tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    # 1: killed after step 5 (last checkpoint: step 4)
+    p = run(out, "kill_at_step:5")
+    assert p.returncode == -signal.SIGKILL
+    # 2: resumed at step 4, killed halfway through its 2nd checkpoint write (step 8): safetensors .tmp written, no rename
+    p = run(out, "kill_in_save:2")
+    assert p.returncode == -signal.SIGKILL
+    assert list((out / "checkpoints").glob("*.tmp"))  # the interrupted write
+    states, meta, path = load_latest(out)  # the newest complete checkpoint loads (step 6)
+    assert meta["step"] == 6 and path.name == "ckpt-000000096"
+    # 3: resumed at step 6, killed after step 13
+    p = run(out, "kill_at_step:13")
+    assert p.returncode == -signal.SIGKILL
+    # 4: resumed at step 12, runs to the end
+    p = run(out)
+    assert p.returncode == 0, p.stderr
+    assert "resuming" in p.stdout
+    assert not list((out / "checkpoints").glob("*.tmp"))
+    a, b = final_state(tmp_path / "ref"), final_state(out)
+    assert a["counters"]["step"] == b["counters"]["step"] == 16
+    assert_bitwise_equal(a, b)  # weights, EMA, both Adam states, loader, every RNG stream
+
+
+def test_nan_rolls_back_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANKIT_FAULT", "nan_at_step:7")
+    monkeypatch.setattr(health, "_FIRED", set())
+    out = tmp_path / "nan"
+    assert main(["train", *ARGS, "--out", str(out)]) == 0
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    events = [ln for ln in lines if ln.get("event") == "rollback"]
+    assert len(events) == 1 and "loss_d" in events[0]["message"] and "ckpt-000000096" in events[0]["message"]
+    assert events[0]["lr_scale"] == 0.5
+    assert lines[-1]["images"] == 256 and "event" not in lines[-1]
+    last = [ln for ln in lines if "loss_d" in ln][-1]
+    from gankit.presets import resolve
+    from gankit.train import schedule
+    cfg = resolve("r3gan-tiny", {"train.kimg": 0.256})
+    cfg.train.horizon_kimg = 0.256
+    assert abs(last["lr"] - 0.5 * schedule(cfg, 256)["lr"]) < 1e-12  # the lowered learning rate stays
+    state = final_state(out)
+    assert state["counters"]["rollbacks"] == 1 and all(torch.isfinite(v).all() for v in state["G"].values())
+    assert "rollback: non-finite loss_d" in capsys.readouterr().out
+
+
+def test_nan_with_no_rollbacks_left_stops_clearly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANKIT_FAULT", "nan_at_step:3")
+    monkeypatch.setattr(health, "_FIRED", set())
+    assert main(["train", *ARGS, "--set", "train.max_rollbacks=0", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite loss_d at step 3" in err and "lower train.lr" in err
+
+
+def test_sigterm_finishes_the_step_saves_and_exits_0(tmp_path):
+    out = tmp_path / "term"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    long = [a if a != "0.256" else "50" for a in ARGS]
+    p = subprocess.Popen([sys.executable, "-m", "gankit", "train", *long, "--set", "train.log_kimg=0.016", "--out", str(out)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    stop = [json.loads(ln) for ln in log.read_text().splitlines() if '"event"' in ln]
+    assert stop and stop[-1]["event"] == "stop" and "SIGTERM" in stop[-1]["message"]
+    ckpt = list_checkpoints(out)[-1]
+    assert load_checkpoint(ckpt)[1]["images"] == stop[-1]["images"] > 0
+
+
+def test_corrupt_latest_checkpoint_falls_back_with_a_warning(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    ckpts = list_checkpoints(out)
+    ckpts[-1].with_suffix(".safetensors").write_bytes(b"\0" * 100)  # e.g. a disk error
+    assert main(["train", *ARGS, "--kimg", "0.096", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{ckpts[-1].name} cannot be loaded" in captured.out + captured.err
+    assert f"resuming {out} from {ckpts[-2].name}" in captured.out
+    assert final_state(out)["counters"]["images"] == 96
+
+
+def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path, monkeypatch, capsys):
+    import gankit.checkpoint as ck
+
+    out = tmp_path / "d"
+    assert main(["train", *ARGS, "--kimg", "0.032", "--out", str(out)]) == 0
+    before = list_checkpoints(out)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ck, "save_file", full)
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "No space left on device" in err and "earlier checkpoints are intact" in err and "\n" not in err
+    assert list_checkpoints(out) == before and not list((out / "checkpoints").glob("*.tmp"))
+    load_checkpoint(before[-1])  # still loads
