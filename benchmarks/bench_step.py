@@ -1,6 +1,7 @@
-"""ms/step and img/s of one full R3GAN iteration (D step with R1 and R2, then G step) for a preset.
+"""ms/step, img/s and FLOPs of one full R3GAN iteration (D step with R1 and R2, then G step) for a preset.
 
     python benchmarks/bench_step.py --preset r3gan-digits --batch 64 --steps 20
+    python benchmarks/bench_step.py --preset r3gan-cifar10 --batch 64 --channels-last --precision bf16 --compile  # GPU
 Prints one JSON line per configuration. Uses random data of the preset's shape (no dataset I/O).
 """
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: R3GAN stages above 4x4 in bf16")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the generator (D stays eager: double backward)")
+    ap.add_argument("--peak-tflops", type=float, default=989.0,
+                    help="the device's dense bf16 peak for the utilisation figure (H100 SXM: 989)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     cfg = resolve(args.preset, parse_set(args.set))
@@ -40,6 +45,10 @@ def main() -> None:
     G, D = G.to(device), D.to(device)
     fmt = torch.channels_last if args.channels_last and len(shape) == 3 else torch.contiguous_format
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+    for m in (G, D):
+        if hasattr(m, "bf16"):
+            m.bf16 = args.precision == "bf16"
+    G_fwd = torch.compile(G) if args.compile else G
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)
     loss = LOSSES.get(cfg.loss.name)
@@ -52,15 +61,20 @@ def main() -> None:
     def step() -> None:
         z = torch.randn(batch, G.z_dim, device=device)
         opt_D.zero_grad(set_to_none=True)
-        d_step(G, D, loss, regs, real, c, z, cfg.loss.gamma, 0.0, cfg.aug, rng)
+        d_step(G_fwd, D, loss, regs, real, c, z, cfg.loss.gamma, 0.0, cfg.aug, rng)
         opt_D.step()
         opt_G.zero_grad(set_to_none=True)
-        g_step(G, D, loss, real, c, z, 0.0, cfg.aug, rng)
+        g_step(G_fwd, D, loss, real, c, z, 0.0, cfg.aug, rng)
         opt_G.step()
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(args.warmup):
         step()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:  # FLOPs of one full step (matmuls and convolutions, x2 per MAC)
+        step()
+    flops = counter.get_total_flops()
     sync()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -71,9 +85,12 @@ def main() -> None:
     dt = (time.perf_counter() - t0) / args.steps
     out = {"preset": args.preset, "batch": batch, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            f"cpu x{torch.get_num_threads()} threads", "channels_last": args.channels_last, "ms_per_step": round(dt * 1000, 2),
-           "img_per_s": round(batch / dt, 1), "g_params": count_params(G), "d_params": count_params(D)}
+           "img_per_s": round(batch / dt, 1), "g_params": count_params(G), "d_params": count_params(D),
+           "precision": args.precision, "compile": args.compile, "gflop_per_step": round(flops / 1e9, 2),
+           "achieved_tflops": round(flops / dt / 1e12, 3)}
     if device.type == "cuda":
         out["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        out["share_of_bf16_peak"] = round(flops / dt / 1e12 / args.peak_tflops, 4)
     print(json.dumps(out))
 
 

@@ -74,7 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for m in metrics:
         METRICS.get(m)  # an unknown name fails here, before any data is read
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    opts = EvalOptions(metrics=metrics, n=args.n, n_ref=args.n_ref, seed=args.seed, extractor=args.extractor,
+    opts = EvalOptions(metrics=metrics, n=args.n, seed=args.seed, extractor=args.extractor,
                        classifier=args.classifier or "", inception_weights=args.inception_weights,
                        lpips_trunk=args.lpips_trunk, lpips_pairs=args.lpips_pairs, batch=args.batch,
                        kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
@@ -93,16 +93,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             dataset, err = None, e
         src = generator_source(G, args.n, args.seed, dataset, cfg.data.name,
                                {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed})
+        need_ref = any(METRICS.get(m).reference for m in metrics)
         if args.ref:
             ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True)
-        elif dataset is not None:
+        elif dataset is not None and need_ref:
             from .evaluate import dataset_source
 
             ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
         else:
             ref = None
-            if "modes" in metrics or any(m in metrics for m in ("fid", "kid", "pr", "dc")):
-                raise GankitError(f"the run's dataset is not available ({err}); pass --ref")
+            from .evaluate import CLASSIFIED_SETS
+
+            points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
+            if dataset is None and (need_ref or points_modes):
+                raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
     else:
         src = resolve_source(args.images, args.n, args.seed, args.data or "", args.images_subdir or "", args.resolution)
         ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True) if args.ref else None

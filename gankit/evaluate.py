@@ -37,8 +37,7 @@ class EvalOptions:
     """Everything a number depends on besides the two image sets; recorded in each result's protocol."""
 
     metrics: list[str] = field(default_factory=lambda: ["fid"])
-    n: int = 10000  # generated samples (or images taken from --images)
-    n_ref: int = 0  # reference images (0: same as n); fewer in the set: all of them, with a warning
+    n: int = 10000  # generated samples (the reference's count is set by its Source; fewer in a set: all, with a warning)
     seed: int = 0  # latents of the generator and the random choice of images from a set
     extractor: str = "inception"  # features for fid, kid, pr, dc
     classifier: str = ""  # probabilities for is and digits for modes ("" : from the dataset, else inception)
