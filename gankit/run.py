@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
 from torch import nn
 
 from .checkpoint import list_checkpoints, load_checkpoint
@@ -88,7 +87,6 @@ def load_run_config(run_dir: Path) -> Config:
 
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
     """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
-    from .data import build_dataset  # local: datasets import heavy optional modules
     from .networks import build_networks
 
     run_dir = Path(run_dir)

@@ -1,7 +1,6 @@
 """Tests for gankit.augment (ADA-style differentiable augmentation)."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
-from gankit.evaluate import EvalOptions, dataset_source, evaluate, resolve_source
+from gankit.evaluate import EvalOptions, evaluate
+from gankit.sources import dataset_source, resolve_source
 from gankit.metrics import inception as inc
 from gankit.metrics.extractors import check_images, load_extractor
 
@@ -185,7 +186,7 @@ def test_modes_on_real_stackedmnist_near_sampling_floor():
     # E[KL] of 26,000 uniform draws over 1000 modes is about (K - 1) / (2 N) = 0.019; classifier errors add a little
     assert r["modes"] >= 995 and r["kl"] < 0.03, r
     one = ds.get(torch.zeros(500, dtype=torch.long))[0]  # one digit triple, repeated
-    from gankit.evaluate import ArrayDataset
+    from gankit.sources import ArrayDataset
     r1 = evaluate(dataset_source(ArrayDataset(one), 500, 0), None, EvalOptions(metrics=["modes"], n=500, classifier="mnist"))["modes"]
     assert r1["modes"] == 1 and abs(r1["kl"] - math.log(1000)) < 1e-9
 
@@ -224,7 +225,7 @@ def test_lpips_formula_identity_and_diversity():
     assert torch.allclose(d, want, rtol=1e-5)
     # diversity of one repeated image is 0; of the real digits it is positive; protocol names the net
     same = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 3, 16, 16), dtype=np.uint8), 40, 0)
-    from gankit.evaluate import ArrayDataset
+    from gankit.sources import ArrayDataset
     opts = EvalOptions(metrics=["lpips_div"], n=40, lpips_trunk=str(TRUNK), lpips_pairs=20)
     r = evaluate(dataset_source(ArrayDataset(torch.from_numpy(same)), 40, 0), None, opts)["lpips_div"]
     assert r["mean"] == 0 and r["pairs"] == 20

@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from gankit import health
 from gankit.checkpoint import list_checkpoints, load_checkpoint, load_latest
 from gankit.cli import main
-from gankit.errors import GankitError
 
 # 16 steps of batch 16, a checkpoint every 2 steps, no snapshot metrics (they do not touch the training state)
 ARGS = ["--preset", "r3gan-tiny", "--kimg", "0.256", "--set", "train.snapshot_kimg=0.032", "--set", "train.threads=1",
