@@ -14,6 +14,7 @@ from . import distributed as dist
 from .checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
 from .config import Config
 from .data import Dataset
+from .errors import GankitError
 from .evaluate import METRICS, default_metrics, flatten_results, snapshot_metrics
 from .sampling import generate, save_samples
 
@@ -41,12 +42,18 @@ def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
 def save_state(state: dict[str, Any], cfg: Config, out: Path, images: int, meta: dict[str, Any]) -> Path:
     """Rank 0 writes checkpoints/ckpt-<images> and prunes to the last train.keep_checkpoints; returns the path."""
     path = out / "checkpoints" / f"ckpt-{images:09d}"
+    error = None
     if dist.rank() == 0:
-        save_checkpoint(path, state, {**meta, "config": cfg.to_dict()})
-        for old in list_checkpoints(out)[:-max(1, cfg.train.keep_checkpoints)]:
-            for suffix in (".json", ".safetensors"):
-                old.with_suffix(suffix).unlink(missing_ok=True)
-    dist.barrier()
+        try:
+            save_checkpoint(path, state, {**meta, "config": cfg.to_dict()})
+            for old in list_checkpoints(out)[:-max(1, cfg.train.keep_checkpoints)]:
+                for suffix in (".json", ".safetensors"):
+                    old.with_suffix(suffix).unlink(missing_ok=True)
+        except GankitError as e:  # e.g. a full disk: every rank stops with rank 0's message
+            error = e
+    error = dist.gather_objects(error)[0]
+    if error is not None:
+        raise error
     return path
 
 

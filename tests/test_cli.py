@@ -104,6 +104,9 @@ def test_out_dir_with_a_different_run_is_refused(tiny_run, capsys):
     code = main(["train", *TINY, "--set", "loss.gamma=5", "--out", str(tiny_run)])
     err = capsys.readouterr().err
     assert code == 2 and "holds a different run" in err and "loss.gamma" in err
+    code = main(["train", *TINY, "--set", "model.widths=[32,8]", "--out", str(tiny_run)])  # another architecture
+    err = capsys.readouterr().err
+    assert code == 2 and "model.widths" in err
     assert (tiny_run / "config.json").read_text() == before
 
 
