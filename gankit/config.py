@@ -57,6 +57,7 @@ class TrainConfig:
     snapshot_kimg: float = 0.0  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
     eval_n: int = 10000  # samples for the snapshot metrics
     metrics: str = "auto"  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
+    eval_extractor: str = "inception"  # features of the snapshot metrics fid/kid/pr/dc: inception, digits or mnist
     best_metric: str = "auto"  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
     grid: int = 64  # samples in the snapshot grid
     threads: int = 0  # torch CPU threads (0: leave torch's default)

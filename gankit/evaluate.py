@@ -319,11 +319,12 @@ def flatten_results(results: dict) -> dict[str, float]:
 
 
 def snapshot_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, metrics: list[str], n: int,
-                     seed: int, ref_source: Optional[Source] = None, device: str = "cpu") -> dict:
+                     seed: int, ref_source: Optional[Source] = None, device: str = "cpu",
+                     extractor: str = "inception") -> dict:
     """The training loop's metrics of G on n samples, against the training set where a reference is needed."""
     if not metrics or n <= 0:
         return {}
-    opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device)
+    opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device, extractor=extractor)
     src = generator_source(G, n, seed, dataset, dataset_name)
     need_ref = any(METRICS.get(m).reference for m in metrics)
     ref = ref_source or (dataset_source(dataset, n, seed, dataset_name) if need_ref else None)

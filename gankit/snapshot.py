@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -15,7 +15,7 @@ from .checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
 from .config import Config
 from .data import Dataset
 from .errors import GankitError
-from .evaluate import METRICS, default_metrics, flatten_results, snapshot_metrics
+from .evaluate import METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
 from .sampling import generate, save_samples
 
 
@@ -27,6 +27,12 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     names = [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
     for n in names:
         METRICS.get(n)  # unknown names fail before training starts
+    if "kid" in names and cfg.train.eval_n < EvalOptions.kid_subset_size:
+        raise GankitError(f"train.metrics has kid, whose subsets hold {EvalOptions.kid_subset_size} samples, but "
+                          f"train.eval_n is {cfg.train.eval_n}; raise train.eval_n or drop kid")
+    from .metrics.extractors import EXTRACTORS
+
+    EXTRACTORS.get(cfg.train.eval_extractor)
     return names
 
 
@@ -57,7 +63,8 @@ def save_state(state: dict[str, Any], cfg: Config, out: Path, images: int, meta:
     return path
 
 
-def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes: int) -> dict[str, float]:
+def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes: int,
+                   warn: Callable[[str], None] = print) -> dict[str, float]:
     """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and checkpoints/best."""
     t = cfg.train
     metrics: dict[str, float] = {}
@@ -70,8 +77,11 @@ def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes
         if dataset.num_modes >= 1000 and dataset.shape[0] == 3:  # stacked digits: each channel in grey
             save_samples(fakes, out / f"samples-{s.images:09d}-channels.png", split_channels=True)
         device = str(next(s.G_ema.parameters()).device)
-        metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11,
-                                                   device=device))
+        try:
+            metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11,
+                                                       device=device, extractor=t.eval_extractor))
+        except GankitError as e:  # a failing metric must not end a long run: report it, keep training
+            warn(f"snapshot metrics failed at {s.images / 1000:.2f} kimg: {e}")
     meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
             "metrics": metrics}
     path = save_state(s.state_dict(), cfg, out, s.images, meta)

@@ -320,7 +320,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
             sums, counts, images_log, t_log = {}, {}, s.images, now
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:
-            metrics = write_snapshot(s, cfg, dataset, out, num_classes)
+            metrics = write_snapshot(s, cfg, dataset, out, num_classes,
+                                     warn=lambda m: monitor.event("metric_error", s.images, m))
             if metrics:
                 monitor.scalars({"images": s.images, "kimg": s.images / 1000, **metrics})
                 monitor.info("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

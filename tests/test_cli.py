@@ -172,3 +172,38 @@ def test_eval_bad_input_one_line(tiny_run, capsys, argv, words):
     assert main(["eval", "--run", str(tiny_run), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gankit: error:") and words in err and "\n" not in err
+
+
+def test_snapshot_fid_with_digit_features_and_best_by_fid(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "fidrun"
+    assert main(["train", *TINY, "--set", "train.metrics=fid,pr,is", "--set", "train.eval_extractor=digits",
+                 "--set", "train.eval_n=200", "--out", str(out)]) == 0
+    snaps = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if '"fid"' in ln]
+    assert len(snaps) == 4 and all(s["fid"] > 0 and 0 <= s["pr_precision"] <= 1 and s["is_mean"] >= 1 for s in snaps)
+    best = json.loads((out / "checkpoints" / "best.json").read_text())["meta"]["metrics"]
+    assert best["fid"] == min(s["fid"] for s in snaps)  # lower FID is better
+    assert len(list((tmp_path / "cache" / "stats").glob("*.safetensors"))) == 1  # the training set's statistics, cached once
+
+
+def test_snapshot_kid_needs_enough_samples(tmp_path, capsys):
+    assert main(["train", *TINY, "--set", "train.metrics=kid", "--set", "train.eval_n=200", "--out", str(tmp_path / "k")]) == 2
+    assert "raise train.eval_n" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+
+
+def test_a_failing_snapshot_metric_is_an_event_not_the_end(tmp_path, monkeypatch):
+    import gankit.snapshot as snap
+    from gankit.errors import GankitError
+
+    def broken(*a, **k):
+        raise GankitError("extractor weights vanished")
+
+    monkeypatch.setattr(snap, "snapshot_metrics", broken)
+    out = tmp_path / "m"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    errors = [ln for ln in lines if ln.get("event") == "metric_error"]
+    assert len(errors) == 4 and "extractor weights vanished" in errors[0]["message"]
+    from gankit.checkpoint import list_checkpoints
+    assert lines[-1]["images"] == 128 and list_checkpoints(out)
