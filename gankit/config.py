@@ -36,6 +36,8 @@ class LossConfig:
     regularizers: list[str] = field(default_factory=lambda: ["r1", "r2"])
     gamma: float = 0.05  # at t = 0
     gamma_final: float = 0.005  # at t = horizon (cosine ramp)
+    lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
+    clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
 
 
@@ -48,6 +50,9 @@ class TrainConfig:
     horizon_kimg: float = 0.0  # T of the cosine schedules; 0 means T = kimg
     lr: float = 2e-4
     lr_final: float = 5e-5
+    lr_d_ratio: float = 1.0  # TTUR (Heusel et al. 2017): D's learning rate is lr * lr_d_ratio on the same schedule
+    beta1: float = 0.0  # Adam beta1 for both networks (R3GAN: 0; DCGAN: 0.5)
+    n_critic: int = 1  # D steps per G step, each on a fresh real batch (WGAN: 5)
     beta2: float = 0.9
     beta2_final: float = 0.99
     aug_p: float = 0.0  # final augmentation probability (ramps up from 0)

@@ -2,7 +2,9 @@
 
 Each takes the images the gradient is taken with respect to (before augmentation, with
 requires_grad) and D's logits on them; the graph is kept (create_graph) so the penalty trains D.
-Their weights (gamma / 2) and which images they use live in the config and the loop.
+Which images they use is part of the registered piece: "real", "fake" or "interp" (random points on
+the segments between paired real and fake samples, Gulrajani et al. 2017). Their weights live in the
+config: R1/R2 take gamma / 2 on R3GAN's schedule, the interpolate penalties `loss.lambda_gp` (10).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ REGULARIZERS = Registry("regularizer")
 
 @dataclass(frozen=True)
 class Regularizer:
-    """A per-sample penalty and the images it is taken on: "real" or "fake"."""
+    """A per-sample penalty and the images it is taken on: "real", "fake" or "interp"."""
 
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     on: str
@@ -30,5 +32,19 @@ def zero_centered_gp(images: torch.Tensor, logits: torch.Tensor) -> torch.Tensor
     return grad.square().flatten(1).sum(1)
 
 
+def one_centered_gp(images: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """(||dD(x)/dx|| - 1)^2 per sample: WGAN-GP (Gulrajani et al. 2017, eq. 3), on interpolates."""
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square()
+
+
+def interpolates(real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """eps * real + (1 - eps) * fake with eps ~ U(0, 1) per sample (Gulrajani et al. 2017, Algorithm 1)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=rng).to(real)
+    return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+
+
 REGULARIZERS.register("r1")(Regularizer(zero_centered_gp, on="real"))  # R1: on real data
 REGULARIZERS.register("r2")(Regularizer(zero_centered_gp, on="fake"))  # R2: on generated data
+REGULARIZERS.register("wgan_gp")(Regularizer(one_centered_gp, on="interp"))  # WGAN-GP, weight loss.lambda_gp
+REGULARIZERS.register("gp0_interp")(Regularizer(zero_centered_gp, on="interp"))  # 0-GP (Thanh-Tung et al. 2019)

@@ -14,7 +14,7 @@ from torch import nn
 
 from .augment import AugmentConfig, augment
 from .losses import Loss
-from .regularizers import Regularizer
+from .regularizers import Regularizer, interpolates
 
 
 def one_hot(labels: Optional[torch.Tensor], num_classes: int) -> Optional[torch.Tensor]:
@@ -28,8 +28,12 @@ def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Gen
 
 def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer], real: torch.Tensor,
            c: Optional[torch.Tensor], z: torch.Tensor, gamma: float, aug_p: float,
-           aug_cfg: AugmentConfig, rng: torch.Generator, weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """D loss + gamma/2 * penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images.
+           aug_cfg: AugmentConfig, rng: torch.Generator, weight: float = 1.0,
+           reg_weights: Optional[dict[str, float]] = None) -> dict[str, torch.Tensor]:
+    """D loss + weighted penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images.
+
+    A penalty's weight is reg_weights[name] when given, else gamma / 2 (R3GAN eq. 5). Interpolate
+    penalties are taken on eps * real + (1 - eps) * fake, not augmented, with eps drawn from rng.
 
     backward() runs on weight * mean: weight = micro-batch / global batch makes the gradients of all
     micro-batches on all ranks sum to the global batch's mean gradient. Returned stats are plain means.
@@ -46,9 +50,14 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     stats = {"loss_d": adv.mean().detach(), "logit_real": real_logits.mean().detach(),
              "logit_fake": fake_logits.mean().detach()}
     for name, reg in regs.items():
-        images, logits = (real, real_logits) if reg.on == "real" else (fake, fake_logits)
+        if reg.on == "interp":
+            images = interpolates(real, fake, rng)
+            logits = D(images, c)
+        else:
+            images, logits = (real, real_logits) if reg.on == "real" else (fake, fake_logits)
         penalty = reg.fn(images, logits)
-        total = total + (gamma / 2) * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2)
+        w = reg_weights[name] if reg_weights and name in reg_weights else gamma / 2
+        total = total + w * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2); WGAN-GP: L + lambda GP
         stats[name] = penalty.mean().detach()
     (total.mean() * weight).backward()
     stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]

@@ -99,9 +99,9 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     summed over micro-batches and ranks (losses weighted micro / global batch), then Adam steps.
     """
     t, h = cfg.train, schedule(cfg, s.images)
-    for opt in (s.opt_G, s.opt_D):
+    for opt, ratio in ((s.opt_G, 1.0), (s.opt_D, t.lr_d_ratio)):  # TTUR: D's lr on the same schedule, scaled
         for group in opt.param_groups:
-            group["lr"], group["betas"] = h["lr"] * s.lr_scale, (0.0, float(h["beta2"]))
+            group["lr"], group["betas"] = h["lr"] * s.lr_scale * ratio, (float(t.beta1), float(h["beta2"]))
     per = t.batch // dist.world()
     mb = t.batch_gpu or per
     lo = dist.rank() * per
@@ -114,15 +114,22 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
                  z[i:i + mb].to(s.device)) for i in range(0, per, mb)]
 
     k = max(1, cfg.loss.reg_interval)
-    active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with gamma * k
+    active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with its weight * k
+    weights = {n: k * (cfg.loss.lambda_gp if r.on == "interp" else h["gamma"] / 2) for n, r in active.items()}
     stats: dict[str, torch.Tensor] = {}
-    s.opt_D.zero_grad(set_to_none=True)
-    for real, c, z in micro_batches():
-        part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"] * k, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch)
-        for name, v in part.items():
-            stats[name] = stats.get(name, 0.0) + v * (real.shape[0] / per)
-    dist.all_reduce_grads(s.D.parameters())
-    s.opt_D.step()
+    for _ in range(t.n_critic):  # n_critic D steps, each on a fresh batch
+        s.opt_D.zero_grad(set_to_none=True)
+        for real, c, z in micro_batches():
+            part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"], h["aug_p"], cfg.aug, s.aug_rng,
+                          real.shape[0] / t.batch, weights)
+            for name, v in part.items():
+                stats[name] = stats.get(name, 0.0) + v * (real.shape[0] / per / t.n_critic)
+        dist.all_reduce_grads(s.D.parameters())
+        s.opt_D.step()
+        if cfg.loss.clip > 0:  # WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1)
+            with torch.no_grad():
+                for p in s.D.parameters():
+                    p.clamp_(-cfg.loss.clip, cfg.loss.clip)
     s.opt_G.zero_grad(set_to_none=True)
     for real, c, z in micro_batches():
         part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch)
@@ -130,7 +137,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     dist.all_reduce_grads(s.G.parameters())
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
-    s.images, s.step = s.images + t.batch, s.step + 1
+    s.images, s.step = s.images + t.batch * t.n_critic, s.step + 1  # real images shown to D
     return stats
 
 
@@ -169,6 +176,12 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"train.on_nonfinite '{t.on_nonfinite}' is unknown; use lower_lr, skip or stop")
     if cfg.loss.reg_interval < 1:
         raise GankitError(f"loss.reg_interval must be >= 1, got {cfg.loss.reg_interval}")
+    if cfg.loss.clip > 0 and cfg.loss.name != "wasserstein":
+        raise GankitError(f"loss.clip (weight clipping) keeps a Wasserstein critic Lipschitz; with loss.name="
+                          f"{cfg.loss.name} it only cripples D: set loss.name=wasserstein or loss.clip=0")
+    if t.n_critic < 1 or t.lr_d_ratio <= 0 or not 0 <= t.beta1 < 1:
+        raise GankitError(f"need train.n_critic >= 1, train.lr_d_ratio > 0 and 0 <= train.beta1 < 1; got "
+                          f"{t.n_critic}, {t.lr_d_ratio}, {t.beta1}")
     metric_names(cfg, dataset)
     return num_classes
 
@@ -235,8 +248,8 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         if hasattr(m, "bf16"):
             m.bf16 = t.precision == "bf16"
 
-    def adam(m: nn.Module) -> torch.optim.Adam:
-        return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(0.0, float(t.beta2)), eps=1e-8)
+    def adam(m: nn.Module) -> torch.optim.Adam:  # lr and betas are set from the schedule at every step
+        return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)
 
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     if hasattr(G_ema, "bf16"):
