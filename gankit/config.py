@@ -36,6 +36,9 @@ class LossConfig:
     regularizers: list[str] = field(default_factory=lambda: ["r1", "r2"])
     gamma: float = 0.05  # at t = 0
     gamma_final: float = 0.005  # at t = horizon (cosine ramp)
+    lsgan_abc: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.0])  # LSGAN targets: fake a, real b, G's c
+    smooth_real: float = 0.0  # label smoothing: D's real target is 1 - smooth_real (one-sided: Salimans et al.: 0.1)
+    smooth_fake: float = 0.0  # D's fake target (two-sided smoothing when > 0); cross-entropy losses only
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1

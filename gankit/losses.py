@@ -7,11 +7,13 @@ logits sets `g_needs_real=False`, and the loop then passes None and skips the D 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
+from .errors import GankitError
 from .registry import Registry
 
 LossFn = Callable[[Optional[torch.Tensor], torch.Tensor], torch.Tensor]
@@ -61,12 +63,17 @@ def _wgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return fake - real  # the critic maximises E D(x) - E D(G(z)) (Arjovsky et al. 2017, eq. 3)
 
 
-def _lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (real - 1).square() + 0.5 * fake.square()  # Mao et al. 2017, eq. 9 (a=0, b=c=1)
+def _lsgan_d(real: torch.Tensor, fake: torch.Tensor, a: float = 0.0, b: float = 1.0) -> torch.Tensor:
+    return 0.5 * (real - b).square() + 0.5 * (fake - a).square()  # Mao et al. 2017, eq. 2: fake -> a, real -> b
 
 
-def _lsgan_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (fake - 1).square()
+def _lsgan_g(real: Optional[torch.Tensor], fake: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+    return 0.5 * (fake - c).square()  # G pushes D(G(z)) to c (eq. 9's a=0, b=c=1 by default; eq. 8: a=-1, b=1, c=0)
+
+
+def _smoothed_bce_d(real: torch.Tensor, fake: torch.Tensor, real_target: float, fake_target: float) -> torch.Tensor:
+    # BCE(l, t) = softplus(l) - t l: real labels 1 - alpha (one-sided, Salimans et al. 2016, sec. 3.4), fake beta
+    return F.softplus(real) - real_target * real + F.softplus(fake) - fake_target * fake
 
 
 def _ragan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -83,5 +90,22 @@ LOSSES.register("nonsaturating")(Loss(_ns_d, _ns_g, g_needs_real=False))
 LOSSES.register("minimax")(Loss(_ns_d, _minimax_g, g_needs_real=False))
 LOSSES.register("hinge")(Loss(_hinge_d, _hinge_g, g_needs_real=False))
 LOSSES.register("wasserstein")(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
-LOSSES.register("lsgan")(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))
+LOSSES.register("lsgan")(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))  # a=0, b=c=1; loss.lsgan_abc changes them
 LOSSES.register("ragan")(Loss(_ragan_d, _ragan_g, g_needs_real=True))
+
+
+def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports nothing from here either way)
+    """The registered loss `cfg.name` with the config's parameters: LSGAN's a, b, c and label smoothing."""
+    base = LOSSES.get(cfg.name)
+    if cfg.smooth_real or cfg.smooth_fake:
+        if cfg.name not in ("nonsaturating", "minimax"):
+            raise GankitError(f"label smoothing (loss.smooth_real/smooth_fake) changes the targets of the "
+                              f"cross-entropy losses; loss.name={cfg.name} has none: use nonsaturating or minimax")
+        base = Loss(partial(_smoothed_bce_d, real_target=1.0 - cfg.smooth_real, fake_target=cfg.smooth_fake),
+                    base.g, base.g_needs_real)
+    if cfg.name == "lsgan":
+        a, b, c = (float(v) for v in cfg.lsgan_abc)
+        base = Loss(partial(_lsgan_d, a=a, b=b), partial(_lsgan_g, c=c), g_needs_real=False)
+    elif list(cfg.lsgan_abc) != [0.0, 1.0, 1.0]:
+        raise GankitError(f"loss.lsgan_abc is set but loss.name={cfg.name}; it only applies to lsgan")
+    return base

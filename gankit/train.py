@@ -23,7 +23,7 @@ from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
-from .losses import LOSSES, Loss
+from .losses import Loss, build_loss
 from .monitor import Monitor
 from .networks import build_networks, count_params
 from .regularizers import REGULARIZERS, Regularizer
@@ -233,7 +233,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
-    loss = LOSSES.get(cfg.loss.name)
+    loss = build_loss(cfg.loss)
     regs = {name: REGULARIZERS.get(name) for name in cfg.loss.regularizers}
     dataset = build_dataset(cfg.data)
     num_classes = _check(cfg, dataset, world)

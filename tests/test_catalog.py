@@ -84,3 +84,46 @@ def test_n_critic_and_ttur(tmp_path):
     assert (d_steps, g_steps) == (10, 2)
     lr_g, lr_d = state["opt_G"]["param_groups"][0]["lr"], state["opt_D"]["param_groups"][0]["lr"]
     assert math.isclose(lr_d, 4 * lr_g) and state["opt_D"]["param_groups"][0]["betas"][0] == 0.5
+
+
+def _loss_cfg(**kw):
+    from gankit.config import LossConfig
+    return LossConfig(**kw)
+
+
+def test_lsgan_targets_configurable_by_hand():
+    from gankit.losses import build_loss
+
+    loss = build_loss(_loss_cfg(name="lsgan", lsgan_abc=[-1.0, 1.0, 0.0]))  # Mao et al. eq. 8
+    real, fake = torch.tensor([0.5]), torch.tensor([0.2])
+    assert torch.allclose(loss.d(real, fake), torch.tensor([0.5 * 0.25 + 0.5 * 1.44]))
+    assert torch.allclose(loss.g(None, fake), torch.tensor([0.5 * 0.04]))
+    default = build_loss(_loss_cfg(name="lsgan"))
+    assert torch.allclose(default.d(real, fake), torch.tensor([0.5 * 0.25 + 0.5 * 0.04]))
+
+
+def test_label_smoothing_value_and_gradient_by_hand():
+    from gankit.losses import build_loss
+
+    loss = build_loss(_loss_cfg(name="nonsaturating", smooth_real=0.1, smooth_fake=0.05))
+    real = torch.tensor([2.0], requires_grad=True)
+    fake = torch.tensor([-1.0], requires_grad=True)
+    val = loss.d(real, fake)
+    sp = lambda t: math.log1p(math.exp(t))  # noqa: E731
+    assert abs(float(val.detach()) - (sp(2.0) - 0.9 * 2.0 + sp(-1.0) - 0.05 * -1.0)) < 1e-6
+    val.sum().backward()
+    sig = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    assert abs(float(real.grad) - (sig(2.0) - 0.9)) < 1e-6  # D(x) is pushed to sigmoid = 0.9, not 1
+    assert abs(float(fake.grad) - (sig(-1.0) - 0.05)) < 1e-6
+    plain = build_loss(_loss_cfg(name="nonsaturating", smooth_real=1e-12))
+    assert torch.allclose(plain.d(real.detach(), fake.detach()), LOSSES.get("nonsaturating").d(real.detach(), fake.detach()))
+
+
+@pytest.mark.parametrize("kw, words", [(dict(name="rpgan", smooth_real=0.1), "use nonsaturating or minimax"),
+                                       (dict(name="hinge", lsgan_abc=[-1.0, 1.0, 0.0]), "only applies to lsgan")])
+def test_loss_parameters_refused_where_they_mean_nothing(kw, words):
+    from gankit.errors import GankitError
+    from gankit.losses import build_loss
+
+    with pytest.raises(GankitError, match=words):
+        build_loss(_loss_cfg(**kw))
