@@ -26,6 +26,7 @@ class ModelConfig:
     class_embed_dim: int = 64  # G's class embedding, concatenated to z
     hidden: int = 256  # MLP networks: units per hidden layer
     depth: int = 3  # MLP networks: hidden layers
+    spectral_norm: bool = False  # spectral normalization of every conv and linear weight of D (Miyato et al. 2018)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class LossConfig:
     lsgan_abc: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.0])  # LSGAN targets: fake a, real b, G's c
     smooth_real: float = 0.0  # label smoothing: D's real target is 1 - smooth_real (one-sided: Salimans et al.: 0.1)
     smooth_fake: float = 0.0  # D's fake target (two-sided smoothing when > 0); cross-entropy losses only
+    ortho_beta: float = 0.0  # BigGAN's orthogonal regularization of G: beta * sum ||W^T W * (1 - I)||_F^2 (1e-4 there)
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
@@ -56,6 +58,7 @@ class TrainConfig:
     lr_d_ratio: float = 1.0  # TTUR (Heusel et al. 2017): D's learning rate is lr * lr_d_ratio on the same schedule
     beta1: float = 0.0  # Adam beta1 for both networks (R3GAN: 0; DCGAN: 0.5)
     n_critic: int = 1  # D steps per G step, each on a fresh real batch (WGAN: 5)
+    instance_noise: float = 0.0  # std of Gaussian noise on every D input at t = 0, cosine-annealed to 0 at the horizon
     beta2: float = 0.9
     beta2_final: float = 0.99
     aug_p: float = 0.0  # final augmentation probability (ramps up from 0)

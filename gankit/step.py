@@ -22,14 +22,16 @@ def one_hot(labels: Optional[torch.Tensor], num_classes: int) -> Optional[torch.
     return F.one_hot(labels, num_classes).float() if num_classes and labels is not None else None
 
 
-def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Generator) -> torch.Tensor:
-    return augment(x, p, cfg, rng) if p > 0 and x.ndim == 4 else x
+def _maybe_augment(x: torch.Tensor, p: float, cfg: AugmentConfig, rng: torch.Generator, noise: float = 0.0) -> torch.Tensor:
+    """What D sees: augmented images (p > 0), plus instance noise N(0, noise^2) (Sonderby et al. 2016) when noise > 0."""
+    x = augment(x, p, cfg, rng) if p > 0 and x.ndim == 4 else x
+    return x + noise * torch.randn(x.shape, generator=rng).to(x) if noise > 0 else x
 
 
 def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer], real: torch.Tensor,
            c: Optional[torch.Tensor], z: torch.Tensor, gamma: float, aug_p: float,
            aug_cfg: AugmentConfig, rng: torch.Generator, weight: float = 1.0,
-           reg_weights: Optional[dict[str, float]] = None) -> dict[str, torch.Tensor]:
+           reg_weights: Optional[dict[str, float]] = None, noise: float = 0.0) -> dict[str, torch.Tensor]:
     """D loss + weighted penalties on (real i, fake i) pairs; penalties w.r.t. pre-augmentation images.
 
     A penalty's weight is reg_weights[name] when given, else gamma / 2 (R3GAN eq. 5). Interpolate
@@ -43,8 +45,8 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     needs = {r.on for r in regs.values()}
     real = real.detach().requires_grad_("real" in needs)
     fake = fake.detach().requires_grad_("fake" in needs)
-    real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng), c)
-    fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng), c)
+    real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng, noise), c)
+    fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c)
     adv = loss.d(real_logits, fake_logits)
     total = adv
     stats = {"loss_d": adv.mean().detach(), "logit_real": real_logits.mean().detach(),
@@ -66,12 +68,12 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
 
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
            z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator,
-           weight: float = 1.0) -> dict[str, torch.Tensor]:
+           weight: float = 1.0, noise: float = 0.0) -> dict[str, torch.Tensor]:
     """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean."""
     D.requires_grad_(False)
     try:
-        fake_logits = D(_maybe_augment(G(z, c), aug_p, aug_cfg, rng), c)
-        real_logits = D(_maybe_augment(real.detach(), aug_p, aug_cfg, rng), c) if loss.g_needs_real else None
+        fake_logits = D(_maybe_augment(G(z, c), aug_p, aug_cfg, rng, noise), c)
+        real_logits = D(_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise), c) if loss.g_needs_real else None
         adv = loss.g(real_logits, fake_logits)
         (adv.mean() * weight).backward()
     finally:

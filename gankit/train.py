@@ -25,8 +25,8 @@ from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import Loss, build_loss
 from .monitor import Monitor
-from .networks import build_networks, count_params
-from .regularizers import REGULARIZERS, Regularizer
+from .networks import build_networks, count_params, spectral_sigmas
+from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
 from .run import load_run_config, prepare_run_dir
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
@@ -41,7 +41,8 @@ def schedule(cfg: Config, images: float) -> dict[str, float]:
             "beta2": cosine_ramp(images, T, t.beta2, t.beta2_final),
             "gamma": cosine_ramp(images, T, cfg.loss.gamma, cfg.loss.gamma_final),
             "aug_p": cosine_ramp(images, T, 0.0, t.aug_p),
-            "ema_half_life": cosine_ramp(images, T, 0.0, t.ema_kimg * 1000)}
+            "ema_half_life": cosine_ramp(images, T, 0.0, t.ema_kimg * 1000),
+            "noise_std": cosine_ramp(images, T, t.instance_noise, 0.0)}
 
 
 @torch.no_grad()
@@ -121,7 +122,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
         s.opt_D.zero_grad(set_to_none=True)
         for real, c, z in micro_batches():
             part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"], h["aug_p"], cfg.aug, s.aug_rng,
-                          real.shape[0] / t.batch, weights)
+                          real.shape[0] / t.batch, weights, h["noise_std"])
             for name, v in part.items():
                 stats[name] = stats.get(name, 0.0) + v * (real.shape[0] / per / t.n_critic)
         dist.all_reduce_grads(s.D.parameters())
@@ -132,8 +133,13 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
                     p.clamp_(-cfg.loss.clip, cfg.loss.clip)
     s.opt_G.zero_grad(set_to_none=True)
     for real, c, z in micro_batches():
-        part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch)
+        part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch,
+                      h["noise_std"])
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
+    if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum
+        ortho = orthogonal_penalty(s.G)
+        (cfg.loss.ortho_beta * ortho / dist.world()).backward()
+        stats["ortho"] = ortho.detach()
     dist.all_reduce_grads(s.G.parameters())
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
@@ -326,6 +332,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
             record["logit_gap"] = record["logit_real"] - record["logit_fake"]
             record.update({k: float(v) for k, v in schedule(cfg, s.images).items()})
             record["lr"] *= s.lr_scale
+            if cfg.model.spectral_norm:  # each layer's largest singular value as the power iteration sees it
+                record.update({f"sn_sigma.{k}": v for k, v in spectral_sigmas(s.D).items()})
             now = time.time()
             record["img_per_s"] = (s.images - images_log) / max(now - t_log, 1e-9)
             monitor.scalars(record)

@@ -127,3 +127,75 @@ def test_loss_parameters_refused_where_they_mean_nothing(kw, words):
 
     with pytest.raises(GankitError, match=words):
         build_loss(_loss_cfg(**kw))
+
+
+def test_spectral_norm_top_singular_value_is_one_for_conv_and_linear():
+    from gankit.networks import apply_spectral_norm, spectral_sigmas
+
+    torch.manual_seed(0)
+    D = apply_spectral_norm(nn.Sequential(nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.2), nn.Conv2d(8, 4, 3, groups=2),
+                                          nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1)))
+    with torch.no_grad():
+        for m in D.modules():  # raw weights far from norm 1
+            if hasattr(m, "parametrizations"):
+                m.parametrizations.weight.original.mul_(7.0)
+        for _ in range(50):  # one power iteration per training-mode forward
+            D(torch.randn(4, 3, 8, 8))
+    sig = spectral_sigmas(D)
+    assert len(sig) == 4
+    for name, m in D.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            top = float(torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2))  # the normalised weight
+            raw = float(torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2))
+            assert abs(top - 1) < 1e-2, (name, top)
+            assert abs(sig[name] - raw) < 1e-2 * raw
+
+
+def test_spectral_norm_with_r3gan_is_refused(tmp_path, capsys):
+    assert main(["train", "--preset", "r3gan-tiny", "--set", "model.spectral_norm=true", "--out", str(tmp_path / "x")]) == 2
+    assert "Fix-up" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_spectral_norm_run_logs_each_sigma(tmp_path):
+    import json
+    out = tmp_path / "sn"
+    assert main(["train", *RING, "--set", "model.spectral_norm=true", "--set", "loss.name=hinge",
+                 "--set", "loss.regularizers=[]", "--out", str(out)]) == 0
+    rec = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if '"loss_d"' in ln][-1]
+    sigmas = {k: v for k, v in rec.items() if k.startswith("sn_sigma.")}
+    assert len(sigmas) == 4 and all(v > 0 for v in sigmas.values())  # mlp-ring8: 3 hidden linear layers + the output one
+
+
+def test_instance_noise_anneals_and_reaches_d():
+    from gankit.presets import resolve
+    from gankit.train import schedule
+
+    cfg = resolve("mlp-ring8", {"train.instance_noise": 0.5})
+    cfg.train.horizon_kimg = cfg.train.kimg
+    assert schedule(cfg, 0)["noise_std"] == 0.5 and schedule(cfg, cfg.train.horizon)["noise_std"] == 0.0
+    D, G = Linear([1.0, 1.0]), Shift()
+    real, z = torch.zeros(8, 2), torch.zeros(8, 2)
+    quiet = d_step(G, D, LOSSES.get("nonsaturating"), {}, real, None, z, 0.0, 0.0, AugmentConfig(), torch.Generator())
+    noisy = d_step(G, D, LOSSES.get("nonsaturating"), {}, real, None, z, 0.0, 0.0, AugmentConfig(),
+                   torch.Generator().manual_seed(0), noise=0.5)
+    assert float(quiet["logit_real"]) == 0.0 and float(noisy["logit_real"]) != 0.0
+
+
+def test_orthogonal_penalty_by_hand():
+    from gankit.regularizers import orthogonal_penalty
+
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, 0.0]]))  # W W^T = [[2, 1], [1, 1]]: off-diagonal 1, 1
+    assert float(orthogonal_penalty(lin).detach()) == 2.0
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, -2.0]]))  # orthogonal rows, any norms: 0
+    assert float(orthogonal_penalty(lin).detach()) == 0.0
+
+
+def test_orthogonal_regularization_in_a_run(tmp_path):
+    import json
+    out = tmp_path / "ortho"
+    assert main(["train", *RING, "--set", "loss.ortho_beta=1e-4", "--out", str(out)]) == 0
+    rec = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if '"ortho"' in ln]
+    assert rec and all(r["ortho"] > 0 for r in rec)

@@ -1,6 +1,7 @@
 """Network families, registered by name: each builds (G, D) for a data shape and class count."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..config import ModelConfig
@@ -41,7 +42,34 @@ def build_mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tup
 
 def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """Look up cfg.arch and build (G, D); num_classes = 0 for unconditional networks."""
-    return NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
+    if cfg.spectral_norm and cfg.arch == "r3gan":
+        raise GankitError("model.spectral_norm does not compose with r3gan: Fix-up starts each block's last conv at "
+                          "zero, which spectral normalization divides by sigma = 0; R3GAN needs no normalization "
+                          "(its R1 + R2 does that job): set model.spectral_norm=false")
+    G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
+    if cfg.spectral_norm:
+        apply_spectral_norm(D)
+    return G, D
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """W / sigma(W) on every Conv2d and Linear weight, sigma by one power iteration per training forward (Miyato et al. 2018, eq. 8)."""
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.device.type != "meta":
+            nn.utils.parametrizations.spectral_norm(m)
+    return module
+
+
+@torch.no_grad()
+def spectral_sigmas(module: nn.Module) -> dict[str, float]:
+    """Each spectrally normalised layer's current estimate sigma = u^T W v of its raw weight (for the log)."""
+    out = {}
+    for name, m in module.named_modules():
+        param = getattr(getattr(m, "parametrizations", None), "weight", None)
+        if param is not None and hasattr(param[0], "_u"):
+            w = param.original.flatten(1)
+            out[name or "weight"] = float(param[0]._u @ w @ param[0]._v)
+    return out
 
 
 def count_params(module: nn.Module) -> int:
