@@ -68,15 +68,15 @@ def test_lazy_regularization_every_k_steps_with_gamma_times_k(tmp_path, monkeypa
     calls = []
     real_d_step = tr.d_step
 
-    def spy(G, D, loss, regs, real, c, z, gamma, *rest):
-        calls.append((sorted(regs), gamma))
-        return real_d_step(G, D, loss, regs, real, c, z, gamma, *rest)
+    def spy(G, D, loss, regs, real, c, z, gamma, aug_p, aug_cfg, rng, weight, reg_weights, noise):
+        calls.append((sorted(regs), reg_weights))
+        return real_d_step(G, D, loss, regs, real, c, z, gamma, aug_p, aug_cfg, rng, weight, reg_weights, noise)
 
     monkeypatch.setattr(tr, "d_step", spy)
     assert main(["train", *COMMON, "--kimg", "0.064", "--set", "loss.reg_interval=2", "--out", str(tmp_path / "lazy")]) == 0
     assert [r for r, _ in calls] == [["r1", "r2"], [], ["r1", "r2"], []]
-    cfg_gamma = 0.1  # r3gan-tiny's gamma at t = 0
-    assert abs(calls[0][1] - 2 * cfg_gamma) < 1e-12
+    cfg_gamma = 0.1  # r3gan-tiny's gamma at t = 0: R1 and R2 weighted k * gamma / 2 on the steps that have them
+    assert abs(calls[0][1]["r1"] - 2 * cfg_gamma / 2) < 1e-12 and calls[1][1] == {}
 
 
 def test_tensorboard_events_and_plots(tmp_path):
