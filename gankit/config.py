@@ -58,6 +58,8 @@ class TrainConfig:
     lr_d_ratio: float = 1.0  # TTUR (Heusel et al. 2017): D's learning rate is lr * lr_d_ratio on the same schedule
     beta1: float = 0.0  # Adam beta1 for both networks (R3GAN: 0; DCGAN: 0.5)
     n_critic: int = 1  # D steps per G step, each on a fresh real batch (WGAN: 5)
+    unroll_steps: int = 0  # unrolled GAN (Metz et al. 2017): G's loss against D after K differentiable D steps
+    unroll_lr: float = 0.0  # step size of the unrolled D steps (0: D's current learning rate)
     instance_noise: float = 0.0  # std of Gaussian noise on every D input at t = 0, cosine-annealed to 0 at the horizon
     beta2: float = 0.9
     beta2_final: float = 0.99

@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .augment import AugmentConfig, augment
 from .losses import Loss
@@ -68,12 +69,31 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
 
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
            z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator,
-           weight: float = 1.0, noise: float = 0.0) -> dict[str, torch.Tensor]:
-    """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean."""
+           weight: float = 1.0, noise: float = 0.0, unroll: int = 0, unroll_lr: float = 0.0) -> dict[str, torch.Tensor]:
+    """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean.
+
+    unroll = K > 0 (Metz et al. 2017, eqs. 4-6): G's loss is taken against D after K differentiable gradient
+    steps theta_D <- theta_D - unroll_lr * grad L_D on this batch (adversarial loss only), and G's gradient
+    flows through those steps; D's own parameters are not changed.
+    """
     D.requires_grad_(False)
     try:
-        fake_logits = D(_maybe_augment(G(z, c), aug_p, aug_cfg, rng, noise), c)
-        real_logits = D(_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise), c) if loss.g_needs_real else None
+        fake = G(z, c)
+        if unroll > 0:
+            params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+            for _ in range(unroll):
+                d_loss = loss.d(functional_call(D, params, (_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise), c)),
+                                functional_call(D, params, (_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c))).mean()
+                grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)  # keeps d theta_D / d theta_G
+                params = {n: w - unroll_lr * g for (n, w), g in zip(params.items(), grads)}
+
+            def disc(x: torch.Tensor) -> torch.Tensor:
+                return functional_call(D, params, (x, c))
+        else:
+            def disc(x: torch.Tensor) -> torch.Tensor:
+                return D(x, c)
+        fake_logits = disc(_maybe_augment(fake, aug_p, aug_cfg, rng, noise))
+        real_logits = disc(_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise)) if loss.g_needs_real else None
         adv = loss.g(real_logits, fake_logits)
         (adv.mean() * weight).backward()
     finally:
