@@ -69,7 +69,8 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
 
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
            z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator,
-           weight: float = 1.0, noise: float = 0.0, unroll: int = 0, unroll_lr: float = 0.0) -> dict[str, torch.Tensor]:
+           weight: float = 1.0, noise: float = 0.0, unroll: int = 0, unroll_lr: float = 0.0,
+           feature_matching: bool = False) -> dict[str, torch.Tensor]:
     """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean.
 
     unroll = K > 0 (Metz et al. 2017, eqs. 4-6): G's loss is taken against D after K differentiable gradient
@@ -79,6 +80,12 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
     D.requires_grad_(False)
     try:
         fake = G(z, c)
+        if feature_matching:  # Salimans et al. 2016, sec. 3.1: ||E f(x) - E f(G(z))||^2, a batch-level objective
+            f_real = D.features(_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise), c).mean(0)
+            f_fake = D.features(_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c).mean(0)
+            fm = (f_real - f_fake).square().sum()
+            (fm * weight).backward()
+            return {"loss_g": fm.detach()}
         if unroll > 0:
             params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
             for _ in range(unroll):

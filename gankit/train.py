@@ -134,7 +134,8 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     s.opt_G.zero_grad(set_to_none=True)
     for real, c, z in micro_batches():
         part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch,
-                      h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio)
+                      h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio,
+                      cfg.loss.feature_matching)
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
     if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum
         ortho = orthogonal_penalty(s.G)
@@ -185,6 +186,11 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     if cfg.loss.clip > 0 and cfg.loss.name != "wasserstein":
         raise GankitError(f"loss.clip (weight clipping) keeps a Wasserstein critic Lipschitz; with loss.name="
                           f"{cfg.loss.name} it only cripples D: set loss.name=wasserstein or loss.clip=0")
+    if cfg.loss.feature_matching and cfg.model.arch != "mlp":
+        raise GankitError(f"loss.feature_matching needs D's hidden features; model.arch={cfg.model.arch} does not expose "
+                          "them yet: use model.arch=mlp")
+    if cfg.loss.feature_matching and t.unroll_steps:
+        raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
     if t.unroll_steps < 0 or t.unroll_lr < 0:
         raise GankitError(f"train.unroll_steps and train.unroll_lr must be >= 0, got {t.unroll_steps}, {t.unroll_lr}")
     if t.n_critic < 1 or t.lr_d_ratio <= 0 or not 0 <= t.beta1 < 1:

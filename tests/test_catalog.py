@@ -255,3 +255,55 @@ def test_unrolled_gan_trains(tmp_path):
     assert main(["train", *RING, "--set", "train.unroll_steps=2", "--set", "loss.name=nonsaturating",
                  "--set", "loss.regularizers=[]", "--out", str(out)]) == 0
     assert all(torch.isfinite(v).all() for v in load_checkpoint(list_checkpoints(out)[-1])[0]["G"].values())
+
+
+def test_minibatch_stddev_by_hand():
+    from gankit.networks.layers import MinibatchStdDev
+
+    h = torch.tensor([[0.0, 0.0], [2.0, 2.0]])  # one group of 2: std 1 for both features, mean 1
+    assert torch.allclose(MinibatchStdDev(2)(h), torch.tensor([[0.0, 0.0, 1.0], [2.0, 2.0, 1.0]]), atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of its group"):
+        MinibatchStdDev(4)(torch.zeros(6, 3))
+
+
+def test_minibatch_discrimination_by_hand():
+    from gankit.networks.layers import MinibatchDiscrimination
+
+    layer = MinibatchDiscrimination(1, kernels=1, dim=1)
+    with torch.no_grad():
+        layer.T.fill_(1.0)
+    h = torch.tensor([[0.0], [1.0], [3.0]])
+    out = layer(h)
+    e = math.exp
+    want = torch.tensor([1 + e(-1) + e(-3), e(-1) + 1 + e(-2), e(-3) + e(-2) + 1])  # o_i = sum_j exp(-|h_i - h_j|)
+    assert torch.allclose(out[:, 1], want, atol=1e-6) and torch.equal(out[:, :1], h)
+
+
+def test_feature_matching_objective_by_hand():
+    from gankit.step import g_step
+
+    G, D = _tiny_pair()
+    real, z = torch.randn(16, 2), torch.randn(16, 2)
+    stats = g_step(G, D, LOSSES.get("nonsaturating"), real, None, z, 0.0, AugmentConfig(), torch.Generator(),
+                   feature_matching=True)
+    with torch.no_grad():
+        want = (D.features(real).mean(0) - D.features(G(z)).mean(0)).square().sum()
+    assert abs(float(stats["loss_g"]) - float(want)) < 1e-6
+    assert all(p.grad is None for p in D.parameters()) and all(p.grad is not None for p in G.parameters())
+
+
+@pytest.mark.parametrize("sets, words", [(["model.mbstd_group=4"], "layers of the mlp discriminator"),
+                                         (["loss.feature_matching=true"], "needs D's hidden features")])
+def test_batch_layers_and_feature_matching_refused_with_r3gan(tmp_path, capsys, sets, words):
+    argv = ["train", "--preset", "r3gan-tiny", *sum((["--set", s] for s in sets), []), "--out", str(tmp_path / "x")]
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_mlp_with_minibatch_layers_and_feature_matching_trains(tmp_path):
+    out = tmp_path / "mb"
+    assert main(["train", *RING, "--set", "model.mbstd_group=4", "--set", "model.mbdisc_kernels=8",
+                 "--set", "loss.feature_matching=true", "--set", "loss.name=nonsaturating", "--set", "loss.regularizers=[]",
+                 "--out", str(out)]) == 0
+    state = load_checkpoint(list_checkpoints(out)[-1])[0]
+    assert "batch_layers.1.T" in state["D"] and all(torch.isfinite(v).all() for v in state["G"].values())

@@ -36,7 +36,7 @@ def build_mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tup
         raise GankitError(f"network 'mlp' needs flat data (points), the data has shape {tuple(shape)}; "
                           "use model.arch=r3gan for images")
     G = MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth, num_classes)
-    D = MLPDiscriminator(shape[0], cfg.hidden, cfg.depth, num_classes)
+    D = MLPDiscriminator(shape[0], cfg.hidden, cfg.depth, num_classes, cfg.mbstd_group, cfg.mbdisc_kernels, cfg.mbdisc_dim)
     return G, D
 
 
@@ -46,6 +46,9 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
         raise GankitError("model.spectral_norm does not compose with r3gan: Fix-up starts each block's last conv at "
                           "zero, which spectral normalization divides by sigma = 0; R3GAN needs no normalization "
                           "(its R1 + R2 does that job): set model.spectral_norm=false")
+    if (cfg.mbstd_group or cfg.mbdisc_kernels) and cfg.arch != "mlp":
+        raise GankitError(f"model.mbstd_group / model.mbdisc_kernels are layers of the mlp discriminator; "
+                          f"model.arch={cfg.arch} has none (R3GAN drops them): set them to 0")
     G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
     if cfg.spectral_norm:
         apply_spectral_norm(D)

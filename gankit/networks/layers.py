@@ -75,3 +75,34 @@ class Downsample2x(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
+
+
+class MinibatchStdDev(nn.Module):
+    """Appends one feature: the std of each feature over a group of samples, averaged over features
+    (Karras et al. 2018, sec. 3; StyleGAN's group form). Rows [N, F] -> [N, F + 1]; N must divide by the group."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n, f = h.shape
+        g = min(self.group, n)
+        if n % g:
+            raise ValueError(f"minibatch stddev: batch {n} is not a multiple of its group {g}; set a batch that divides")
+        std = (h.view(g, n // g, f).var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # one value per group column
+        return torch.cat([h, std.repeat(g).view(n, 1)], 1)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, sec. 3.2: M_i = h_i T in R^{B x C}; o(x_i)_b = sum_j exp(-||M_i,b - M_j,b||_1); appended to h."""
+
+    def __init__(self, features: int, kernels: int, dim: int = 5) -> None:
+        super().__init__()
+        self.T = nn.Parameter(torch.randn(features, kernels * dim) * 0.1)
+        self.kernels, self.dim = kernels, dim
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = (h @ self.T).view(-1, self.kernels, self.dim)  # [N, B, C]
+        dist = (m[:, None] - m[None]).abs().sum(3)  # [N, N, B] L1 distances per kernel
+        return torch.cat([h, torch.exp(-dist).sum(1)], 1)  # the sum includes j = i, as in the paper

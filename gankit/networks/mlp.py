@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import MinibatchDiscrimination, MinibatchStdDev
+
 
 def _mlp(cin: int, hidden: int, depth: int, cout: int, slope: float = 0.2) -> nn.Sequential:
     """depth hidden layers of `hidden` units; LeakyReLU(slope), or ReLU for slope 0."""
@@ -34,19 +36,37 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """A point (and a one-hot class, by projection) -> one logit per sample."""
+    """A point (and a one-hot class, by projection) -> one logit per sample.
 
-    def __init__(self, dim: int, hidden: int, depth: int, num_classes: int = 0) -> None:
+    Optional minibatch layers before the output (minibatch stddev, minibatch discrimination) look across
+    the batch; `features` exposes the last hidden layer for feature matching.
+    """
+
+    def __init__(self, dim: int, hidden: int, depth: int, num_classes: int = 0, mbstd_group: int = 0,
+                 mbdisc_kernels: int = 0, mbdisc_dim: int = 5) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.net = _mlp(dim, hidden, depth - 1, hidden) if depth > 1 else nn.Identity()
         self.act = nn.LeakyReLU(0.2)
-        self.out = nn.Linear(hidden if depth > 1 else dim, 1)
+        width = hidden if depth > 1 else dim
+        batch_layers: list[nn.Module] = []
+        if mbstd_group:
+            batch_layers.append(MinibatchStdDev(mbstd_group))
+            width += 1
+        if mbdisc_kernels:
+            batch_layers.append(MinibatchDiscrimination(width, mbdisc_kernels, mbdisc_dim))
+            width += mbdisc_kernels
+        self.batch_layers = nn.Sequential(*batch_layers)
+        self.out = nn.Linear(width, 1)
         self.embed = nn.Linear(num_classes, hidden, bias=False) if num_classes else None
 
+    def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's activations [N, hidden] (Salimans et al. 2016's feature matching uses them)."""
+        return self.act(self.net(x))
+
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.act(self.net(x))
-        logit = self.out(h).view(-1)
+        h = self.features(x, c)
+        logit = self.out(self.batch_layers(h)).view(-1)
         if self.embed is not None:
             logit = logit + (h * self.embed(c.to(h.dtype))).sum(1)  # projection D (Miyato 2018)
         return logit
