@@ -29,6 +29,7 @@ class ModelConfig:
     mbstd_group: int = 0  # MLP D: minibatch standard deviation over groups of this size (Karras et al. 2018; 0: off)
     mbdisc_kernels: int = 0  # MLP D: minibatch discrimination kernels B (Salimans et al. 2016; 0: off)
     mbdisc_dim: int = 5  # minibatch discrimination: dimension C of each kernel
+    ortho_init: bool = False  # orthogonal initialisation of G's conv and linear weights (Saxe et al. 2014; BigGAN)
     spectral_norm: bool = False  # spectral normalization of every conv and linear weight of D (Miyato et al. 2018)
 
 
@@ -43,6 +44,8 @@ class LossConfig:
     lsgan_abc: list[float] = field(default_factory=lambda: [0.0, 1.0, 1.0])  # LSGAN targets: fake a, real b, G's c
     smooth_real: float = 0.0  # label smoothing: D's real target is 1 - smooth_real (one-sided: Salimans et al.: 0.1)
     smooth_fake: float = 0.0  # D's fake target (two-sided smoothing when > 0); cross-entropy losses only
+    began_gamma: float = 0.5  # BEGAN's diversity ratio gamma = E L(G(z)) / E L(x) it steers to
+    began_lambda_k: float = 0.001  # BEGAN's proportional gain of the k_t update
     feature_matching: bool = False  # G matches the mean of D's last hidden features on real and fake (Salimans et al. 2016)
     ortho_beta: float = 0.0  # BigGAN's orthogonal regularization of G: beta * sum ||W^T W * (1 - I)||_F^2 (1e-4 there)
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10

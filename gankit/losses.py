@@ -103,9 +103,43 @@ def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports no
                               f"cross-entropy losses; loss.name={cfg.name} has none: use nonsaturating or minimax")
         base = Loss(partial(_smoothed_bce_d, real_target=1.0 - cfg.smooth_real, fake_target=cfg.smooth_fake),
                     base.g, base.g_needs_real)
+    if cfg.name == "began":
+        return BeganLoss(cfg.began_gamma, cfg.began_lambda_k)
     if cfg.name == "lsgan":
         a, b, c = (float(v) for v in cfg.lsgan_abc)
         base = Loss(partial(_lsgan_d, a=a, b=b), partial(_lsgan_g, c=c), g_needs_real=False)
     elif list(cfg.lsgan_abc) != [0.0, 1.0, 1.0]:
         raise GankitError(f"loss.lsgan_abc is set but loss.name={cfg.name}; it only applies to lsgan")
     return base
+
+
+class BeganLoss:
+    """BEGAN (Berthelot et al. 2017, eqs. 4-5) on D's outputs L(v), the autoencoder's per-sample reconstruction errors:
+    L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), batch means
+    in the update; M = L(x) + |gamma L(x) - L(G(z))| measures convergence. Stateful: k_t is in the checkpoint."""
+
+    g_needs_real = False
+
+    def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k: float = 0.0) -> None:
+        self.gamma, self.lambda_k, self.k = gamma, lambda_k, k
+
+    def d(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return real - self.k * fake
+
+    def g(self, real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
+        return fake
+
+    def update(self, l_real: float, l_fake: float) -> dict[str, float]:
+        """The k_t step after a D step, from the batch means of L(x) and L(G(z)); returns k and M for the log."""
+        balance = self.gamma * l_real - l_fake
+        self.k = min(max(self.k + self.lambda_k * balance, 0.0), 1.0)
+        return {"began_k": self.k, "began_m": l_real + abs(balance)}
+
+    def state_dict(self) -> dict:
+        return {"k": self.k}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.k = float(state["k"])
+
+
+LOSSES.register("began")(BeganLoss)  # a class: build_loss makes one with the config's gamma and lambda_k

@@ -71,13 +71,15 @@ class TrainState:
     step: int = 0
     lr_scale: float = 1.0  # lowered by rollbacks after non-finite values
     rollbacks: int = 0
+    loss: Any = None  # a stateful loss (BEGAN's k_t) with state_dict()
 
     def state_dict(self) -> dict[str, Any]:
         mine = {"aug": self.aug_rng.get_state(), **process_rng_state(self.device)}
         return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "loader": self.loader.state_dict(),
                 "counters": {"images": self.images, "step": self.step, "lr_scale": self.lr_scale, "rollbacks": self.rollbacks},
-                "rng": {"latents": self.rng.get_state(), "ranks": dist.gather_objects(mine)}}
+                "rng": {"latents": self.rng.get_state(), "ranks": dist.gather_objects(mine)},
+                "loss": self.loss.state_dict() if hasattr(self.loss, "state_dict") else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("G", "G_ema", "D", "opt_G", "opt_D", "loader"):
@@ -86,6 +88,8 @@ class TrainState:
         self.images, self.step = int(c["images"]), int(c["step"])
         self.lr_scale, self.rollbacks = float(c.get("lr_scale", 1.0)), int(c.get("rollbacks", 0))
         self.rng.set_state(state["rng"]["latents"])
+        if hasattr(self.loss, "load_state_dict"):
+            self.loss.load_state_dict(state["loss"])
         ranks = state["rng"]["ranks"]
         if len(ranks) == dist.world():  # same number of ranks: every stream continues exactly
             self.aug_rng.set_state(ranks[dist.rank()]["aug"])
@@ -120,13 +124,19 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     stats: dict[str, torch.Tensor] = {}
     for _ in range(t.n_critic):  # n_critic D steps, each on a fresh batch
         s.opt_D.zero_grad(set_to_none=True)
+        step_stats: dict[str, torch.Tensor] = {}
         for real, c, z in micro_batches():
             part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"], h["aug_p"], cfg.aug, s.aug_rng,
                           real.shape[0] / t.batch, weights, h["noise_std"])
             for name, v in part.items():
-                stats[name] = stats.get(name, 0.0) + v * (real.shape[0] / per / t.n_critic)
+                step_stats[name] = step_stats.get(name, 0.0) + v * (real.shape[0] / per)
         dist.all_reduce_grads(s.D.parameters())
         s.opt_D.step()
+        if hasattr(loss, "update"):  # BEGAN's k_t, from the global batch means of L(x) and L(G(z))
+            means = dist.all_reduce_sum(torch.stack([step_stats["logit_real"], step_stats["logit_fake"]])) / dist.world()
+            step_stats.update({k: torch.tensor(v) for k, v in loss.update(*means.tolist()).items()})
+        for name, v in step_stats.items():
+            stats[name] = stats.get(name, 0.0) + v / t.n_critic
         if cfg.loss.clip > 0:  # WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1)
             with torch.no_grad():
                 for p in s.D.parameters():
@@ -186,6 +196,10 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     if cfg.loss.clip > 0 and cfg.loss.name != "wasserstein":
         raise GankitError(f"loss.clip (weight clipping) keeps a Wasserstein critic Lipschitz; with loss.name="
                           f"{cfg.loss.name} it only cripples D: set loss.name=wasserstein or loss.clip=0")
+    if (cfg.loss.name == "began") != (cfg.model.arch == "mlp-ae"):
+        raise GankitError(f"BEGAN's loss needs an autoencoder discriminator and that D outputs reconstruction errors, "
+                          f"not logits: use loss.name=began with model.arch=mlp-ae together (got {cfg.loss.name}, "
+                          f"{cfg.model.arch})")
     if cfg.loss.feature_matching and cfg.model.arch != "mlp":
         raise GankitError(f"loss.feature_matching needs D's hidden features; model.arch={cfg.model.arch} does not expose "
                           "them yet: use model.arch=mlp")
@@ -270,7 +284,8 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         G_ema.bf16 = False  # samples and metrics in float32
     s = TrainState(G, G_ema, D, adam(G), adam(D),
                    InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
-                   torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device)
+                   torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
+                   loss=loss)
     latest = load_latest(out, warn=progress if rank == 0 else (lambda m: None))
     if latest is not None:
         s.load_state_dict(latest[0])

@@ -307,3 +307,57 @@ def test_mlp_with_minibatch_layers_and_feature_matching_trains(tmp_path):
                  "--out", str(out)]) == 0
     state = load_checkpoint(list_checkpoints(out)[-1])[0]
     assert "batch_layers.1.T" in state["D"] and all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_began_k_update_rule_and_losses_by_hand():
+    from gankit.losses import BeganLoss
+
+    loss = BeganLoss(gamma=0.5, lambda_k=0.1)
+    out = loss.update(2.0, 0.5)  # balance = 0.5 * 2 - 0.5 = 0.5: k = 0 + 0.1 * 0.5
+    assert math.isclose(loss.k, 0.05) and math.isclose(out["began_m"], 2.0 + 0.5) and out["began_k"] == loss.k
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0])
+    assert torch.allclose(loss.d(real, fake), real - 0.05 * fake) and torch.equal(loss.g(None, fake), fake)
+    for _ in range(100):
+        loss.update(10.0, 0.0)  # a large positive balance: k climbs and stops at 1
+    assert loss.k == 1.0
+    for _ in range(100):
+        loss.update(0.0, 10.0)  # negative: down to 0, not below
+    assert loss.k == 0.0
+    loss.k = 0.3
+    state = loss.state_dict()
+    other = BeganLoss()
+    other.load_state_dict(state)
+    assert other.k == 0.3
+
+
+def test_began_run_keeps_k_in_range(tmp_path):
+    import json
+    out = tmp_path / "began"
+    assert main(["train", *RING, "--set", "loss.name=began", "--set", "model.arch=mlp-ae", "--set", "loss.regularizers=[]",
+                 "--set", "loss.began_lambda_k=0.01", "--out", str(out)]) == 0
+    lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if '"began_k"' in ln]
+    assert lines and all(0.0 <= ln["began_k"] <= 1.0 and ln["began_m"] >= 0 for ln in lines)
+    k = load_checkpoint(list_checkpoints(out)[-1])[0]["loss"]["k"]
+    assert 0.0 <= k <= 1.0 and k > 0  # it moved off its start
+
+
+@pytest.mark.parametrize("sets", [["loss.name=began"], ["model.arch=mlp-ae"]])
+def test_began_needs_its_autoencoder_and_vice_versa(tmp_path, capsys, sets):
+    argv = ["train", *RING, *sum((["--set", s] for s in sets), []), "--out", str(tmp_path / "x")]
+    assert main(argv) == 2
+    assert "autoencoder discriminator" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_orthogonal_init_gives_orthogonal_rows():
+    from gankit.config import ModelConfig
+    from gankit.networks import build_networks
+
+    G, _ = build_networks(ModelConfig(arch="mlp", hidden=16, depth=2, z_dim=2, ortho_init=True), (2,), 0)
+    for m in G.modules():
+        if isinstance(m, nn.Linear):
+            w = m.weight.detach()
+            small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # the semi-orthogonal side is the identity
+            assert torch.allclose(small, torch.eye(small.shape[0]), atol=1e-5)
+    from gankit.errors import GankitError
+    with pytest.raises(GankitError, match="Fix-up"):
+        build_networks(ModelConfig(arch="r3gan", widths=[8, 8], groups=[2, 2], ortho_init=True), (3, 8, 8), 0)

@@ -7,7 +7,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import GankitError
 from ..registry import Registry
-from .mlp import MLPDiscriminator, MLPGenerator
+from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
 from .r3gan import Discriminator, Generator
 
 NETWORKS = Registry("network")
@@ -40,6 +40,14 @@ def build_mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tup
     return G, D
 
 
+@NETWORKS.register("mlp-ae")
+def build_mlp_ae(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """BEGAN for flat data: the MLP generator and an autoencoder discriminator (outputs reconstruction errors)."""
+    if len(shape) != 1 or num_classes:
+        raise GankitError(f"network 'mlp-ae' needs flat unconditional data, got shape {tuple(shape)}, {num_classes} classes")
+    return MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth), MLPAutoencoderD(shape[0], cfg.hidden, cfg.depth)
+
+
 def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """Look up cfg.arch and build (G, D); num_classes = 0 for unconditional networks."""
     if cfg.spectral_norm and cfg.arch == "r3gan":
@@ -49,7 +57,14 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
     if (cfg.mbstd_group or cfg.mbdisc_kernels) and cfg.arch != "mlp":
         raise GankitError(f"model.mbstd_group / model.mbdisc_kernels are layers of the mlp discriminator; "
                           f"model.arch={cfg.arch} has none (R3GAN drops them): set them to 0")
+    if cfg.ortho_init and cfg.arch == "r3gan":
+        raise GankitError("model.ortho_init would overwrite r3gan's Fix-up initialisation (zero last convs, "
+                          "L^(-1/4) scaling) that makes it trainable without normalization: set model.ortho_init=false")
     G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
+    if cfg.ortho_init:
+        for m in G.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.orthogonal_(m.weight)
     if cfg.spectral_norm:
         apply_spectral_norm(D)
     return G, D

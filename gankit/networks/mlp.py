@@ -70,3 +70,21 @@ class MLPDiscriminator(nn.Module):
         if self.embed is not None:
             logit = logit + (h * self.embed(c.to(h.dtype))).sum(1)  # projection D (Miyato 2018)
         return logit
+
+
+class MLPAutoencoderD(nn.Module):
+    """BEGAN's discriminator for points: an autoencoder whose output per sample is its L1 reconstruction
+    error L(v) = |v - AE(v)| (Berthelot et al. 2017, eq. 1 with eta = 1), the value BEGAN's losses use."""
+
+    autoencoder = True
+
+    def __init__(self, dim: int, hidden: int, depth: int, code: int = 8, num_classes: int = 0) -> None:
+        super().__init__()
+        if num_classes:
+            raise ValueError("the BEGAN autoencoder discriminator is unconditional")
+        self.num_classes = 0
+        self.encode = _mlp(dim, hidden, depth, code)
+        self.decode = _mlp(code, hidden, depth, dim)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return (x - self.decode(self.encode(x))).abs().sum(1)
