@@ -64,6 +64,7 @@ class TrainConfig:
     lr_final: float = 5e-5
     lr_d_ratio: float = 1.0  # TTUR (Heusel et al. 2017): D's learning rate is lr * lr_d_ratio on the same schedule
     beta1: float = 0.0  # Adam beta1 for both networks (R3GAN: 0; DCGAN: 0.5)
+    betas_d: list[float] = field(default_factory=list)  # TTUR: D's own fixed Adam (beta1, beta2); empty: as G's
     n_critic: int = 1  # D steps per G step, each on a fresh real batch (WGAN: 5)
     unroll_steps: int = 0  # unrolled GAN (Metz et al. 2017): G's loss against D after K differentiable D steps
     unroll_lr: float = 0.0  # step size of the unrolled D steps (0: D's current learning rate)

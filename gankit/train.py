@@ -104,9 +104,10 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     summed over micro-batches and ranks (losses weighted micro / global batch), then Adam steps.
     """
     t, h = cfg.train, schedule(cfg, s.images)
-    for opt, ratio in ((s.opt_G, 1.0), (s.opt_D, t.lr_d_ratio)):  # TTUR: D's lr on the same schedule, scaled
-        for group in opt.param_groups:
-            group["lr"], group["betas"] = h["lr"] * s.lr_scale * ratio, (float(t.beta1), float(h["beta2"]))
+    betas = (float(t.beta1), float(h["beta2"]))
+    for opt, ratio, b in ((s.opt_G, 1.0, betas), (s.opt_D, t.lr_d_ratio, tuple(map(float, t.betas_d)) or betas)):
+        for group in opt.param_groups:  # TTUR: D's lr on the same schedule, scaled, and optionally its own betas
+            group["lr"], group["betas"] = h["lr"] * s.lr_scale * ratio, b
     per = t.batch // dist.world()
     mb = t.batch_gpu or per
     lo = dist.rank() * per
@@ -207,6 +208,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
     if t.unroll_steps < 0 or t.unroll_lr < 0:
         raise GankitError(f"train.unroll_steps and train.unroll_lr must be >= 0, got {t.unroll_steps}, {t.unroll_lr}")
+    if t.betas_d and (len(t.betas_d) != 2 or not all(0 <= b < 1 for b in t.betas_d)):
+        raise GankitError(f"train.betas_d must be two numbers in [0, 1) (D's Adam beta1, beta2), got {t.betas_d}")
     if t.n_critic < 1 or t.lr_d_ratio <= 0 or not 0 <= t.beta1 < 1:
         raise GankitError(f"need train.n_critic >= 1, train.lr_d_ratio > 0 and 0 <= train.beta1 < 1; got "
                           f"{t.n_critic}, {t.lr_d_ratio}, {t.beta1}")

@@ -76,6 +76,7 @@ def test_weight_clipping_refused_with_a_non_wasserstein_loss(tmp_path, capsys):
 def test_n_critic_and_ttur(tmp_path):
     out = tmp_path / "ttur"
     assert main(["train", *RING, "--set", "train.n_critic=5", "--set", "train.lr_d_ratio=4", "--set", "train.beta1=0.5",
+                 "--set", "train.betas_d=[0.0,0.9]",
                  "--set", "loss.regularizers=[wgan_gp]", "--set", "loss.name=wasserstein", "--out", str(out)]) == 0
     state = load_checkpoint(list_checkpoints(out)[-1])[0]
     assert state["counters"]["images"] == 640 and state["counters"]["step"] == 2  # 5 D steps of 64 real images per G step
@@ -83,7 +84,8 @@ def test_n_critic_and_ttur(tmp_path):
     g_steps = int(next(iter(state["opt_G"]["state"].values()))["step"])
     assert (d_steps, g_steps) == (10, 2)
     lr_g, lr_d = state["opt_G"]["param_groups"][0]["lr"], state["opt_D"]["param_groups"][0]["lr"]
-    assert math.isclose(lr_d, 4 * lr_g) and state["opt_D"]["param_groups"][0]["betas"][0] == 0.5
+    assert math.isclose(lr_d, 4 * lr_g) and state["opt_G"]["param_groups"][0]["betas"][0] == 0.5
+    assert list(state["opt_D"]["param_groups"][0]["betas"]) == [0.0, 0.9]  # D's own betas
 
 
 def _loss_cfg(**kw):
