@@ -142,4 +142,4 @@ class BeganLoss:
         self.k = float(state["k"])
 
 
-LOSSES.register("began")(BeganLoss)  # a class: build_loss makes one with the config's gamma and lambda_k
+LOSSES.register("began")(BeganLoss())  # the defaults; build_loss makes a fresh one per run with the config's gamma, lambda_k

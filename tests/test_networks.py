@@ -103,7 +103,7 @@ def test_bad_resolution_and_groups():
         build_networks(ModelConfig(widths=[16], groups=[4]), (3, 12, 12), 0)
     with pytest.raises(GankitError, match="divide"):
         build_networks(ModelConfig(widths=[16], groups=[5]), (3, 8, 8), 0)
-    with pytest.raises(GankitError, match="unknown network 'nope'.*mlp, r3gan"):
+    with pytest.raises(GankitError, match="unknown network 'nope'.*mlp, mlp-ae, r3gan"):
         build_networks(ModelConfig(arch="nope"), (3, 8, 8), 0)
 
 
