@@ -240,9 +240,12 @@ def classify_channels(images: Tensor, name: str, batch: int = 1024) -> Tensor:
     return out.view(n, c)
 
 
-def mode_ids(images: Tensor, name: str) -> Tensor:
-    """Mode id of each image: sum_c d_c * 10^(C-1-c) (100*d0 + 10*d1 + d2 for RGB) -> int64 [N]."""
-    digits = classify_channels(images, name)
+def digits_to_modes(digits: Tensor) -> Tensor:
+    """Per-channel digits int64 [N, C] -> mode ids sum_c d_c * 10^(C-1-c) (100*d0 + 10*d1 + d2 for RGB), [N]."""
     c = digits.shape[1]
-    weights = 10 ** torch.arange(c - 1, -1, -1, device=digits.device, dtype=torch.long)
-    return (digits * weights).sum(1)
+    return (digits * 10 ** torch.arange(c - 1, -1, -1, device=digits.device, dtype=torch.long)).sum(1)
+
+
+def mode_ids(images: Tensor, name: str) -> Tensor:
+    """Mode id of each image from its classified channels (see digits_to_modes) -> int64 [N]."""
+    return digits_to_modes(classify_channels(images, name))

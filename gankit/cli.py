@@ -81,8 +81,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        device=device, cache=not args.no_cache,
                        progress=None if args.quiet else lambda line: print(f"gankit: {line}", file=sys.stderr, flush=True))
     n_ref = args.n_ref or args.n
+    ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution,
+                         allow_stats=True) if args.ref else None
     if args.run:
         from .data import build_dataset
+        from .evaluate import CLASSIFIED_SETS, dataset_source, needs_reference
         from .run import load_generator, load_run_config
 
         cfg = load_run_config(Path(args.run))
@@ -93,23 +96,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             dataset, err = None, e
         src = generator_source(G, args.n, args.seed, dataset, cfg.data.name,
                                {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed})
-        need_ref = any(METRICS.get(m).reference for m in metrics)
-        if args.ref:
-            ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True)
-        elif dataset is not None and need_ref:
-            from .evaluate import dataset_source
-
+        need_ref = needs_reference(metrics) and ref is None  # default reference: the run's training set
+        points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
+        if dataset is None and (need_ref or points_modes):
+            raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
+        if need_ref:
             ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
-        else:
-            ref = None
-            from .evaluate import CLASSIFIED_SETS
-
-            points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
-            if dataset is None and (need_ref or points_modes):
-                raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
     else:
         src = resolve_source(args.images, args.n, args.seed, args.data or "", args.images_subdir or "", args.resolution)
-        ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution, True) if args.ref else None
     results = evaluate(src, ref, opts, Path(args.save_ref) if args.save_ref else None)
     if args.json:
         print(json.dumps(results, indent=1))

@@ -79,15 +79,6 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when it is True on some rank (e.g. a SIGTERM seen by one process)."""
-    if not active():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t)
-    return bool(t.item() > 0)
-
-
 def gather_objects(obj: Any) -> list[Any]:
     """[obj of rank 0, obj of rank 1, ...] on every rank."""
     if not active():
@@ -96,10 +87,6 @@ def gather_objects(obj: Any) -> list[Any]:
     dist.all_gather_object(out, obj)
     return out
 
-
-def barrier() -> None:
-    if active():
-        dist.barrier()
 
 
 def shutdown() -> None:

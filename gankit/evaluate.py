@@ -120,9 +120,10 @@ def _modes(g, r, o):
     if g.points is not None:
         ds = g.dataset
         return mixture_stats(g.points, ds.centers, ds.sigma)
+    from .classifiers import digits_to_modes
+
     c = g.digits.shape[1]
-    ids = (g.digits * 10 ** torch.arange(c - 1, -1, -1)).sum(1)  # 100 d_R + 10 d_G + d_B
-    return {**mode_stats(ids, 10 ** c), "num_modes": 10 ** c}
+    return {**mode_stats(digits_to_modes(g.digits), 10 ** c), "num_modes": 10 ** c}
 
 
 @_register("lpips_div", "lpips", False, True, "mean")
@@ -277,8 +278,12 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
 # --------------------------------------------------------------------------- driver
 
 
-def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Optional[Path] = None) -> dict:
-    """{metric: {its fields..., "protocol": {...}}} for opts.metrics (registry names)."""
+def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Optional[Path] = None,
+             ref_collected: Optional[Collected] = None) -> dict:
+    """{metric: {its fields..., "protocol": {...}}} for opts.metrics (registry names).
+
+    ref_collected: the reference's features when the caller already has them (the training loop).
+    """
     metrics = {m: METRICS.get(m) for m in opts.metrics}
     if not metrics:
         raise GankitError(f"no metrics asked for; pass --metrics with some of {', '.join(METRICS.names())}")
@@ -287,11 +292,11 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
         raise GankitError(f"2-D point sets support only the modes metric, not {', '.join(sorted(set(metrics) - {'modes'}))}")
     if opts.n < 1:
         raise GankitError(f"--n must be positive, got {opts.n}")
-    need_ref = any(m.reference for m in metrics.values())
+    need_ref = needs_reference(list(metrics))
     if need_ref and ref is None:
         raise GankitError(f"{', '.join(k for k, m in metrics.items() if m.reference)} compare against a reference; pass --ref")
     g = collect(src, needs, opts, ref)
-    r = reference(ref, {"features"}, opts, save_ref) if need_ref else None
+    r = ref_collected if ref_collected is not None or not need_ref else reference(ref, {"features"}, opts, save_ref)
     results = {}
     for name, m in metrics.items():
         proto = {"n_gen": g.n, "seed": opts.seed, "quantisation": QUANTISATION, "source": src.describe,
@@ -308,6 +313,11 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     return results
 
 
+def needs_reference(metrics: list[str]) -> bool:
+    """Whether any of the named metrics compares against a reference set."""
+    return any(METRICS.get(m).reference for m in metrics)
+
+
 def flatten_results(results: dict) -> dict[str, float]:
     """Scalars for logs: a metric's "value" (or the field named like it) as `name`, other fields as `name_field`."""
     flat = {}
@@ -318,17 +328,29 @@ def flatten_results(results: dict) -> dict[str, float]:
     return flat
 
 
+_SNAPSHOT_REF: dict[tuple, tuple[Dataset, Source, "Collected"]] = {}  # the training set's features, once per run
+
+
 def snapshot_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, metrics: list[str], n: int,
-                     seed: int, ref_source: Optional[Source] = None, device: str = "cpu",
-                     extractor: str = "inception") -> dict:
-    """The training loop's metrics of G on n samples, against the training set where a reference is needed."""
+                     seed: int, device: str = "cpu", extractor: str = "inception") -> dict:
+    """The training loop's metrics of G on n samples, against the training set where a reference is needed.
+
+    The reference's features are computed (or read from the disk cache) at the first snapshot and kept
+    in memory for the later ones, so a snapshot does not re-read and re-hash the training images.
+    """
     if not metrics or n <= 0:
         return {}
     opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device, extractor=extractor)
     src = generator_source(G, n, seed, dataset, dataset_name)
-    need_ref = any(METRICS.get(m).reference for m in metrics)
-    ref = ref_source or (dataset_source(dataset, n, seed, dataset_name) if need_ref else None)
-    return evaluate(src, ref, opts)
+    if not needs_reference(metrics):
+        return evaluate(src, None, opts)
+    key = (id(dataset), n, seed, extractor, device)
+    hit = _SNAPSHOT_REF.get(key)
+    if hit is None or hit[0] is not dataset:
+        _SNAPSHOT_REF.clear()
+        ref = dataset_source(dataset, n, seed, dataset_name)
+        hit = _SNAPSHOT_REF[key] = (dataset, ref, reference(ref, {"features"}, opts))
+    return evaluate(src, hit[1], opts, ref_collected=hit[2])
 
 
 def default_metrics(dataset: Dataset, dataset_name: str) -> list[str]:

@@ -6,7 +6,6 @@ checkpoint are purged (SummaryWriter purge_step), as the JSONL lines past it are
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -84,8 +83,3 @@ def _duration(seconds: float) -> str:
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m" if h else f"{m:2d}m{s:02d}s"
 
-
-def read_log(run_dir: Path) -> list[dict[str, Any]]:
-    """The JSONL records of a run."""
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []

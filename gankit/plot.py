@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import GankitError
-from .monitor import read_log
+from .run import MetricsLog
 
 PANELS = {  # file -> keys drawn in it (those present in the log)
     "losses": ["loss_d", "loss_g"],
@@ -24,7 +24,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    records = read_log(run_dir)
+    path = run_dir / "metrics.jsonl"
+    records = MetricsLog.read(path) if path.exists() else []
     if not records:
         raise GankitError(f"{run_dir} has no metrics.jsonl records; pass the directory of a `gankit train` run")
     out_dir = Path(out_dir) if out_dir else run_dir / "plots"

@@ -54,10 +54,10 @@ def orthogonal_penalty(module: torch.nn.Module) -> torch.Tensor:
     """BigGAN's orthogonal regularization (Brock et al. 2019, eq. 3): sum over conv/linear weights of
     ||W W^T * (1 - I)||_F^2, W flattened to [filters, fan_in]. A weight penalty, not a per-sample one:
     the loop adds loss.ortho_beta times it to G's objective once per step."""
-    total = torch.zeros(())
+    terms = []
     for m in module.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             w = m.weight.flatten(1)
             gram = w @ w.T
-            total = total.to(gram) + (gram * (1 - torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype))).square().sum()
-    return total
+            terms.append((gram - torch.diag(torch.diagonal(gram))).square().sum())  # off-diagonal entries only
+    return torch.stack(terms).sum()

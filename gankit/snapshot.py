@@ -45,13 +45,18 @@ def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
     return metric.key(names[0] if name == "auto" else name), metric.higher_is_better
 
 
-def save_state(state: dict[str, Any], cfg: Config, out: Path, images: int, meta: dict[str, Any]) -> Path:
-    """Rank 0 writes checkpoints/ckpt-<images> and prunes to the last train.keep_checkpoints; returns the path."""
-    path = out / "checkpoints" / f"ckpt-{images:09d}"
+def save_state(s: Any, cfg: Config, out: Path, dataset: Dataset, num_classes: int,
+               metrics: dict[str, float] | None = None) -> Path:
+    """Every rank gathers the TrainState; rank 0 writes checkpoints/ckpt-<images> (the JSON meta rebuilds the
+    networks: data shape, classes, config) and prunes to the last train.keep_checkpoints; returns the path."""
+    state = s.state_dict()  # collective: per-rank RNG states
+    path = out / "checkpoints" / f"ckpt-{s.images:09d}"
+    meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
+            "metrics": metrics or {}, "config": cfg.to_dict()}
     error = None
     if dist.rank() == 0:
         try:
-            save_checkpoint(path, state, {**meta, "config": cfg.to_dict()})
+            save_checkpoint(path, state, meta)
             for old in list_checkpoints(out)[:-max(1, cfg.train.keep_checkpoints)]:
                 for suffix in (".json", ".safetensors"):
                     old.with_suffix(suffix).unlink(missing_ok=True)
@@ -82,9 +87,7 @@ def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes
                                                        device=device, extractor=t.eval_extractor))
         except GankitError as e:  # a failing metric must not end a long run: report it, keep training
             warn(f"snapshot metrics failed at {s.images / 1000:.2f} kimg: {e}")
-    meta = {"images": s.images, "step": s.step, "data_shape": list(dataset.shape), "num_classes": num_classes,
-            "metrics": metrics}
-    path = save_state(s.state_dict(), cfg, out, s.images, meta)
+    path = save_state(s, cfg, out, dataset, num_classes, metrics)
     key, higher = best_key(cfg, names)
     if dist.rank() == 0 and key in metrics:
         best = out / "checkpoints" / "best"

