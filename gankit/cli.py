@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, plot, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, plot, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -58,7 +58,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if not 0 <= args.cls < G.num_classes:
             raise GankitError(f"--class {args.cls} is outside 0..{G.num_classes - 1}")
         classes = torch.full((args.n,), args.cls, dtype=torch.long)
-    samples = generate(G, args.n, seed=args.seed, classes=classes)
+    try:
+        samples = generate(G, args.n, seed=args.seed, classes=classes, truncation=args.truncation, psi=args.psi)
+    except ValueError as e:
+        raise GankitError(str(e)) from None
     if out.suffix.lower() == ".npz":
         np.savez(out, samples=to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy())
     else:
@@ -67,8 +70,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import METRICS, EvalOptions, evaluate, generator_source, resolve_source
+def _eval_setup(args: argparse.Namespace):
+    """(options, source(truncation, psi), reference) from the eval arguments; the reference defaults to a run's training set."""
+    from .evaluate import METRICS, EvalOptions, generator_source, resolve_source
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
@@ -83,28 +87,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     n_ref = args.n_ref or args.n
     ref = resolve_source(args.ref, n_ref, args.seed, args.ref_data or "", args.ref_subdir or "", args.resolution,
                          allow_stats=True) if args.ref else None
-    if args.run:
-        from .data import build_dataset
-        from .evaluate import CLASSIFIED_SETS, dataset_source, needs_reference
-        from .run import load_generator, load_run_config
-
-        cfg = load_run_config(Path(args.run))
-        G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device)
-        try:
-            dataset, err = build_dataset(cfg.data), None
-        except GankitError as e:  # the run's data is not here: fine unless a metric needs it
-            dataset, err = None, e
-        src = generator_source(G, args.n, args.seed, dataset, cfg.data.name,
-                               {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed})
-        need_ref = needs_reference(metrics) and ref is None  # default reference: the run's training set
-        points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
-        if dataset is None and (need_ref or points_modes):
-            raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
-        if need_ref:
-            ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
-    else:
+    if not args.run:
         src = resolve_source(args.images, args.n, args.seed, args.data or "", args.images_subdir or "", args.resolution)
-    results = evaluate(src, ref, opts, Path(args.save_ref) if args.save_ref else None)
+        return opts, lambda truncation=0.0, psi=1.0: src, ref
+    from .data import build_dataset
+    from .evaluate import CLASSIFIED_SETS, dataset_source, needs_reference
+    from .run import load_generator, load_run_config
+
+    cfg = load_run_config(Path(args.run))
+    G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device)
+    try:
+        dataset, err = build_dataset(cfg.data), None
+    except GankitError as e:  # the run's data is not here: fine unless a metric needs it
+        dataset, err = None, e
+    need_ref = needs_reference(metrics) and ref is None  # default reference: the run's training set
+    points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
+    if dataset is None and (need_ref or points_modes):
+        raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
+    if need_ref:
+        ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
+
+    def make_src(truncation: float = 0.0, psi: float = 1.0):
+        try:
+            return generator_source(G, args.n, args.seed, dataset, cfg.data.name,
+                                    {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema",
+                                     "seed": args.seed}, truncation, psi)
+        except ValueError as e:
+            raise GankitError(str(e)) from None
+
+    return opts, make_src, ref
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    opts, make_src, ref = _eval_setup(args)
+    src = make_src(args.truncation, args.psi)
+    try:
+        results = evaluate(src, ref, opts, Path(args.save_ref) if args.save_ref else None)
+    except ValueError as e:  # a bad truncation setting surfaces on the first batch
+        raise GankitError(str(e)) from None
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -114,6 +136,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         extra = f", n_ref {p['n_ref']}" if "n_ref" in p else ""
         who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
         print(f"{name:10s} {fields}   (n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
+    return 0
+
+
+def cmd_truncation(args: argparse.Namespace) -> int:
+    from .truncation import sweep, write_sweep
+
+    if not args.run:
+        raise GankitError("gankit truncation samples a generator: pass --run RUN_DIR, not --images")
+    try:
+        values = [float(v) for v in args.values.split(",") if v.strip()]
+    except ValueError:
+        raise GankitError(f"--values takes a comma list of numbers, got '{args.values}'") from None
+    opts, make_src, ref = _eval_setup(args)
+    rows = sweep(make_src, ref, opts, values, "psi" if args.psi_sweep else "truncation")
+    for path in write_sweep(rows, Path(args.out), opts.metrics):
+        print(f"wrote {path}")
     return 0
 
 
@@ -162,6 +200,36 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_eval_args(sp: argparse.ArgumentParser) -> None:
+    """The source, reference and metric options shared by `gankit eval` and `gankit truncation`."""
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run directory (its EMA generator; --raw for the raw one)")
+    src.add_argument("--images", help="images to score: an image folder/archive, an .npz, or a dataset name")
+    sp.add_argument("--ref", help="reference: a dataset name, an image folder/archive, an .npz or a statistics .safetensors "
+                   "(default with --run: the run's training set)")
+    sp.add_argument("--metrics", default="fid", help="comma list of fid,fid_inf,kid,is,pr,dc,modes,lpips_div (default fid)")
+    sp.add_argument("--n", type=int, default=10000, help="generated samples / images taken from --images (default 10000)")
+    sp.add_argument("--n-ref", type=int, default=0, help="reference images (default: --n)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--extractor", default="inception", help="features for fid/kid/pr/dc: inception, digits or mnist")
+    sp.add_argument("--classifier", help="digits or mnist: classifier for modes and is (default: from the dataset)")
+    sp.add_argument("--inception-weights", help="Inception weights file (.safetensors, pytorch-fid .pth or FID TorchScript .pt)")
+    sp.add_argument("--lpips-trunk", help="AlexNet features .pth for LPIPS (or $GANKIT_LPIPS_TRUNK)")
+    sp.add_argument("--lpips-pairs", type=int, default=1000)
+    sp.add_argument("--kid-subsets", type=int, default=100)
+    sp.add_argument("--kid-subset-size", type=int, default=1000)
+    sp.add_argument("--data", help="path for a dataset named by --images (e.g. the MNIST folder)")
+    sp.add_argument("--ref-data", help="path for a dataset named by --ref")
+    sp.add_argument("--images-subdir", help="sub-folder of --images (e.g. train)")
+    sp.add_argument("--ref-subdir", help="sub-folder of --ref (e.g. test)")
+    sp.add_argument("--resolution", type=int, default=0, help="resize folder images to this side (default: their own)")
+    sp.add_argument("--batch", type=int, default=100)
+    sp.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    sp.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    sp.add_argument("--no-cache", action="store_true", help="do not read or write cached reference statistics")
+    sp.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .presets import DEFAULT_PRESET
 
@@ -186,38 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--class", dest="cls", type=int, help="class index for conditional runs")
     g.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    g.add_argument("--truncation", type=float, default=0.0, help="z truncation threshold: redraw |z_i| > T (BigGAN; 0: off)")
+    g.add_argument("--psi", type=float, default=1.0, help="StyleGAN psi-truncation towards the mean w (1: off)")
     g.set_defaults(fn=cmd_generate)
 
     e = sub.add_parser("eval", help="score a run's generator or a set of images: FID, KID, IS, P/R, D/C, modes, LPIPS diversity")
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run directory (its EMA generator; --raw for the raw one)")
-    src.add_argument("--images", help="images to score: an image folder/archive, an .npz, or a dataset name")
-    e.add_argument("--ref", help="reference: a dataset name, an image folder/archive, an .npz or a statistics .safetensors "
-                   "(default with --run: the run's training set)")
-    e.add_argument("--metrics", default="fid", help="comma list of fid,fid_inf,kid,is,pr,dc,modes,lpips_div (default fid)")
-    e.add_argument("--n", type=int, default=10000, help="generated samples / images taken from --images (default 10000)")
-    e.add_argument("--n-ref", type=int, default=0, help="reference images (default: --n)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--extractor", default="inception", help="features for fid/kid/pr/dc: inception, digits or mnist")
-    e.add_argument("--classifier", help="digits or mnist: classifier for modes and is (default: from the dataset)")
-    e.add_argument("--inception-weights", help="Inception weights file (.safetensors, pytorch-fid .pth or FID TorchScript .pt)")
-    e.add_argument("--lpips-trunk", help="AlexNet features .pth for LPIPS (or $GANKIT_LPIPS_TRUNK)")
-    e.add_argument("--lpips-pairs", type=int, default=1000)
-    e.add_argument("--kid-subsets", type=int, default=100)
-    e.add_argument("--kid-subset-size", type=int, default=1000)
-    e.add_argument("--data", help="path for a dataset named by --images (e.g. the MNIST folder)")
-    e.add_argument("--ref-data", help="path for a dataset named by --ref")
-    e.add_argument("--images-subdir", help="sub-folder of --images (e.g. train)")
-    e.add_argument("--ref-subdir", help="sub-folder of --ref (e.g. test)")
-    e.add_argument("--resolution", type=int, default=0, help="resize folder images to this side (default: their own)")
-    e.add_argument("--batch", type=int, default=100)
-    e.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    e.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    add_eval_args(e)
+    e.add_argument("--truncation", type=float, default=0.0, help="z truncation threshold: redraw |z_i| > T (BigGAN; 0: off)")
+    e.add_argument("--psi", type=float, default=1.0, help="StyleGAN psi-truncation towards the mean w (1: off)")
     e.add_argument("--save-ref", help="also write the reference statistics to this .safetensors file")
-    e.add_argument("--no-cache", action="store_true", help="do not read or write cached reference statistics")
     e.add_argument("--json", action="store_true", help="print one JSON object keyed by metric name")
-    e.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     e.set_defaults(fn=cmd_eval)
+
+    tr = sub.add_parser("truncation", help="sweep the truncation threshold (or psi) of a run's generator: a quality "
+                        "metric against a diversity metric, as a table and a PNG")
+    add_eval_args(tr)
+    tr.add_argument("--values", default="2.0,1.5,1.0,0.75,0.5,0.25",
+                    help="comma list of z thresholds (0: none), or of psi values with --psi-sweep")
+    tr.add_argument("--psi-sweep", action="store_true", help="sweep StyleGAN's psi instead of the z threshold")
+    tr.add_argument("--out", required=True, help="folder for truncation.json, truncation.csv and truncation.png")
+    tr.set_defaults(fn=cmd_truncation)
 
     pl = sub.add_parser("plot", help="PNG plots of a run's losses, penalties, logit gap and metrics against kimg")
     pl.add_argument("run_dir", help="run directory written by `gankit train`")

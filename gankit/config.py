@@ -16,21 +16,37 @@ from .errors import GankitError
 class ModelConfig:
     """Network family and its sizes; resolution and channels come from the data."""
 
-    arch: str = "r3gan"  # network registry name
+    arch: str = "r3gan"  # network registry name: r3gan, dcgan, resnet (SNGAN/SAGAN/BigGAN), stylegan, mlp, mlp-ae
     z_dim: int = 64
-    widths: list[int] = field(default_factory=lambda: [768] * 4)  # per stage, from 4x4 upward
+    widths: list[int] = field(default_factory=lambda: [768] * 4)  # G's (and D's) width per stage, from 4x4 upward
+    widths_d: list[int] = field(default_factory=list)  # D's own widths (empty: as G's); resnet: one per D block from the input
     groups: list[int] = field(default_factory=lambda: [96] * 4)  # grouped-conv cardinality per stage
     blocks: int = 2  # residual blocks per stage
-    expansion: int = 2  # inverted-bottleneck width factor
+    expansion: float = 2.0  # r3gan block's hidden width / width: 2 inverted bottleneck (Config E), 0.25 bottleneck (D)
+    residual: bool = True  # r3gan: false gives plain two-conv stages (roadmap Configs B and C)
+    d_norm: str = "batch"  # dcgan D: "batch" (Radford et al. 2016) or "none" (WGAN-GP's critic)
+    d_final_res: int = 4  # resnet D: downsampling stops at this resolution (SNGAN/BigGAN CIFAR: 8)
+    attn_res: int = 0  # self-attention block at this resolution in G and D (SAGAN; resnet, dcgan; 0: none)
+    shared_dim: int = 0  # resnet G: BigGAN's shared class embedding size feeding every conditional BN (0: per-class BN)
+    hier: bool = False  # resnet G: BigGAN's hierarchical latents, z split into one chunk per block plus the stem
+    w_dim: int = 512  # stylegan: intermediate latent size
+    mapping_layers: int = 8  # stylegan: mapping network depth
+    mapping_lr: float = 0.01  # stylegan: learning-rate multiplier of the mapping network
+    style: str = "modconv"  # stylegan style injection: "modconv" (StyleGAN2 modulation/demodulation) or "adain" (StyleGAN)
+    style_mixing: float = 0.9  # stylegan: probability of mixing two latents' styles per training batch
+    noise: bool = True  # stylegan: per-layer noise inputs with learned strengths
+    equalized_lr: bool = True  # stylegan: equalized learning rate (weights N(0, 1) scaled at run time; Karras et al. 2018)
+    progressive: bool = False  # grow G and D resolution by resolution with a fade-in (PGGAN; dcgan, stylegan)
     cond: bool = False  # class-conditional G and D (labels from the dataset)
     class_embed_dim: int = 64  # G's class embedding, concatenated to z
     hidden: int = 256  # MLP networks: units per hidden layer
     depth: int = 3  # MLP networks: hidden layers
-    mbstd_group: int = 0  # MLP D: minibatch standard deviation over groups of this size (Karras et al. 2018; 0: off)
+    mbstd_group: int = 0  # D: minibatch standard deviation over groups of this size (Karras et al. 2018; mlp, dcgan, stylegan; 0: off)
     mbdisc_kernels: int = 0  # MLP D: minibatch discrimination kernels B (Salimans et al. 2016; 0: off)
     mbdisc_dim: int = 5  # minibatch discrimination: dimension C of each kernel
     ortho_init: bool = False  # orthogonal initialisation of G's conv and linear weights (Saxe et al. 2014; BigGAN)
     spectral_norm: bool = False  # spectral normalization of every conv and linear weight of D (Miyato et al. 2018)
+    spectral_norm_g: bool = False  # the same for G (SAGAN, BigGAN)
 
 
 @dataclass
@@ -92,6 +108,7 @@ class TrainConfig:
     nonfinite_lr_factor: float = 0.5  # lower_lr: the learning rate is multiplied by this at each rollback
     max_rollbacks: int = 3  # stop with an error after this many rollbacks
     tensorboard: bool = True  # TensorBoard events in RUN/tensorboard
+    grow_kimg: float = 600.0  # model.progressive: kimg of each fade-in and each stabilisation phase (PGGAN: 600)
 
     @property
     def horizon(self) -> float:

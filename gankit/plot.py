@@ -12,6 +12,7 @@ PANELS = {  # file -> keys drawn in it (those present in the log)
     "logits": ["logit_real", "logit_fake", "logit_gap"],
     "schedule": ["lr", "gamma", "aug_p"],
     "speed": ["img_per_s"],
+    "growth": ["grow_level", "grow_alpha"],
 }
 _SKIP = {"images", "kimg", "step", "time", "event", "message", "rollbacks", "lr_scale"}
 

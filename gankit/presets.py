@@ -70,6 +70,100 @@ for _name in ("grid25", "ring8"):
                   "lr": 1e-3, "lr_final": 1e-5, "grid": 2500, "threads": 1},  # tiny matmuls: 1 thread is fastest
     })
 
+# R3GAN's roadmap (paper sec. 3, Table 2) at FFHQ-256, 5M images, so the ablation can be rerun. A is StyleGAN2
+# (paper256: widths 512 x4, 256, 128, 64; 8 mapping layers; lr 2.5e-3, batch 64, R1 gamma 1 every 16 steps,
+# EMA 20 kimg; path-length regularization is not implemented), B strips it (style none, no mapping, noise,
+# mixing, mbstd, equalized lr or lazy R1; z = 64; lr 5e-5), C adds RpGAN + R2, D swaps in 1-3-1 bottleneck
+# ResNets 3x as wide (hidden C/4), E is Config E with C's recipe. Parameter counts match Table 2 (tests).
+_PAPER256 = [512] * 4 + [256, 128, 64]
+_ROADMAP_TRAIN = {"batch": 64, "kimg": 5000, "horizon_kimg": 5000, "lr": 5e-5, "lr_final": 5e-5, "beta2": 0.99,
+                  "beta2_final": 0.99, "ema_kimg": 20, "aug_p": 0.0, "eval_n": 10000}
+_ROADMAP_DATA = {"name": "folder", "resolution": 256, "xflip": True}
+_ROADMAP_B = {"arch": "stylegan", "z_dim": 64, "widths": _PAPER256, "mapping_layers": 0, "style": "none",
+              "noise": False, "style_mixing": 0.0, "equalized_lr": False, "mbstd_group": 0}
+PRESETS.register("r3gan-roadmap-a")({
+    "model": {"arch": "stylegan", "z_dim": 512, "w_dim": 512, "widths": _PAPER256, "mapping_layers": 8, "mbstd_group": 8},
+    "data": _ROADMAP_DATA,
+    "loss": {"name": "nonsaturating", "regularizers": ["r1"], "gamma": 1.0, "gamma_final": 1.0, "reg_interval": 16},
+    "train": {**_ROADMAP_TRAIN, "lr": 2.5e-3, "lr_final": 2.5e-3},
+})
+PRESETS.register("r3gan-roadmap-b")({
+    "model": _ROADMAP_B, "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN,
+    "loss": {"name": "nonsaturating", "regularizers": ["r1"], "gamma": 1.0, "gamma_final": 1.0},
+})
+_ROADMAP_LOSS = {"name": "rpgan", "regularizers": ["r1", "r2"], "gamma": 1.0, "gamma_final": 1.0}
+PRESETS.register("r3gan-roadmap-c")({"model": _ROADMAP_B, "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS})
+PRESETS.register("r3gan-roadmap-d")({
+    "model": {"arch": "r3gan", "widths": [3 * w for w in _PAPER256], "groups": [1] * 7, "expansion": 0.25},
+    "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS,
+})
+PRESETS.register("r3gan-roadmap-e")({
+    "model": {"arch": "r3gan", "widths": [768] * 4 + [384, 192, 96], "groups": [96] * 4 + [48, 24, 12]},
+    "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS,
+})
+
+# The classic architectures at their papers' sizes (data: an image folder, or --data), with their papers' recipes.
+_CONST = {"beta2": 0.999, "beta2_final": 0.999, "ema_kimg": 0.0, "aug_p": 0.0}  # no schedule ramps, no EMA
+PRESETS.register("dcgan-cifar10")({  # Radford et al. 2016: Adam 2e-4, beta1 0.5, batch 128, z = 100
+    "model": {"arch": "dcgan", "z_dim": 100, "widths": [256, 128, 64]},
+    "data": {"name": "folder", "resolution": 32},
+    "loss": {"name": "nonsaturating", "regularizers": []},
+    "train": {**_CONST, "batch": 128, "kimg": 10000, "lr": 2e-4, "lr_final": 2e-4, "beta1": 0.5},
+})
+PRESETS.register("sngan-cifar10")({  # Miyato et al. 2018, ResNet on CIFAR: hinge, SN D, n_dis 5, Adam (0, 0.9)
+    "model": {"arch": "resnet", "z_dim": 128, "widths": [256] * 4, "widths_d": [128] * 4, "d_final_res": 8,
+              "spectral_norm": True},
+    "data": {"name": "folder", "resolution": 32},
+    "loss": {"name": "hinge", "regularizers": []},
+    "train": {**_CONST, "batch": 64, "kimg": 32000, "lr": 2e-4, "lr_final": 2e-4, "beta2": 0.9, "beta2_final": 0.9,
+              "n_critic": 5},
+})
+PRESETS.register("biggan-cifar10")({  # Brock et al. 2019's ingredients at CIFAR size: ch 64, shared embedding, hier z
+    "model": {"arch": "resnet", "z_dim": 128, "widths": [256] * 4, "widths_d": [256] * 4, "d_final_res": 8,
+              "cond": True, "shared_dim": 128, "hier": True, "spectral_norm": True, "spectral_norm_g": True,
+              "ortho_init": True},
+    "data": {"name": "folder", "resolution": 32, "classes": 10},
+    "loss": {"name": "hinge", "regularizers": []},
+    "train": {**_CONST, "batch": 50, "kimg": 25000, "lr": 2e-4, "lr_final": 2e-4, "n_critic": 4, "ema_kimg": 20},
+})
+PRESETS.register("biggan-imagenet128")({  # BigGAN 128: ch 96, attention at 64, z 120, G lr 1e-4, D 4e-4, 2 D steps
+    "model": {"arch": "resnet", "z_dim": 120, "widths": [1536, 1536, 768, 384, 192, 96],
+              "widths_d": [96, 192, 384, 768, 1536, 1536], "d_final_res": 4, "attn_res": 64, "cond": True,
+              "shared_dim": 128, "hier": True, "spectral_norm": True, "spectral_norm_g": True, "ortho_init": True},
+    "data": {"name": "folder", "resolution": 128, "classes": 1000},
+    "loss": {"name": "hinge", "regularizers": [], "ortho_beta": 1e-4},
+    "train": {**_CONST, "batch": 2048, "kimg": 300000, "lr": 1e-4, "lr_final": 1e-4, "lr_d_ratio": 4.0, "n_critic": 2,
+              "ema_kimg": 20},
+})
+
+# The same families on stacked digits (16x16, 1000 modes), sized for a few CPU minutes each (docs/results/archs.md).
+_DIGITS = {"name": "stacked-digits", "resolution": 16}
+_DIGITS_TRAIN = {**_CONST, "batch": 64, "kimg": 100, "lr": 2e-4, "lr_final": 2e-4, "eval_n": 10000}
+PRESETS.register("dcgan-digits")({
+    "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64]}, "data": _DIGITS,
+    "loss": {"name": "nonsaturating", "regularizers": []}, "train": {**_DIGITS_TRAIN, "beta1": 0.5},
+})
+PRESETS.register("pggan-digits")({  # DCGAN grown 8 -> 16 pixels with a fade-in, minibatch stddev in D
+    "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64], "progressive": True, "mbstd_group": 4}, "data": _DIGITS,
+    "loss": {"name": "nonsaturating", "regularizers": []}, "train": {**_DIGITS_TRAIN, "beta1": 0.5, "grow_kimg": 25},
+})
+PRESETS.register("sngan-digits")({
+    "model": {"arch": "resnet", "z_dim": 64, "widths": [64] * 3, "widths_d": [64] * 3, "d_final_res": 4,
+              "spectral_norm": True}, "data": _DIGITS,
+    "loss": {"name": "hinge", "regularizers": []}, "train": {**_DIGITS_TRAIN, "beta2": 0.9, "beta2_final": 0.9, "n_critic": 2},
+})
+PRESETS.register("biggan-digits")({  # unconditional here (stacked digits' 1000 labels are its modes): hier z, SN in G and D
+    "model": {"arch": "resnet", "z_dim": 60, "widths": [64] * 3, "widths_d": [64] * 3, "d_final_res": 4, "hier": True,
+              "attn_res": 8, "spectral_norm": True, "spectral_norm_g": True, "ortho_init": True}, "data": _DIGITS,
+    "loss": {"name": "hinge", "regularizers": []}, "train": {**_DIGITS_TRAIN, "n_critic": 2, "ema_kimg": 1},
+})
+PRESETS.register("stylegan-digits")({
+    "model": {"arch": "stylegan", "z_dim": 64, "w_dim": 64, "widths": [64, 32, 32], "mapping_layers": 8,
+              "mbstd_group": 4}, "data": _DIGITS,
+    "loss": {"name": "nonsaturating", "regularizers": ["r1"], "gamma": 0.1, "gamma_final": 0.1},
+    "train": {**_DIGITS_TRAIN, "lr": 2e-3, "lr_final": 2e-3, "beta2": 0.99, "beta2_final": 0.99, "ema_kimg": 1},
+})
+
 DEFAULT_PRESET = "r3gan-digits"
 
 

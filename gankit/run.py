@@ -98,4 +98,8 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
     shape, num_classes = tuple(meta["data_shape"]), int(meta["num_classes"])
     G, _ = build_networks(cfg.model, shape, num_classes)
     G.load_state_dict(states[which])
+    if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count
+        from .networks.progressive import growth, set_growth
+
+        set_growth(G, *growth(int(meta["images"]), cfg.train.grow_kimg * 1000, G.levels))
     return G.to(device).eval().requires_grad_(False)

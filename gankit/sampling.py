@@ -12,31 +12,49 @@ from torch import nn
 from .step import one_hot
 
 
-def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    """n standard-normal latents from a fixed seed (the same on every machine)."""
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+def latents(n: int, z_dim: int, seed: int, truncation: float = 0.0) -> torch.Tensor:
+    """n standard-normal latents from a fixed seed (the same on every machine).
+
+    truncation > 0: BigGAN's truncation trick (Brock et al. 2019, sec. 3.1): every component with
+    |z_i| > truncation is redrawn until none is, i.e. z from the normal truncated to [-t, t]."""
+    if truncation < 0:
+        raise ValueError(f"truncation threshold must be > 0 (0: off), got {truncation}")
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, z_dim, generator=gen)
+    if truncation > 0:
+        while True:
+            out = z.abs() > truncation
+            if not out.any():
+                break
+            z[out] = torch.randn(int(out.sum()), generator=gen)
+    return z
 
 
 @torch.no_grad()
 def iter_samples(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
-                 batch: int = 256) -> Iterator[torch.Tensor]:
-    """n samples of G in batches (float, G's range, on the CPU) from latents(n, G.z_dim, seed).
+                 batch: int = 256, truncation: float = 0.0, psi: float = 1.0) -> Iterator[torch.Tensor]:
+    """n samples of G in batches (float, G's range, on the CPU) from latents(n, G.z_dim, seed, truncation).
 
-    classes: int64 [n] for conditional G (default: 0, 1, 2, ... cycled).
+    classes: int64 [n] for conditional G (default: 0, 1, 2, ... cycled). psi != 1: StyleGAN's truncation
+    w = w_avg + psi (w - w_avg), for generators with a mapping network.
     """
     device = next(G.parameters()).device
+    if psi != 1 and getattr(G, "mapping", None) is None:
+        raise ValueError(f"psi-truncation needs a generator with a mapping network (model.arch=stylegan); "
+                         f"this {type(G).__name__} has none: use the z threshold (truncation) instead")
+    kwargs = {"psi": psi} if psi != 1 else {}
     if G.num_classes and classes is None:
         classes = torch.arange(n) % G.num_classes
-    z = latents(n, G.z_dim, seed)
+    z = latents(n, G.z_dim, seed, truncation)
     for i in range(0, n, batch):
         c = one_hot(classes[i:i + batch], G.num_classes) if G.num_classes else None
-        yield G(z[i:i + batch].to(device), None if c is None else c.to(device)).float().cpu()
+        yield G(z[i:i + batch].to(device), None if c is None else c.to(device), **kwargs).float().cpu()
 
 
 def generate(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
-             batch: int = 256) -> torch.Tensor:
+             batch: int = 256, truncation: float = 0.0, psi: float = 1.0) -> torch.Tensor:
     """All n samples of iter_samples at once."""
-    out = list(iter_samples(G, n, seed, classes, batch))
+    out = list(iter_samples(G, n, seed, classes, batch, truncation, psi))
     return torch.cat(out) if out else torch.empty(0)
 
 

@@ -34,16 +34,21 @@ class Source:
 
 
 def generator_source(G: nn.Module, n: int, seed: int = 0, dataset: Optional[Dataset] = None,
-                     dataset_name: str = "", describe: Optional[dict] = None) -> Source:
-    """n samples of G from latents(n, z_dim, seed) (classes cycled for conditional G), quantised to uint8."""
+                     dataset_name: str = "", describe: Optional[dict] = None, truncation: float = 0.0,
+                     psi: float = 1.0) -> Source:
+    """n samples of G from latents(n, z_dim, seed) (classes cycled for conditional G), quantised to uint8;
+    truncation / psi as in sampling.iter_samples (recorded in the description when used)."""
     from .sampling import iter_samples, to_uint8
 
     def batches(b: int) -> Iterator[Tensor]:
-        for x in iter_samples(G, n, seed=seed, batch=b):
+        for x in iter_samples(G, n, seed=seed, batch=b, truncation=truncation, psi=psi):
             yield x if x.dim() == 2 else to_uint8(x)
 
+    describe = dict(describe or {"kind": "generator", "seed": seed})
+    describe.update({k: v for k, v in (("truncation", truncation), ("psi", psi)) if v != (1.0 if k == "psi" else 0.0)})
+
     kind = dataset.kind if dataset is not None else ("points" if next(iter_samples(G, 1, seed)).dim() == 2 else "image")
-    return Source(describe or {"kind": "generator", "seed": seed}, n, batches, kind, dataset, dataset_name)
+    return Source(describe, n, batches, kind, dataset, dataset_name)
 
 
 def dataset_source(ds: Dataset, n: int, seed: int = 0, name: str = "", describe: Optional[dict] = None) -> Source:

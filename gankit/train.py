@@ -26,6 +26,7 @@ from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import Loss, build_loss
 from .monitor import Monitor
 from .networks import build_networks, count_params, spectral_sigmas
+from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
 from .run import load_run_config, prepare_run_dir
 from .sampling import save_samples
@@ -104,6 +105,10 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     summed over micro-batches and ranks (losses weighted micro / global batch), then Adam steps.
     """
     t, h = cfg.train, schedule(cfg, s.images)
+    grow = growth(s.images, t.grow_kimg * 1000, s.G.levels) if cfg.model.progressive else None
+    if grow is not None:  # PGGAN: resolution level and fade-in alpha, a function of images seen
+        for m in (s.G, s.G_ema, s.D):
+            set_growth(m, *grow)
     betas = (float(t.beta1), float(h["beta2"]))
     for opt, ratio, b in ((s.opt_G, 1.0, betas), (s.opt_D, t.lr_d_ratio, tuple(map(float, t.betas_d)) or betas)):
         for group in opt.param_groups:  # TTUR: D's lr on the same schedule, scaled, and optionally its own betas
@@ -114,6 +119,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
 
     def micro_batches() -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
         x, y = next(s.loader)  # this rank's slice
+        x = x if grow is None else fade_reals(x, *grow, s.G.levels)
         z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[lo:lo + per]  # the global stream, sliced
         c = one_hot(y, num_classes)
         return [(x[i:i + mb].to(s.device, memory_format=fmt), None if c is None else c[i:i + mb].to(s.device),
@@ -148,6 +154,8 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
                       h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio,
                       cfg.loss.feature_matching)
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
+    if grow is not None:
+        stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(grow[0])), torch.tensor(grow[1])
     if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum
         ortho = orthogonal_penalty(s.G)
         (cfg.loss.ortho_beta * ortho / dist.world()).backward()
@@ -188,6 +196,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
     if t.precision not in ("fp32", "bf16"):
         raise GankitError(f"train.precision '{t.precision}' is unknown; use fp32 or bf16")
+    if cfg.model.progressive and t.grow_kimg <= 0:
+        raise GankitError(f"model.progressive needs train.grow_kimg > 0 (kimg per fade-in and per stabilisation), got {t.grow_kimg}")
     if t.precision == "bf16" and cfg.model.arch != "r3gan":
         raise GankitError(f"train.precision=bf16 is implemented for the r3gan networks, not {cfg.model.arch}; use fp32")
     if t.on_nonfinite not in ("lower_lr", "skip", "stop"):
@@ -201,9 +211,6 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"BEGAN's loss needs an autoencoder discriminator and that D outputs reconstruction errors, "
                           f"not logits: use loss.name=began with model.arch=mlp-ae together (got {cfg.loss.name}, "
                           f"{cfg.model.arch})")
-    if cfg.loss.feature_matching and cfg.model.arch != "mlp":
-        raise GankitError(f"loss.feature_matching needs D's hidden features; model.arch={cfg.model.arch} does not expose "
-                          "them yet: use model.arch=mlp")
     if cfg.loss.feature_matching and t.unroll_steps:
         raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
     if t.unroll_steps < 0 or t.unroll_lr < 0:
@@ -270,6 +277,9 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
     num_classes = _check(cfg, dataset, world)
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
+    if cfg.loss.feature_matching and not hasattr(D, "features"):
+        raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
+                          "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
     cfg = _prepare(out, cfg)  # the first write: everything above has been checked
     t = cfg.train

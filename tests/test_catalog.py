@@ -294,7 +294,8 @@ def test_feature_matching_objective_by_hand():
     assert all(p.grad is None for p in D.parameters()) and all(p.grad is not None for p in G.parameters())
 
 
-@pytest.mark.parametrize("sets, words", [(["model.mbstd_group=4"], "layers of the mlp discriminator"),
+@pytest.mark.parametrize("sets, words", [(["model.mbstd_group=4"], "r3gan discriminator has no minibatch-stddev"),
+                                         (["model.mbdisc_kernels=4"], "layer of the mlp discriminator"),
                                          (["loss.feature_matching=true"], "needs D's hidden features")])
 def test_batch_layers_and_feature_matching_refused_with_r3gan(tmp_path, capsys, sets, words):
     argv = ["train", "--preset", "r3gan-tiny", *sum((["--set", s] for s in sets), []), "--out", str(tmp_path / "x")]

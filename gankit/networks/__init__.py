@@ -7,25 +7,63 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import GankitError
 from ..registry import Registry
+from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
+from .progressive import growth, set_growth
 from .r3gan import Discriminator, Generator
+from .resnet import ResNetDiscriminator, ResNetGenerator, default_d_widths
+from .stylegan import StyleDiscriminator, StyleGenerator
 
 NETWORKS = Registry("network")
 
 
+def _image_shape(name: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(channels, resolution) of square image data, or a one-line error naming the network."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise GankitError(f"network '{name}' needs square images, the data has shape {tuple(shape)}; "
+                          "use model.arch=mlp for 2-D points")
+    return shape[0], shape[1]
+
+
 @NETWORKS.register("r3gan")
 def build_r3gan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
-    """R3GAN Config E for images of shape (C, R, R)."""
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise GankitError(f"network 'r3gan' needs square images, the data has shape {tuple(shape)}; "
-                          "use model.arch=mlp for 2-D points")
-    c, r, _ = shape
-    try:
-        G = Generator(r, c, cfg.z_dim, cfg.widths, cfg.groups, cfg.blocks, cfg.expansion,
-                      num_classes, cfg.class_embed_dim)
-        D = Discriminator(r, c, cfg.widths, cfg.groups, cfg.blocks, cfg.expansion, num_classes)
-    except ValueError as e:
-        raise GankitError(str(e)) from None
+    """R3GAN Config E for images of shape (C, R, R); Config D with expansion 0.25, groups 1; B/C with residual=false."""
+    c, r = _image_shape("r3gan", shape)
+    G = Generator(r, c, cfg.z_dim, cfg.widths, cfg.groups, cfg.blocks, cfg.expansion,
+                  num_classes, cfg.class_embed_dim, cfg.residual)
+    D = Discriminator(r, c, cfg.widths_d or cfg.widths, cfg.groups, cfg.blocks, cfg.expansion, num_classes, cfg.residual)
+    return G, D
+
+
+@NETWORKS.register("dcgan")
+def build_dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """DCGAN (Radford et al. 2016); conditional by z ++ one-hot in G and projection in D; optionally progressive."""
+    c, r = _image_shape("dcgan", shape)
+    G = DCGANGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.attn_res, cfg.progressive)
+    D = DCGANDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.d_norm, cfg.attn_res, cfg.mbstd_group,
+                           cfg.progressive)
+    return G, D
+
+
+@NETWORKS.register("resnet")
+def build_resnet(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """SNGAN / SAGAN / BigGAN ResNets: conditional BN in G (per class, or BigGAN's shared embedding and
+    hierarchical z), projection D, self-attention at model.attn_res."""
+    c, r = _image_shape("resnet", shape)
+    G = ResNetGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.shared_dim, cfg.hier, cfg.attn_res)
+    widths_d = cfg.widths_d or default_d_widths(r, cfg.widths, cfg.d_final_res)
+    D = ResNetDiscriminator(r, c, widths_d, num_classes, cfg.d_final_res, cfg.attn_res)
+    return G, D
+
+
+@NETWORKS.register("stylegan")
+def build_stylegan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """StyleGAN-style G (mapping, styles, noise, mixing, psi-truncation) and StyleGAN2's residual D with minibatch stddev."""
+    c, r = _image_shape("stylegan", shape)
+    G = StyleGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr,
+                       cfg.style, cfg.noise, cfg.style_mixing, cfg.equalized_lr, cfg.progressive)
+    D = StyleDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.mbstd_group, cfg.equalized_lr,
+                           cfg.progressive)
     return G, D
 
 
@@ -48,33 +86,50 @@ def build_mlp_ae(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> 
     return MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth), MLPAutoencoderD(shape[0], cfg.hidden, cfg.depth)
 
 
+MBSTD_ARCHS = ("mlp", "dcgan", "stylegan")  # discriminators with a minibatch-stddev layer
+PROGRESSIVE_ARCHS = ("dcgan", "stylegan")
+
+
 def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """Look up cfg.arch and build (G, D); num_classes = 0 for unconditional networks."""
-    if cfg.spectral_norm and cfg.arch == "r3gan":
+    if (cfg.spectral_norm or cfg.spectral_norm_g) and cfg.arch == "r3gan":
         raise GankitError("model.spectral_norm does not compose with r3gan: Fix-up starts each block's last conv at "
                           "zero, which spectral normalization divides by sigma = 0; R3GAN needs no normalization "
                           "(its R1 + R2 does that job): set model.spectral_norm=false")
-    if (cfg.mbstd_group or cfg.mbdisc_kernels) and cfg.arch != "mlp":
-        raise GankitError(f"model.mbstd_group / model.mbdisc_kernels are layers of the mlp discriminator; "
-                          f"model.arch={cfg.arch} has none (R3GAN drops them): set them to 0")
-    if cfg.ortho_init and cfg.arch == "r3gan":
-        raise GankitError("model.ortho_init would overwrite r3gan's Fix-up initialisation (zero last convs, "
-                          "L^(-1/4) scaling) that makes it trainable without normalization: set model.ortho_init=false")
-    G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
+    if cfg.mbstd_group and cfg.arch not in MBSTD_ARCHS:
+        raise GankitError(f"model.mbstd_group: the {cfg.arch} discriminator has no minibatch-stddev layer (those of "
+                          f"{', '.join(MBSTD_ARCHS)} have): set it to 0")
+    if cfg.mbdisc_kernels and cfg.arch != "mlp":
+        raise GankitError(f"model.mbdisc_kernels: minibatch discrimination is a layer of the mlp discriminator; "
+                          f"model.arch={cfg.arch} has none: set it to 0")
+    if cfg.ortho_init and (cfg.arch == "r3gan" or (cfg.arch == "stylegan" and cfg.equalized_lr)):
+        raise GankitError(f"model.ortho_init would overwrite {cfg.arch}'s own initialisation ("
+                          + ("Fix-up: zero last convs, L^(-1/4) scaling" if cfg.arch == "r3gan" else
+                             "N(0, 1) weights scaled at run time by the equalized learning rate")
+                          + "): set model.ortho_init=false")
+    if cfg.progressive and cfg.arch not in PROGRESSIVE_ARCHS:
+        raise GankitError(f"model.progressive: {cfg.arch} does not grow; the growing networks are "
+                          f"{', '.join(PROGRESSIVE_ARCHS)}")
+    try:
+        G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
+    except ValueError as e:
+        raise GankitError(str(e)) from None
     if cfg.ortho_init:
         for m in G.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                 nn.init.orthogonal_(m.weight)
     if cfg.spectral_norm:
         apply_spectral_norm(D)
+    if cfg.spectral_norm_g:
+        apply_spectral_norm(G)
     return G, D
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """W / sigma(W) on every Conv2d and Linear weight, sigma by one power iteration per training forward (Miyato et al. 2018, eq. 8)."""
     for m in list(module.modules()):
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.device.type != "meta":
-            nn.utils.parametrizations.spectral_norm(m)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.weight.device.type != "meta":
+            nn.utils.parametrizations.spectral_norm(m, dim=1 if isinstance(m, nn.ConvTranspose2d) else 0)
     return module
 
 

@@ -79,19 +79,60 @@ class Downsample2x(nn.Module):
 
 class MinibatchStdDev(nn.Module):
     """Appends one feature: the std of each feature over a group of samples, averaged over features
-    (Karras et al. 2018, sec. 3; StyleGAN's group form). Rows [N, F] -> [N, F + 1]; N must divide by the group."""
+    (Karras et al. 2018, sec. 3; StyleGAN's group form). Rows [N, F] -> [N, F + 1], maps [N, C, H, W] ->
+    [N, C + 1, H, W]; N must divide by the group."""
 
     def __init__(self, group: int = 4) -> None:
         super().__init__()
         self.group = group
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        n, f = h.shape
+        n, rest = h.shape[0], h.shape[1:]
         g = min(self.group, n)
         if n % g:
             raise ValueError(f"minibatch stddev: batch {n} is not a multiple of its group {g}; set a batch that divides")
-        std = (h.view(g, n // g, f).var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # one value per group column
-        return torch.cat([h, std.repeat(g).view(n, 1)], 1)
+        std = (h.reshape(g, n // g, -1).float().var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # one value per group column
+        extra = std.to(h.dtype).repeat(g).view(n, 1, *([1] * (len(rest) - 1)))
+        return torch.cat([h, extra.expand(n, 1, *rest[1:])], 1)
+
+
+class ProjectionHead(nn.Module):
+    """Logit = psi(h) + <embed(y), h> (Miyato & Koyama 2018, eq. 3): the unconditional term plus a class projection."""
+
+    def __init__(self, features: int, num_classes: int = 0, bias: bool = True) -> None:
+        super().__init__()
+        self.linear = nn.Linear(features, 1, bias=bias)
+        self.embed = nn.Linear(num_classes, features, bias=False) if num_classes else None
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.linear(h).view(-1)
+        if self.embed is not None:
+            if c is None:
+                raise ValueError("this discriminator is class-conditional: pass one-hot classes c")
+            out = out + (self.embed(c.to(h.dtype)) * h).sum(1)
+        return out
+
+
+class SelfAttention(nn.Module):
+    """SAGAN's block (Zhang et al. 2019, eqs. 1-3, BigGAN's form): x + gamma * o, with keys and values
+    max-pooled 2x, C/8 query/key and C/2 value channels, gamma starting at 0."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.theta = nn.Conv2d(channels, max(1, channels // 8), 1, bias=False)
+        self.phi = nn.Conv2d(channels, max(1, channels // 8), 1, bias=False)
+        self.g = nn.Conv2d(channels, max(1, channels // 2), 1, bias=False)
+        self.o = nn.Conv2d(max(1, channels // 2), channels, 1, bias=False)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        q = self.theta(x).flatten(2)  # [N, C/8, HW]
+        k = F.max_pool2d(self.phi(x), 2).flatten(2)  # [N, C/8, HW/4]
+        v = F.max_pool2d(self.g(x), 2).flatten(2)  # [N, C/2, HW/4]
+        beta = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # [N, HW, HW/4]: eq. 1
+        o = (v @ beta.transpose(1, 2)).view(n, -1, h, w)
+        return x + self.gamma * self.o(o)
 
 
 class MinibatchDiscrimination(nn.Module):

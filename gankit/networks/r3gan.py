@@ -16,9 +16,9 @@ from .layers import LRELU_GAIN, BiasedActivation, Downsample2x, Upsample2x, conv
 class ResidualBlock(nn.Module):
     """y = x + W3(act(W2(act(W1 x)))): 1x1 C->eC, grouped 3x3 eC->eC, 1x1 eC->C initialised to 0."""
 
-    def __init__(self, channels: int, groups: int, expansion: int, num_blocks: int) -> None:
+    def __init__(self, channels: int, groups: int, expansion: float, num_blocks: int) -> None:
         super().__init__()
-        hidden = channels * expansion
+        hidden = _hidden(channels, expansion)
         gain = LRELU_GAIN * num_blocks ** (-1 / 4)  # Fix-up: L^(-1/(2m-2)) with m = 3 layers
         self.conv1 = conv(channels, hidden, 1, gain=gain)
         self.act1 = BiasedActivation(hidden)
@@ -28,6 +28,23 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv3(self.act2(self.conv2(self.act1(self.conv1(x)))))
+
+
+class PlainBlock(nn.Module):
+    """y = act(W x), W a 3x3 conv with He initialisation: roadmap Configs B and C (StyleGAN2 stripped, no residuals)."""
+
+    def __init__(self, channels: int, groups: int, expansion: float, num_blocks: int) -> None:
+        super().__init__()
+        self.conv = conv(channels, channels, 3, gain=LRELU_GAIN)
+        self.act = BiasedActivation(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def _hidden(channels: int, expansion: float) -> int:
+    """A residual block's hidden width: channels * expansion (2: Config E's inverted bottleneck; 1/4: Config D)."""
+    return max(1, int(round(channels * expansion)))
 
 
 class UpTransition(nn.Module):
@@ -90,10 +107,10 @@ def stage_plan(resolution: int, widths: list[int], groups: list[int]) -> list[tu
     return [(widths[min(i, len(widths) - 1)], groups[min(i, len(groups) - 1)]) for i in range(n)]
 
 
-def _check_groups(plan: list[tuple[int, int]], expansion: int) -> None:
+def _check_groups(plan: list[tuple[int, int]], expansion: float) -> None:
     for width, g in plan:
-        if (width * expansion) % g:
-            raise ValueError(f"groups {g} does not divide the expanded width {width * expansion}; "
+        if _hidden(width, expansion) % g:
+            raise ValueError(f"groups {g} does not divide the block's hidden width {_hidden(width, expansion)}; "
                              "choose model.groups dividing width * expansion")
 
 
@@ -106,11 +123,12 @@ class Generator(nn.Module):
     """z (and a one-hot class) -> image in about [-1, 1]; no tanh, as in the reference."""
 
     def __init__(self, resolution: int, channels: int, z_dim: int, widths: list[int],
-                 groups: list[int], blocks: int = 2, expansion: int = 2,
-                 num_classes: int = 0, class_embed_dim: int = 64) -> None:
+                 groups: list[int], blocks: int = 2, expansion: float = 2,
+                 num_classes: int = 0, class_embed_dim: int = 64, residual: bool = True) -> None:
         super().__init__()
         plan = stage_plan(resolution, widths, groups)
-        _check_groups(plan, expansion)
+        _check_groups(plan, expansion if residual else 1)
+        Block = ResidualBlock if residual else PlainBlock
         self.z_dim, self.num_classes, self.resolution, self.channels = z_dim, num_classes, resolution, channels
         self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
@@ -120,7 +138,7 @@ class Generator(nn.Module):
         prev = plan[0][0]
         for i, (width, g) in enumerate(plan):
             layers: list[nn.Module] = [UpTransition(prev, width)] if i > 0 else []
-            layers += [ResidualBlock(width, g, expansion, total_blocks) for _ in range(blocks)]
+            layers += [Block(width, g, expansion, total_blocks) for _ in range(blocks)]
             stages.append(nn.Sequential(*layers))
             prev = width
         self.stages = nn.ModuleList(stages)
@@ -143,17 +161,18 @@ class Discriminator(nn.Module):
     """image (and a one-hot class) -> one logit per sample; projection head when conditional."""
 
     def __init__(self, resolution: int, channels: int, widths: list[int], groups: list[int],
-                 blocks: int = 2, expansion: int = 2, num_classes: int = 0) -> None:
+                 blocks: int = 2, expansion: float = 2, num_classes: int = 0, residual: bool = True) -> None:
         super().__init__()
         plan = stage_plan(resolution, widths, groups)[::-1]  # high resolution first
-        _check_groups(plan, expansion)
+        _check_groups(plan, expansion if residual else 1)
+        Block = ResidualBlock if residual else PlainBlock
         self.num_classes = num_classes
         self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
         self.from_rgb = conv(channels, plan[0][0], 1)
         stages: list[nn.Module] = []
         for i, (width, g) in enumerate(plan):
-            layers: list[nn.Module] = [ResidualBlock(width, g, expansion, total_blocks) for _ in range(blocks)]
+            layers: list[nn.Module] = [Block(width, g, expansion, total_blocks) for _ in range(blocks)]
             if i + 1 < len(plan):
                 layers.append(DownTransition(width, plan[i + 1][0]))
             stages.append(nn.Sequential(*layers))
