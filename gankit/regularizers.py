@@ -52,12 +52,14 @@ REGULARIZERS.register("gp0_interp")(Regularizer(zero_centered_gp, on="interp")) 
 
 def orthogonal_penalty(module: torch.nn.Module) -> torch.Tensor:
     """BigGAN's orthogonal regularization (Brock et al. 2019, eq. 3): sum over conv/linear weights of
-    ||W W^T * (1 - I)||_F^2, W flattened to [filters, fan_in]. A weight penalty, not a per-sample one:
-    the loop adds loss.ortho_beta times it to G's objective once per step."""
+    ||W W^T * (1 - I)||_F^2, W flattened to [filters, fan_in] (transposed convs: [out, in * k * k]).
+    A weight penalty, not a per-sample one: the loop adds loss.ortho_beta times it to G's objective once per step."""
     terms = []
     for m in module.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-            w = m.weight.flatten(1)
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            w = (m.weight.transpose(0, 1) if isinstance(m, torch.nn.ConvTranspose2d) else m.weight).flatten(1)
             gram = w @ w.T
             terms.append((gram - torch.diag(torch.diagonal(gram))).square().sum())  # off-diagonal entries only
+    if not terms:
+        raise ValueError(f"{type(module).__name__} has no conv or linear weights to regularize")
     return torch.stack(terms).sum()

@@ -79,6 +79,27 @@ def test_every_family_trains_one_step(name, num_classes, loss):
             assert p.grad is not None and torch.isfinite(p.grad).all(), f"{name}: {pname}"
 
 
+@pytest.mark.parametrize("name", [n for n in TINY if TINY[n]["arch"] != "r3gan"])
+def test_every_family_takes_the_catalog_losses_and_regularizers(name):
+    """Each classic loss, WGAN-GP on interpolates, feature matching on D.features and BigGAN's orthogonal penalty."""
+    from gankit.regularizers import orthogonal_penalty
+
+    torch.manual_seed(0)
+    G, D = build_networks(ModelConfig(**TINY[name]), SHAPE, 0)
+    real, rng = torch.rand(4, *SHAPE) * 2 - 1, torch.Generator().manual_seed(0)
+    for loss in ("nonsaturating", "minimax", "wasserstein", "lsgan", "ragan"):
+        regs = {"wgan_gp": REGULARIZERS.get("wgan_gp")} if loss == "wasserstein" else {}
+        ds = d_step(G, D, LOSSES.get(loss), regs, real, None, torch.randn(4, G.z_dim), 10.0, 0.0, AugmentConfig(), rng)
+        gs = g_step(G, D, LOSSES.get(loss), real, None, torch.randn(4, G.z_dim), 0.0, AugmentConfig(), rng)
+        assert all(torch.isfinite(v) for v in {**ds, **gs}.values()), loss
+    G.zero_grad()
+    fm = g_step(G, D, LOSSES.get("nonsaturating"), real, None, torch.randn(4, G.z_dim), 0.0, AugmentConfig(), rng,
+                feature_matching=True)
+    assert torch.isfinite(fm["loss_g"]) and D.features(real).shape[0] == 4
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    assert torch.isfinite(orthogonal_penalty(G))
+
+
 def _counts(model: dict, shape: tuple, classes: int = 0) -> tuple[int, int]:
     with torch.device("meta"):
         G, D = build_networks(ModelConfig(**model), shape, classes)

@@ -64,8 +64,12 @@ def fade_reals(x: torch.Tensor, level: int, alpha: float, levels: int) -> torch.
     return _resize(xr, x.shape[-1])
 
 
-def grow_generate(x: torch.Tensor, stages: Sequence[Callable[[torch.Tensor], torch.Tensor]], to_rgb: Callable[[int, torch.Tensor], torch.Tensor],
-                  level: int, alpha: float, full: int) -> torch.Tensor:
+Layer = Callable[[torch.Tensor], torch.Tensor]
+Head = Callable[[int, torch.Tensor], torch.Tensor]  # (level or block index, input) -> output
+
+
+def grow_generate(x: torch.Tensor, stages: Sequence[Layer], to_rgb: Head, level: int, alpha: float,
+                  full: int) -> torch.Tensor:
     """Run stages 0..level, the level's to-RGB and, while fading, the lerp with the previous level's upsampled
     output (PGGAN fig. 2); nearest-enlarged to `full` pixels."""
     prev = x
@@ -77,8 +81,8 @@ def grow_generate(x: torch.Tensor, stages: Sequence[Callable[[torch.Tensor], tor
     return _resize(img, full)
 
 
-def grow_discriminate(x: torch.Tensor, blocks: Sequence[Callable[[torch.Tensor], torch.Tensor]], from_rgb: Callable[[int, torch.Tensor], torch.Tensor],
-                      level: int, alpha: float, levels: int) -> torch.Tensor:
+def grow_discriminate(x: torch.Tensor, blocks: Sequence[Layer], from_rgb: Head, level: int, alpha: float,
+                      levels: int) -> torch.Tensor:
     """D's growing input side: blocks[j] maps resolution R/2^j to R/2^(j+1); at `level` the first block used is
     j0 = levels - 1 - level. While fading, from_rgb of the half-resolution input is blended in after block j0."""
     j0 = levels - 1 - level
