@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, truncation, plot, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -155,6 +155,31 @@ def cmd_truncation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .config import parse_set
+    from .experiment import EXPERIMENTS, cells, collect, run_experiment
+
+    if args.list:
+        for name in EXPERIMENTS.names():
+            exp = EXPERIMENTS.get(name)
+            print(f"{name:18s} {len(cells(exp)):4d} cells  {exp.description}")
+        return 0
+    if not args.name:
+        raise GankitError("name an experiment (gankit experiment --list shows them)")
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        raise GankitError(f"--seeds takes a comma list of integers, got '{args.seeds}'") from None
+    if args.jobs < 1 or args.threads < 1:
+        raise GankitError("--jobs and --threads must be at least 1")
+    out = Path(args.out)
+    summary = (collect(args.name, out, seeds) if args.collect_only else
+               run_experiment(args.name, out, args.jobs, args.threads, seeds, parse_set(args.set or [])))
+    root = out / args.name
+    print(f"{len(summary)} configurations; tables in {root / 'summary.md'}, {root / 'summary.csv'}, {root / 'results.csv'}")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plot import plot_run
 
@@ -274,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--psi-sweep", action="store_true", help="sweep StyleGAN's psi instead of the z threshold")
     tr.add_argument("--out", required=True, help="folder for truncation.json, truncation.csv and truncation.png")
     tr.set_defaults(fn=cmd_truncation)
+
+    x = sub.add_parser("experiment", help="run a declared grid of runs (datasets x methods x hyperparameters x seeds), "
+                       "resuming where it stopped, and tabulate mean +- std")
+    x.add_argument("name", nargs="?", help="experiment name (see --list)")
+    x.add_argument("--list", action="store_true", help="list the declared experiments")
+    x.add_argument("--out", default="runs/experiments", help="root folder (default runs/experiments)")
+    x.add_argument("--jobs", type=int, default=1, help="cells trained at once (default 1)")
+    x.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    x.add_argument("--seeds", help="comma list of seeds instead of the experiment's (e.g. 42)")
+    x.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every cell, e.g. data.path=...")
+    x.add_argument("--collect-only", action="store_true", help="only rebuild the tables and plots from finished cells")
+    x.set_defaults(fn=cmd_experiment)
 
     pl = sub.add_parser("plot", help="PNG plots of a run's losses, penalties, logit gap and metrics against kimg")
     pl.add_argument("run_dir", help="run directory written by `gankit train`")

@@ -37,6 +37,7 @@ class ModelConfig:
     noise: bool = True  # stylegan: per-layer noise inputs with learned strengths
     equalized_lr: bool = True  # stylegan: equalized learning rate (weights N(0, 1) scaled at run time; Karras et al. 2018)
     progressive: bool = False  # grow G and D resolution by resolution with a fade-in (PGGAN; dcgan, stylegan)
+    heads: int = 1  # D's outputs per sample: MMA-GAN's K sigmoid heads (mlp, dcgan; loss.name=mma)
     cond: bool = False  # class-conditional G and D (labels from the dataset)
     class_embed_dim: int = 64  # G's class embedding, concatenated to z
     hidden: int = 256  # MLP networks: units per hidden layer
@@ -67,6 +68,9 @@ class LossConfig:
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
+    mma_lambda: float = 0.0  # MMA-GAN: weight of the mode-coverage loss L_div = sum_k max(0, tau - A_k) in G's objective
+    mma_tau: float = 0.5  # MMA-GAN: each head's target mean activation tau on generated samples
+    mma_batch: int = 64  # MMA-GAN: M, the separate batch of generated samples that A_k averages over
 
 
 @dataclass
@@ -82,6 +86,7 @@ class TrainConfig:
     beta1: float = 0.0  # Adam beta1 for both networks (R3GAN: 0; DCGAN: 0.5)
     betas_d: list[float] = field(default_factory=list)  # TTUR: D's own fixed Adam (beta1, beta2); empty: as G's
     n_critic: int = 1  # D steps per G step, each on a fresh real batch (WGAN: 5)
+    g_reuse_z: bool = False  # G's step reuses the latents of the D step before it (MMA-GAN's Z_adv) instead of fresh ones
     unroll_steps: int = 0  # unrolled GAN (Metz et al. 2017): G's loss against D after K differentiable D steps
     unroll_lr: float = 0.0  # step size of the unrolled D steps (0: D's current learning rate)
     instance_noise: float = 0.0  # std of Gaussian noise on every D input at t = 0, cosine-annealed to 0 at the horizon

@@ -115,6 +115,9 @@ def _is(g, r, o):
     return inception_score(g.probs, splits=10)
 
 
+HQ_CONFIDENCE = 0.9  # a stacked-digit sample is "high quality" when the classifier gives each channel's digit >= 0.9
+
+
 @_register("modes", "digits", False, True, "modes")
 def _modes(g, r, o):
     if g.points is not None:
@@ -123,7 +126,8 @@ def _modes(g, r, o):
     from .classifiers import digits_to_modes
 
     c = g.digits.shape[1]
-    return {**mode_stats(digits_to_modes(g.digits), 10 ** c), "num_modes": 10 ** c}
+    hq = float((g.digit_conf.min(1).values >= HQ_CONFIDENCE).float().mean())  # every channel read with confidence
+    return {**mode_stats(digits_to_modes(g.digits), 10 ** c), "num_modes": 10 ** c, "hq_fraction": hq}
 
 
 @_register("lpips_div", "lpips", False, True, "mean")
@@ -144,6 +148,7 @@ class Collected:
     features: Optional[Tensor] = None
     probs: Optional[Tensor] = None
     digits: Optional[Tensor] = None
+    digit_conf: Optional[Tensor] = None  # the classifier's probability of each channel's digit
     lpips: object = None
     points: Optional[Tensor] = None
     dataset: Optional[Dataset] = None
@@ -197,13 +202,14 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         if prob is not None:
             probs.append(prob.probs(x))
         if dig is not None:
-            digits.append(dig.digits(x))
+            digits.append(dig.digits(x))  # (digits, confidences)
         if pairs is not None:
             pairs.update(x)
     out.images_sha256 = h.hexdigest()
     out.features = torch.cat(feats) if feats else None
     out.probs = torch.cat(probs) if probs else None
-    out.digits = torch.cat(digits) if digits else None
+    out.digits = torch.cat([d for d, _ in digits]) if digits else None
+    out.digit_conf = torch.cat([c for _, c in digits]) if digits else None
     out.lpips = pairs
     out.protocols = {k: e.protocol() for k, e in (("features", feat), ("probs", prob), ("digits", dig)) if e is not None}
     return out

@@ -94,6 +94,32 @@ LOSSES.register("lsgan")(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))  # a=0, b
 LOSSES.register("ragan")(Loss(_ragan_d, _ragan_g, g_needs_real=True))
 
 
+def _heads(logits: torch.Tensor) -> torch.Tensor:
+    """D's outputs as [N, K]: one column per head (K = 1 for a one-logit D)."""
+    return logits.reshape(logits.shape[0], -1)
+
+
+def _mma_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    # MMA-GAN: -(1/K) sum_k [log D_k(x) + log(1 - D_k(G(z)))], D_k = sigmoid of head k, in log-sigmoid form
+    return _ns_d(_heads(real), _heads(fake)).mean(1)
+
+
+def _mma_g(real: Optional[torch.Tensor], fake: torch.Tensor) -> torch.Tensor:
+    return _ns_g(None, _heads(fake)).mean(1)  # -(1/K) sum_k log D_k(G(z)); with K = 1 the non-saturating loss exactly
+
+
+def mode_coverage(div_logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MMA-GAN's L_div = sum_k max(0, tau - A_k), A_k = mean over the M samples of sigmoid(D_k(G(z))); returns (L_div, A).
+
+    A batch-level term (like feature matching), not a per-sample one: G minimises lambda * L_div once per step,
+    and its gradient flows only through the heads with A_k < tau."""
+    a = torch.sigmoid(_heads(div_logits)).mean(0)
+    return F.relu(tau - a).sum(), a
+
+
+LOSSES.register("mma")(Loss(_mma_d, _mma_g, g_needs_real=False))  # K sigmoid heads; K = 1: nonsaturating
+
+
 def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports nothing from here either way)
     """The registered loss `cfg.name` with the config's parameters: LSGAN's a, b, c and label smoothing."""
     base = LOSSES.get(cfg.name)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .augment import AugmentConfig, augment
-from .losses import Loss
+from .losses import Loss, mode_coverage
 from .regularizers import Regularizer, interpolates
 
 
@@ -64,6 +64,9 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
         stats[name] = penalty.mean().detach()
     (total.mean() * weight).backward()
     stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
+    if real_logits.ndim == 2:  # several heads (MMA-GAN): each head's mean activation on real and generated data
+        for k, (r, f) in enumerate(zip(torch.sigmoid(real_logits.detach()).mean(0), torch.sigmoid(fake_logits.detach()).mean(0))):
+            stats[f"head{k}_real"], stats[f"head{k}_fake"] = r, f
     return stats
 
 
@@ -106,3 +109,16 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
     finally:
         D.requires_grad_(True)
     return {"loss_g": adv.mean().detach()}
+
+
+def div_step(G: nn.Module, D: nn.Module, z: torch.Tensor, lam: float, tau: float, weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """MMA-GAN's mode-coverage term on its own batch z (Z_div, M samples): backward of weight * lam * L_div, D frozen.
+
+    L_div = sum_k max(0, tau - A_k) with A_k the mean of sigmoid(D_k(G(z))) over the batch (losses.mode_coverage)."""
+    D.requires_grad_(False)
+    try:
+        l_div, a = mode_coverage(D(G(z)), tau)
+        (l_div * lam * weight).backward()
+    finally:
+        D.requires_grad_(True)
+    return {"l_div": l_div.detach(), **{f"head{k}_div": v for k, v in enumerate(a.detach())}}

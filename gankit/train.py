@@ -32,7 +32,7 @@ from .run import load_run_config, prepare_run_dir
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
-from .step import d_step, g_step, one_hot
+from .step import d_step, div_step, g_step, one_hot
 
 
 def schedule(cfg: Config, images: float) -> dict[str, float]:
@@ -132,7 +132,8 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     for _ in range(t.n_critic):  # n_critic D steps, each on a fresh batch
         s.opt_D.zero_grad(set_to_none=True)
         step_stats: dict[str, torch.Tensor] = {}
-        for real, c, z in micro_batches():
+        d_batches = micro_batches()
+        for real, c, z in d_batches:
             part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"], h["aug_p"], cfg.aug, s.aug_rng,
                           real.shape[0] / t.batch, weights, h["noise_std"])
             for name, v in part.items():
@@ -149,11 +150,17 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
                 for p in s.D.parameters():
                     p.clamp_(-cfg.loss.clip, cfg.loss.clip)
     s.opt_G.zero_grad(set_to_none=True)
-    for real, c, z in micro_batches():
+    g_batches = micro_batches()
+    if t.g_reuse_z:  # MMA-GAN: G's adversarial term on the D step's Z_adv
+        g_batches = [(real, c, z) for (real, c, _), (_, _, z) in zip(g_batches, d_batches)]
+    for real, c, z in g_batches:
         part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch,
                       h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio,
                       cfg.loss.feature_matching)
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
+    if cfg.loss.mma_lambda > 0:  # MMA-GAN's L_div on a separate batch Z_div of M samples, the same on every rank
+        z_div = torch.randn(cfg.loss.mma_batch, s.G.z_dim, generator=s.rng).to(s.device)
+        stats.update(div_step(G_fwd, s.D, z_div, cfg.loss.mma_lambda, cfg.loss.mma_tau, 1.0 / dist.world()))
     if grow is not None:
         stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(grow[0])), torch.tensor(grow[1])
     if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum
@@ -196,6 +203,12 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
     if t.precision not in ("fp32", "bf16"):
         raise GankitError(f"train.precision '{t.precision}' is unknown; use fp32 or bf16")
+    if (cfg.model.heads > 1 or cfg.loss.mma_lambda > 0) and cfg.loss.name != "mma":
+        raise GankitError(f"model.heads > 1 and loss.mma_lambda are MMA-GAN's; loss.name={cfg.loss.name} takes one logit "
+                          "per sample: set loss.name=mma, or model.heads=1 and loss.mma_lambda=0")
+    if cfg.loss.mma_lambda < 0 or cfg.loss.mma_batch < 1 or not 0 < cfg.loss.mma_tau < 1:
+        raise GankitError(f"need loss.mma_lambda >= 0, loss.mma_batch >= 1 and 0 < loss.mma_tau < 1; got "
+                          f"{cfg.loss.mma_lambda}, {cfg.loss.mma_batch}, {cfg.loss.mma_tau}")
     if cfg.model.progressive and t.grow_kimg <= 0:
         raise GankitError(f"model.progressive needs train.grow_kimg > 0 (kimg per fade-in and per stabilisation), got {t.grow_kimg}")
     if t.precision == "bf16" and cfg.model.arch != "r3gan":

@@ -108,8 +108,12 @@ def test_digit_probs_are_joint_over_channels():
     p = ex.probs(x)
     assert p.shape == (5, 1000) and torch.allclose(p.sum(1), torch.ones(5, dtype=torch.float64))
     # the argmax of the joint is the per-channel digits read as a number
-    d = ex.digits(x)
+    d, conf = ex.digits(x)
     assert torch.equal(p.argmax(1), d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2])
+    from gankit.classifiers import classify_channels
+
+    assert torch.equal(d, classify_channels(x.float() / 127.5 - 1, "digits"))  # the same digits as the mode counter
+    assert torch.allclose(conf.double().prod(1), p.max(1).values, atol=1e-5)  # the joint's top probability
     assert ex.features(x).shape == (5, 3 * 128)
 
 

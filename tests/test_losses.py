@@ -102,7 +102,7 @@ def test_registry_unknown_names_list_valid():
     import pytest
 
     from gankit.errors import GankitError
-    with pytest.raises(GankitError, match="valid loss names: began, hinge, lsgan, minimax, nonsaturating, ragan, rpgan, wasserstein"):
+    with pytest.raises(GankitError, match="valid loss names: began, hinge, lsgan, minimax, mma, nonsaturating, ragan, rpgan, wasserstein"):
         LOSSES.get("hinge2")
     with pytest.raises(GankitError, match="r1, r2"):
         REGULARIZERS.get("r3")

@@ -129,11 +129,13 @@ class DigitExtractor(Extractor):
             joint = (joint[:, :, None] * p[:, i, None, :]).reshape(x.shape[0], -1)
         return joint
 
-    def digits(self, x: Tensor) -> Tensor:
-        """The digit in each channel, int64 [N, C] (gankit.classifiers.classify_channels)."""
-        from ..classifiers import classify_channels
-
-        return classify_channels(check_images(x).to(self.device).float() / 127.5 - 1, self.classifier).cpu()
+    def digits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The digit in each channel, int64 [N, C], and the classifier's probability for it, float [N, C]."""
+        flat, c = self._channels(check_images(x).to(self.device))
+        with torch.no_grad():
+            p = F.softmax(self.net(flat).float(), 1)
+        conf, digit = p.max(1)
+        return digit.view(x.shape[0], c).cpu(), conf.view(x.shape[0], c).cpu()
 
 
 @EXTRACTORS.register("inception")

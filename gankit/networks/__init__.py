@@ -41,7 +41,7 @@ def build_dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> t
     c, r = _image_shape("dcgan", shape)
     G = DCGANGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.attn_res, cfg.progressive)
     D = DCGANDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.d_norm, cfg.attn_res, cfg.mbstd_group,
-                           cfg.progressive)
+                           cfg.progressive, cfg.heads)
     return G, D
 
 
@@ -74,7 +74,8 @@ def build_mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tup
         raise GankitError(f"network 'mlp' needs flat data (points), the data has shape {tuple(shape)}; "
                           "use model.arch=r3gan for images")
     G = MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth, num_classes)
-    D = MLPDiscriminator(shape[0], cfg.hidden, cfg.depth, num_classes, cfg.mbstd_group, cfg.mbdisc_kernels, cfg.mbdisc_dim)
+    D = MLPDiscriminator(shape[0], cfg.hidden, cfg.depth, num_classes, cfg.mbstd_group, cfg.mbdisc_kernels, cfg.mbdisc_dim,
+                         cfg.heads)
     return G, D
 
 
@@ -88,6 +89,7 @@ def build_mlp_ae(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> 
 
 MBSTD_ARCHS = ("mlp", "dcgan", "stylegan")  # discriminators with a minibatch-stddev layer
 PROGRESSIVE_ARCHS = ("dcgan", "stylegan")
+HEADS_ARCHS = ("mlp", "dcgan")  # discriminators with K output heads
 
 
 def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
@@ -107,6 +109,9 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
                           + ("Fix-up: zero last convs, L^(-1/4) scaling" if cfg.arch == "r3gan" else
                              "N(0, 1) weights scaled at run time by the equalized learning rate")
                           + "): set model.ortho_init=false")
+    if cfg.heads != 1 and (cfg.heads < 1 or cfg.arch not in HEADS_ARCHS):
+        raise GankitError(f"model.heads={cfg.heads}: several D heads are built for {', '.join(HEADS_ARCHS)} (MMA-GAN), "
+                          f"not {cfg.arch}; use one of those or model.heads=1")
     if cfg.progressive and cfg.arch not in PROGRESSIVE_ARCHS:
         raise GankitError(f"model.progressive: {cfg.arch} does not grow; the growing networks are "
                           f"{', '.join(PROGRESSIVE_ARCHS)}")

@@ -70,10 +70,10 @@ class DCGANGenerator(Growing):
 
 
 class DCGANDiscriminator(Growing):
-    """image (and a one-hot class, by projection on the 4x4 features) -> one logit per sample."""
+    """image (and a one-hot class, by projection on the 4x4 features) -> one logit per sample ([N, K] with K heads)."""
 
     def __init__(self, resolution: int, channels: int, widths: list[int], num_classes: int = 0, norm: str = "batch",
-                 attn_res: int = 0, mbstd_group: int = 0, progressive: bool = False) -> None:
+                 attn_res: int = 0, mbstd_group: int = 0, progressive: bool = False, heads: int = 1) -> None:
         super().__init__(_check_resolution(resolution))
         if norm not in ("batch", "none"):
             raise ValueError(f"model.d_norm '{norm}' is unknown; use batch or none")
@@ -96,7 +96,7 @@ class DCGANDiscriminator(Growing):
             blocks.append(nn.Sequential(*layers, nn.LeakyReLU(0.2)))
         self.blocks = nn.ModuleList(blocks)
         self.mbstd = MinibatchStdDev(mbstd_group) if mbstd_group else nn.Identity()
-        self.head = ProjectionHead((w_res(4) + (1 if mbstd_group else 0)) * 16, num_classes, bias=False)
+        self.head = ProjectionHead((w_res(4) + (1 if mbstd_group else 0)) * 16, num_classes, bias=False, heads=heads)
         self.resolution = resolution
         dcgan_init(self)
 

@@ -97,15 +97,20 @@ class MinibatchStdDev(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """Logit = psi(h) + <embed(y), h> (Miyato & Koyama 2018, eq. 3): the unconditional term plus a class projection."""
+    """Logit = psi(h) + <embed(y), h> (Miyato & Koyama 2018, eq. 3): the unconditional term plus a class projection;
+    psi may have several outputs (MMA-GAN's K heads, unconditional)."""
 
-    def __init__(self, features: int, num_classes: int = 0, bias: bool = True) -> None:
+    def __init__(self, features: int, num_classes: int = 0, bias: bool = True, heads: int = 1) -> None:
         super().__init__()
-        self.linear = nn.Linear(features, 1, bias=bias)
+        if heads > 1 and num_classes:
+            raise ValueError("a discriminator with several heads (model.heads) is unconditional here; set model.cond=false")
+        self.linear = nn.Linear(features, heads, bias=bias)
         self.embed = nn.Linear(num_classes, features, bias=False) if num_classes else None
 
     def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.linear(h).view(-1)
+        """[N] logits, or [N, heads] with several heads."""
+        out = self.linear(h)
+        out = out.view(-1) if out.shape[1] == 1 else out
         if self.embed is not None:
             if c is None:
                 raise ValueError("this discriminator is class-conditional: pass one-hot classes c")

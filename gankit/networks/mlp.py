@@ -43,8 +43,10 @@ class MLPDiscriminator(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int, depth: int, num_classes: int = 0, mbstd_group: int = 0,
-                 mbdisc_kernels: int = 0, mbdisc_dim: int = 5) -> None:
+                 mbdisc_kernels: int = 0, mbdisc_dim: int = 5, heads: int = 1) -> None:
         super().__init__()
+        if heads > 1 and num_classes:
+            raise ValueError("a discriminator with several heads (model.heads) is unconditional here; set model.cond=false")
         self.num_classes = num_classes
         self.net = _mlp(dim, hidden, depth - 1, hidden) if depth > 1 else nn.Identity()
         self.act = nn.LeakyReLU(0.2)
@@ -57,7 +59,7 @@ class MLPDiscriminator(nn.Module):
             batch_layers.append(MinibatchDiscrimination(width, mbdisc_kernels, mbdisc_dim))
             width += mbdisc_kernels
         self.batch_layers = nn.Sequential(*batch_layers)
-        self.out = nn.Linear(width, 1)
+        self.out = nn.Linear(width, heads)  # heads > 1: MMA-GAN's K sigmoid heads, the last layer fully connected
         self.embed = nn.Linear(num_classes, hidden, bias=False) if num_classes else None
 
     def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,7 +68,10 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x, c)
-        logit = self.out(self.batch_layers(h)).view(-1)
+        logit = self.out(self.batch_layers(h))
+        if logit.shape[1] > 1:
+            return logit  # [N, K]
+        logit = logit.view(-1)
         if self.embed is not None:
             logit = logit + (h * self.embed(c.to(h.dtype))).sum(1)  # projection D (Miyato 2018)
         return logit

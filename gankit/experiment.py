@@ -1,0 +1,213 @@
+"""`gankit experiment NAME`: a declared grid (datasets x methods x hyperparameters x seeds) of training runs.
+
+Every cell is one `gankit train` run in its own process, in OUT/NAME/<dataset>/<method>/<params>/seed<S>/run
+(beside it the cell's train.log and result.json).
+A cell is finished when its result.json exists (metrics of the final snapshot, or the failure). Re-running
+the command skips finished cells and resumes unfinished ones from their checkpoints. The collected table has
+one row per cell (results.csv) and one per configuration with mean +- std over seeds (summary.csv, summary.md),
+and a plot per dataset of the chosen quality and coverage metrics.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import GankitError
+from .registry import Registry
+from .run import MetricsLog
+
+EXPERIMENTS = Registry("experiment")
+
+
+@dataclass
+class Method:
+    """A method: config overrides for all its cells, and the keys it sweeps (their cartesian product)."""
+
+    name: str
+    sets: dict[str, Any]
+    grid: dict[str, list] = field(default_factory=dict)
+    short: dict[str, str] = field(default_factory=dict)  # swept key -> column name ("model.heads" -> "K")
+
+
+@dataclass
+class Experiment:
+    """Datasets (each with its preset and overrides) x methods x seeds; `metrics` are keys of the final snapshot."""
+
+    description: str
+    datasets: dict[str, tuple[str, dict[str, Any]]]  # label -> (preset, overrides)
+    methods: list[Method]
+    metrics: list[str]
+    seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
+    plot: tuple[str, str] = ("modes", "modes_kl")  # (x, y) of the per-dataset plot, two of `metrics`
+
+    def __post_init__(self) -> None:
+        if not set(self.plot) <= set(self.metrics):
+            raise ValueError(f"experiment plot axes {self.plot} must be among its metrics {self.metrics}")
+
+
+@dataclass
+class Cell:
+    dataset: str
+    method: str
+    params: dict[str, Any]  # short name -> value
+    seed: int
+    preset: str
+    sets: dict[str, Any]
+
+    @property
+    def config_id(self) -> str:
+        return "-".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}" for k, v in self.params.items()) or "default"
+
+    def path(self, root: Path) -> Path:
+        return root / self.dataset / self.method / self.config_id / f"seed{self.seed}"
+
+
+def cells(exp: Experiment, seeds: list[int] | None = None) -> list[Cell]:
+    """Every cell of the grid, in a fixed order."""
+    out = []
+    for (label, (preset, dsets)), m in itertools.product(exp.datasets.items(), exp.methods):
+        keys = list(m.grid)
+        for values in itertools.product(*(m.grid[k] for k in keys)) if keys else [()]:
+            params = {m.short.get(k, k): v for k, v in zip(keys, values)}
+            for seed in seeds or exp.seeds:
+                sets = {**dsets, **m.sets, **dict(zip(keys, values)), "train.seed": seed}
+                out.append(Cell(label, m.name, params, seed, preset, sets))
+    return out
+
+
+def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
+    """Train one cell in a child process (resuming it if a checkpoint exists); write and return its result.json."""
+    home = cell.path(root)  # holds run/ (the gankit run), train.log and result.json
+    run = home / "run"
+    home.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "gankit", "train", "--preset", cell.preset, "--out", str(run)]
+    for k, v in {**cell.sets, "train.threads": threads}.items():
+        argv += ["--set", f"{k}=[{','.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(home / "train.log", "a") as log:
+        proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    result: dict[str, Any] = {"dataset": cell.dataset, "method": cell.method, **cell.params, "seed": cell.seed}
+    if proc.returncode != 0:
+        if proc.returncode < 0:  # killed (Ctrl-C, SIGKILL): not finished, the next invocation resumes it
+            raise GankitError(f"cell {run} was interrupted (signal {-proc.returncode}); run the command again to resume")
+        tail = (home / "train.log").read_text().strip().splitlines()[-1:] or ["(no output)"]
+        result.update(status="failed", error=tail[0])
+    else:
+        snaps = [r for r in MetricsLog.read(run / "metrics.jsonl") if any(k in r for k in ("modes", "fid"))]
+        if not snaps:
+            raise GankitError(f"cell {run} finished without snapshot metrics; set train.metrics in the experiment")
+        result.update(status="ok", **{k: v for k, v in snaps[-1].items() if k not in ("time", "images")})
+    tmp = home / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(home / "result.json")
+    return result
+
+
+def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds: list[int] | None = None,
+                   extra: dict[str, Any] | None = None, progress: Callable[[str], None] = print) -> list[dict]:
+    """Run every unfinished cell of experiment `name` under out/name (jobs at a time), then collect.
+
+    extra: overrides for every cell (e.g. data.path); they become part of each cell's config."""
+    exp: Experiment = EXPERIMENTS.get(name)
+    root = Path(out) / name
+    todo = [c for c in cells(exp, seeds) if not (c.path(root) / "result.json").exists()]
+    for c in todo:
+        c.sets.update(extra or {})
+    total = len(cells(exp, seeds))
+    progress(f"experiment {name}: {total - len(todo)} of {total} cells finished, {len(todo)} to run ({jobs} at a time)")
+    done = 0
+
+    def one(c: Cell) -> dict:
+        nonlocal done
+        r = _run_cell(c, root, threads)
+        done += 1
+        progress(f"[{done}/{len(todo)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {r['status']}"
+                 + "".join(f"  {k} {r[k]:.4g}" for k in exp.metrics if isinstance(r.get(k), (int, float))))
+        return r
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, todo))
+    return collect(name, out, seeds)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    m = sum(values) / len(values)
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+
+
+def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
+    """Read every finished cell; write results.csv, summary.csv, summary.md and one plot per dataset; return the summary."""
+    exp: Experiment = EXPERIMENTS.get(name)
+    root = Path(out) / name
+    results = [json.loads((c.path(root) / "result.json").read_text()) for c in cells(exp, seeds)
+               if (c.path(root) / "result.json").exists()]
+    if not results:
+        raise GankitError(f"no finished cells under {root}; run `gankit experiment {name}` first")
+    params = list(dict.fromkeys(k for m in exp.methods for k in (m.short.get(g, g) for g in m.grid)))
+    head = ["dataset", "method", *params, "seed", "status", *exp.metrics]
+    with open(root / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        w.writerows([[r.get(k, "") for k in head] for r in results])
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["dataset"], r["method"], *(r.get(p, "") for p in params)), []).append(r)
+    summary = []
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        row = {"dataset": key[0], "method": key[1], **dict(zip(params, key[2:])), "seeds": len(rs), "failed": len(rs) - len(ok)}
+        for m in exp.metrics:
+            vals = [float(r[m]) for r in ok if isinstance(r.get(m), (int, float)) and math.isfinite(float(r[m]))]
+            row[m], row[m + "_std"] = _mean_std(vals) if vals else (math.nan, math.nan)
+        summary.append(row)
+    cols = ["dataset", "method", *params, "seeds", "failed"] + [c for m in exp.metrics for c in (m, m + "_std")]
+    with open(root / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows([[row[c] for c in cols] for row in summary])
+    lines = [f"# {name}: {exp.description}", "",
+             "| " + " | ".join(["dataset", "method", *params, "seeds (failed)", *exp.metrics]) + " |",
+             "|" + "---|" * (len(params) + 3 + len(exp.metrics))]
+    for row in summary:
+        cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), f"{row['seeds']} ({row['failed']})"]
+        cells_md += [f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-" for m in exp.metrics]
+        lines.append("| " + " | ".join(cells_md) + " |")
+    (root / "summary.md").write_text("\n".join(lines) + "\n")
+    _plot(exp, summary, root)
+    return summary
+
+
+def _plot(exp: Experiment, summary: list[dict], root: Path) -> None:
+    """Per dataset: each configuration's mean (x, y) with std bars; methods in their own colours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = exp.plot
+    for ds in dict.fromkeys(r["dataset"] for r in summary):
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in summary)):
+            rows = [r for r in summary if r["dataset"] == ds and r["method"] == method and math.isfinite(r.get(x, math.nan))]
+            if rows:
+                ax.errorbar([r[x] for r in rows], [r[y] for r in rows], xerr=[r[x + "_std"] for r in rows],
+                            yerr=[r[y + "_std"] for r in rows], fmt="o", color=f"C{i}", label=method, alpha=0.8)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(f"{ds}: mean +- std over seeds")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(root / f"{ds}.png", dpi=100)
+        plt.close(fig)
+
+
+from . import studies  # noqa: E402,F401  (registers the declared experiments)

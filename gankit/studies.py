@@ -1,0 +1,55 @@
+"""The declared experiments of `gankit experiment` (registered on import by gankit.experiment).
+
+MMA-GAN (docs/results/mma_gan.md): a K-head discriminator plus a mode-coverage loss, swept over
+K x lambda x tau with 3 seeds, against DCGAN (non-saturating) and WGAN-GP with the same networks and
+the same budget of real images shown to D.
+"""
+from __future__ import annotations
+
+from .experiment import EXPERIMENTS, Experiment, Method
+
+# DCGAN's optimiser for G and D (Radford et al. 2016), as the MMA-GAN proposal specifies: Adam 2e-4, B = 64; no EMA
+_ADAM = {"train.lr": 2e-4, "train.lr_final": 2e-4, "train.beta1": 0.5, "train.beta2": 0.999, "train.beta2_final": 0.999,
+         "train.ema_kimg": 0.0, "train.batch": 64, "train.aug_p": 0.0, "loss.regularizers": []}
+MMA_GRID = {"model.heads": [4, 8, 16], "loss.mma_lambda": [0.1, 0.5, 1.0], "loss.mma_tau": [0.3, 0.5, 0.7]}
+MMA_SHORT = {"model.heads": "K", "loss.mma_lambda": "lambda", "loss.mma_tau": "tau"}
+
+
+def mma_methods(grid: dict[str, list] | None = None) -> list[Method]:
+    """DCGAN, WGAN-GP (Gulrajani et al. 2017's recipe: n_critic 5, Adam 1e-4, (0.5, 0.9), lambda 10) and MMA-GAN."""
+    return [
+        Method("dcgan", {**_ADAM, "loss.name": "nonsaturating"}),
+        Method("wgan-gp", {**_ADAM, "loss.name": "wasserstein", "loss.regularizers": ["wgan_gp"], "loss.lambda_gp": 10.0,
+                           "train.n_critic": 5, "train.lr": 1e-4, "train.lr_final": 1e-4, "train.beta2": 0.9,
+                           "train.beta2_final": 0.9}),
+        Method("mma-gan", {**_ADAM, "loss.name": "mma", "loss.mma_batch": 64, "train.g_reuse_z": True},
+               grid or MMA_GRID, MMA_SHORT),
+    ]
+
+
+_POINTS = {"train.kimg": 200, "train.snapshot_kimg": 200, "train.log_kimg": 10, "train.metrics": "modes",
+           "train.eval_n": 2500, "train.tensorboard": False}
+EXPERIMENTS.register("mma-2d")(Experiment(
+    "MMA-GAN vs DCGAN and WGAN-GP on the 25-Gaussian grid and the 8-Gaussian ring (MLPs, 200k real images per run)",
+    {"grid25": ("mlp-grid25", _POINTS), "ring8": ("mlp-ring8", _POINTS)},
+    mma_methods(), ["modes", "modes_hq_fraction", "modes_kl"], plot=("modes", "modes_hq_fraction")))
+
+_DIGITS = {"train.kimg": 30, "train.snapshot_kimg": 30, "train.log_kimg": 1, "train.metrics": "modes,fid",
+           "train.eval_extractor": "digits", "train.eval_n": 10000, "train.tensorboard": False}
+EXPERIMENTS.register("mma-digits")(Experiment(
+    "MMA-GAN vs DCGAN and WGAN-GP on stacked digits, 1000 modes (DCGAN networks at 16x16, 30k real images per run)",
+    {"stacked-digits": ("dcgan-digits", _DIGITS)},
+    mma_methods(), ["modes", "modes_kl", "modes_hq_fraction", "fid"], plot=("modes", "fid")))
+
+# GPU scale (declared, run where a GPU is lent): StackedMNIST and CIFAR-10 on a smaller sweep
+_SMALL = {"model.heads": [4, 16], "loss.mma_lambda": [0.5], "loss.mma_tau": [0.5]}
+EXPERIMENTS.register("mma-stackedmnist")(Experiment(
+    "MMA-GAN vs DCGAN and WGAN-GP on StackedMNIST (DCGAN 32x32, mode count on 26,000 samples)",
+    {"stackedmnist": ("dcgan-cifar10", {"data.name": "stackedmnist", "train.kimg": 2000, "train.metrics": "modes",
+                                         "train.eval_n": 26000, "train.snapshot_kimg": 500})},
+    mma_methods(_SMALL), ["modes", "modes_kl"]))
+EXPERIMENTS.register("mma-cifar10")(Experiment(
+    "MMA-GAN vs DCGAN and WGAN-GP on CIFAR-10 (the JPEG copy; DCGAN 32x32; FID/KID against the same copy)",
+    {"cifar10": ("dcgan-cifar10", {"train.kimg": 5000, "train.metrics": "fid,kid,lpips_div", "train.eval_n": 10000,
+                                   "train.snapshot_kimg": 1000})},
+    mma_methods(_SMALL), ["fid", "kid_mean", "lpips_div_mean"], plot=("lpips_div_mean", "fid")))

@@ -1,0 +1,140 @@
+"""MMA-GAN (K sigmoid heads + mode-coverage loss) against its formulas, and the experiment runner."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gankit.cli import main
+from gankit.experiment import EXPERIMENTS, Experiment, Method, cells, run_experiment
+from gankit.losses import LOSSES, mode_coverage
+
+EPS = 1e-12
+
+
+def _by_formula(r: torch.Tensor, f: torch.Tensor, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The proposal's L_D and L_G per sample, written with probabilities: log(p + eps)."""
+    pr, pf = torch.sigmoid(r), torch.sigmoid(f)
+    ld = -(torch.log(pr + eps).mean(1) + torch.log(1 - pf + eps).mean(1))
+    lg = -torch.log(pf + eps).mean(1)
+    return ld, lg
+
+
+def test_mma_losses_equal_the_formulas_on_hand_made_outputs():
+    loss = LOSSES.get("mma")
+    r = torch.tensor([[2.0, -1.0, 0.5, 0.0], [0.3, 1.2, -2.0, 4.0]], dtype=torch.float64)
+    f = torch.tensor([[-1.5, 0.2, 3.0, -0.7], [0.0, -3.0, 1.0, 2.5]], dtype=torch.float64)
+    ld, lg = _by_formula(r, f)
+    assert torch.allclose(loss.d(r, f), ld, atol=1e-12) and torch.allclose(loss.g(None, f), lg, atol=1e-12)
+    # first row by hand: -(1/4) sum_k [log s(r_k) + log(1 - s(f_k))]
+    s = torch.sigmoid
+    by_hand = -sum(torch.log(s(r[0, k])) + torch.log(1 - s(f[0, k])) for k in range(4)) / 4
+    assert abs(float(loss.d(r, f)[0] - by_hand)) < 1e-12
+    # log(p + eps) agrees where eps is negligible ...
+    ld_eps, lg_eps = _by_formula(r, f, EPS)
+    assert torch.allclose(loss.d(r, f), ld_eps, rtol=1e-9) and torch.allclose(loss.g(None, f), lg_eps, rtol=1e-9)
+    # ... and saturates where it is not: at logit -40, -log(p + eps) is stuck near -log(eps) = 27.6, log-sigmoid gives 40
+    far = torch.tensor([[-40.0]], dtype=torch.float64)
+    assert abs(float(loss.g(None, far)) - 40.0) < 1e-9
+    assert abs(float(_by_formula(far, far, EPS)[1]) - 27.63) < 0.01
+
+
+def test_k1_mma_is_the_non_saturating_loss_bitwise():
+    r, f = torch.randn(64), torch.randn(64)
+    ns, mma = LOSSES.get("nonsaturating"), LOSSES.get("mma")
+    assert torch.equal(mma.d(r, f), ns.d(r, f)) and torch.equal(mma.g(None, f), ns.g(None, f))
+    assert torch.equal(mma.d(r[:, None], f[:, None]), ns.d(r, f))
+
+
+def test_mode_coverage_is_zero_above_tau_and_flows_only_through_low_heads():
+    logits = torch.tensor([[3.0, -2.0, 0.0], [2.0, -1.0, 0.2]], requires_grad=True)  # A = (0.92, 0.18, 0.52)
+    l_div, a = mode_coverage(logits, tau=0.5)
+    assert torch.allclose(a, torch.sigmoid(logits).mean(0))
+    assert abs(float(l_div.detach()) - float(0.5 - a[1].detach())) < 1e-7  # only head 1 is below tau
+    l_div.backward()
+    assert torch.all(logits.grad[:, [0, 2]] == 0) and torch.all(logits.grad[:, 1] < 0)
+    l_zero, _ = mode_coverage(logits.detach(), tau=0.15)  # every A_k >= tau
+    assert float(l_zero) == 0.0
+
+
+def _train(tmp_path, name: str, sets: list[str]) -> dict:
+    out = tmp_path / name
+    argv = ["train", "--preset", "mlp-grid25", "--kimg", "0.64", "--out", str(out), "--set", "train.metrics=none",
+            "--set", "train.tensorboard=false", "--set", "train.log_kimg=0.064", "--set", "train.g_reuse_z=true",
+            "--set", "loss.regularizers=[]", "--set", "train.ema_kimg=0"]
+    assert main(argv + sum((["--set", s] for s in sets), [])) == 0
+    ckpt = sorted((out / "checkpoints").glob("ckpt-*.safetensors"))[-1]
+    return load_file(ckpt)
+
+
+def test_k1_lambda0_mma_step_equals_the_standard_gan_step(tmp_path):
+    mma = _train(tmp_path, "mma", ["loss.name=mma", "model.heads=1", "loss.mma_lambda=0"])
+    gan = _train(tmp_path, "gan", ["loss.name=nonsaturating"])
+    weights = [k for k in mma if k.startswith(("G.", "D.", "opt_"))]
+    assert weights and all(torch.equal(mma[k], gan[k]) for k in weights)
+
+
+def test_mma_run_logs_every_heads_activation(tmp_path):
+    _train(tmp_path, "mma4", ["loss.name=mma", "model.heads=4", "loss.mma_lambda=0.5", "loss.mma_tau=0.5"])
+    rows = [json.loads(line) for line in (tmp_path / "mma4" / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in rows if "loss_d" in r][-1]
+    for k in range(4):
+        assert 0 <= last[f"head{k}_real"] <= 1 and 0 <= last[f"head{k}_fake"] <= 1 and 0 <= last[f"head{k}_div"] <= 1
+    assert "l_div" in last
+
+
+@pytest.mark.parametrize("sets, words", [(["model.heads=4"], "MMA-GAN's"), (["loss.mma_lambda=1"], "MMA-GAN's"),
+                                         (["loss.name=mma", "loss.mma_tau=1.5"], "0 < loss.mma_tau < 1"),
+                                         (["loss.name=mma", "model.arch=r3gan", "model.heads=4"], "not r3gan")])
+def test_mma_settings_are_checked_before_anything_is_written(tmp_path, capsys, sets, words):
+    argv = ["train", "--preset", "r3gan-tiny", "--out", str(tmp_path / "x"), *sum((["--set", s] for s in sets), [])]
+    if "model.arch=r3gan" not in sets:
+        argv[2] = "dcgan-digits"
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_runner_resumes_a_partly_finished_grid(tmp_path, capsys):
+    name = "test-tiny-grid"
+    base = {"train.kimg": 0.256, "train.snapshot_kimg": 0.256, "train.metrics": "modes", "train.eval_n": 200,
+            "train.tensorboard": False, "loss.regularizers": [], "train.ema_kimg": 0.0}
+    EXPERIMENTS._items.pop(name, None)
+    EXPERIMENTS.register(name)(Experiment(
+        "two methods, one swept", {"grid25": ("mlp-grid25", base)},
+        [Method("gan", {"loss.name": "nonsaturating"}),
+         Method("mma", {"loss.name": "mma", "train.g_reuse_z": True}, {"model.heads": [2, 3]}, {"model.heads": "K"})],
+        ["modes", "modes_hq_fraction"], seeds=[42, 43], plot=("modes", "modes_hq_fraction")))
+    root = tmp_path / "exp"
+    all_cells = cells(EXPERIMENTS.get(name))
+    assert len(all_cells) == 6
+    summary = run_experiment(name, root, progress=lambda m: None)
+    paths = [c.path(root / name) for c in all_cells]
+    assert all((p / "result.json").exists() for p in paths)
+    assert {(r["method"], r.get("K", "")) for r in summary} == {("gan", ""), ("mma", 2), ("mma", 3)}
+    # a partly finished grid: one cell lost its result (as if killed after its checkpoint), one never ran
+    (paths[1] / "result.json").unlink()
+    for f in (paths[5] / "run" / "checkpoints").glob("*"):
+        f.unlink()
+    (paths[5] / "result.json").unlink()
+    before = {p: ((p / "result.json").stat().st_mtime_ns if (p / "result.json").exists() else None,
+                  (p / "train.log").read_text()) for p in paths}
+    ran = []
+    run_experiment(name, root, progress=ran.append)
+    assert ran[0].startswith(f"experiment {name}: 4 of 6 cells finished, 2 to run")
+    for i, p in enumerate(paths):
+        if i in (1, 5):
+            assert (p / "result.json").exists() and (p / "train.log").read_text() != before[p][1]
+        else:  # finished cells are not touched
+            assert (p / "result.json").stat().st_mtime_ns == before[p][0] and (p / "train.log").read_text() == before[p][1]
+    assert "resuming" in (paths[1] / "train.log").read_text()  # the interrupted cell continued from its checkpoint
+    rows = list(csv.DictReader(open(root / name / "summary.csv")))
+    assert len(rows) == 3 and all(r["seeds"] == "2" for r in rows)
+    r = json.loads((paths[0] / "result.json").read_text())
+    assert r["status"] == "ok" and 0 <= r["modes"] <= 25
+    md = (root / name / "summary.md").read_text()
+    assert "| grid25 | mma | 2 | 2 (0) |" in md and "+-" in md
+    assert (root / name / "grid25.png").read_bytes()[:4] == b"\x89PNG"
+    EXPERIMENTS._items.pop(name)
