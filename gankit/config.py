@@ -23,7 +23,6 @@ class ModelConfig:
     groups: list[int] = field(default_factory=lambda: [96] * 4)  # grouped-conv cardinality per stage
     blocks: int = 2  # residual blocks per stage
     expansion: float = 2.0  # r3gan block's hidden width / width: 2 inverted bottleneck (Config E), 0.25 bottleneck (D)
-    residual: bool = True  # r3gan: false gives plain two-conv stages (roadmap Configs B and C)
     d_norm: str = "batch"  # dcgan D: "batch" (Radford et al. 2016) or "none" (WGAN-GP's critic)
     d_final_res: int = 4  # resnet D: downsampling stops at this resolution (SNGAN/BigGAN CIFAR: 8)
     attn_res: int = 0  # self-attention block at this resolution in G and D (SAGAN; resnet, dcgan; 0: none)

@@ -27,11 +27,11 @@ def _image_shape(name: str, shape: tuple[int, ...]) -> tuple[int, int]:
 
 @NETWORKS.register("r3gan")
 def build_r3gan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
-    """R3GAN Config E for images of shape (C, R, R); Config D with expansion 0.25, groups 1; B/C with residual=false."""
+    """R3GAN Config E for images of shape (C, R, R); roadmap Config D with expansion 0.25 and groups 1."""
     c, r = _image_shape("r3gan", shape)
     G = Generator(r, c, cfg.z_dim, cfg.widths, cfg.groups, cfg.blocks, cfg.expansion,
-                  num_classes, cfg.class_embed_dim, cfg.residual)
-    D = Discriminator(r, c, cfg.widths_d or cfg.widths, cfg.groups, cfg.blocks, cfg.expansion, num_classes, cfg.residual)
+                  num_classes, cfg.class_embed_dim)
+    D = Discriminator(r, c, cfg.widths_d or cfg.widths, cfg.groups, cfg.blocks, cfg.expansion, num_classes)
     return G, D
 
 

@@ -1,4 +1,5 @@
-"""R3GAN generator and discriminator, Config E (Huang et al. 2024), exact to the authors' code.
+"""R3GAN generator and discriminator, Config E (Huang et al. 2024), exact to the authors' code; with
+expansion 1/4 and one group per conv, the roadmap's Config D (1-3-1 bottleneck ResNets, paper sec. 3).
 
 Stages are derived from the resolution: stage i works at 4 * 2^i pixels and takes
 widths[min(i, len(widths) - 1)]; G runs them low to high resolution, D high to low.
@@ -28,18 +29,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv3(self.act2(self.conv2(self.act1(self.conv1(x)))))
-
-
-class PlainBlock(nn.Module):
-    """y = act(W x), W a 3x3 conv with He initialisation: roadmap Configs B and C (StyleGAN2 stripped, no residuals)."""
-
-    def __init__(self, channels: int, groups: int, expansion: float, num_blocks: int) -> None:
-        super().__init__()
-        self.conv = conv(channels, channels, 3, gain=LRELU_GAIN)
-        self.act = BiasedActivation(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x))
 
 
 def _hidden(channels: int, expansion: float) -> int:
@@ -124,11 +113,10 @@ class Generator(nn.Module):
 
     def __init__(self, resolution: int, channels: int, z_dim: int, widths: list[int],
                  groups: list[int], blocks: int = 2, expansion: float = 2,
-                 num_classes: int = 0, class_embed_dim: int = 64, residual: bool = True) -> None:
+                 num_classes: int = 0, class_embed_dim: int = 64) -> None:
         super().__init__()
         plan = stage_plan(resolution, widths, groups)
-        _check_groups(plan, expansion if residual else 1)
-        Block = ResidualBlock if residual else PlainBlock
+        _check_groups(plan, expansion)
         self.z_dim, self.num_classes, self.resolution, self.channels = z_dim, num_classes, resolution, channels
         self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
@@ -138,7 +126,7 @@ class Generator(nn.Module):
         prev = plan[0][0]
         for i, (width, g) in enumerate(plan):
             layers: list[nn.Module] = [UpTransition(prev, width)] if i > 0 else []
-            layers += [Block(width, g, expansion, total_blocks) for _ in range(blocks)]
+            layers += [ResidualBlock(width, g, expansion, total_blocks) for _ in range(blocks)]
             stages.append(nn.Sequential(*layers))
             prev = width
         self.stages = nn.ModuleList(stages)
@@ -161,18 +149,17 @@ class Discriminator(nn.Module):
     """image (and a one-hot class) -> one logit per sample; projection head when conditional."""
 
     def __init__(self, resolution: int, channels: int, widths: list[int], groups: list[int],
-                 blocks: int = 2, expansion: float = 2, num_classes: int = 0, residual: bool = True) -> None:
+                 blocks: int = 2, expansion: float = 2, num_classes: int = 0) -> None:
         super().__init__()
         plan = stage_plan(resolution, widths, groups)[::-1]  # high resolution first
-        _check_groups(plan, expansion if residual else 1)
-        Block = ResidualBlock if residual else PlainBlock
+        _check_groups(plan, expansion)
         self.num_classes = num_classes
         self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
         total_blocks = blocks * len(plan)
         self.from_rgb = conv(channels, plan[0][0], 1)
         stages: list[nn.Module] = []
         for i, (width, g) in enumerate(plan):
-            layers: list[nn.Module] = [Block(width, g, expansion, total_blocks) for _ in range(blocks)]
+            layers: list[nn.Module] = [ResidualBlock(width, g, expansion, total_blocks) for _ in range(blocks)]
             if i + 1 < len(plan):
                 layers.append(DownTransition(width, plan[i + 1][0]))
             stages.append(nn.Sequential(*layers))
