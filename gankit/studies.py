@@ -2,7 +2,8 @@
 
 MMA-GAN (docs/results/mma_gan.md): a K-head discriminator plus a mode-coverage loss, swept over
 K x lambda x tau with 3 seeds, against DCGAN (non-saturating) and WGAN-GP with the same networks and
-the same budget of real images shown to D.
+the same budget of real images shown to D, and ablated: lambda = 0 keeps only the heads (and G's
+reuse of the D step's latents), which separates what L_div does from what the rest of the setup does.
 """
 from __future__ import annotations
 
@@ -27,19 +28,25 @@ def mma_methods(grid: dict[str, list] | None = None) -> list[Method]:
     ]
 
 
+def ablations(heads: list[int]) -> list[Method]:
+    """MMA-GAN with lambda = 0: the K heads alone (K = 1: DCGAN with G on the D step's latents)."""
+    return [Method("mma-no-div", {**_ADAM, "loss.name": "mma", "loss.mma_lambda": 0.0, "train.g_reuse_z": True},
+                   {"model.heads": heads}, MMA_SHORT)]
+
+
 _POINTS = {"train.kimg": 200, "train.snapshot_kimg": 200, "train.log_kimg": 10, "train.metrics": "modes",
            "train.eval_n": 2500, "train.tensorboard": False}
 EXPERIMENTS.register("mma-2d")(Experiment(
     "MMA-GAN vs DCGAN and WGAN-GP on the 25-Gaussian grid and the 8-Gaussian ring (MLPs, 200k real images per run)",
     {"grid25": ("mlp-grid25", _POINTS), "ring8": ("mlp-ring8", _POINTS)},
-    mma_methods(), ["modes", "modes_hq_fraction", "modes_kl"], plot=("modes", "modes_hq_fraction")))
+    mma_methods() + ablations([1, 4, 8, 16]), ["modes", "modes_hq_fraction", "modes_kl"], plot=("modes", "modes_hq_fraction")))
 
 _DIGITS = {"train.kimg": 30, "train.snapshot_kimg": 30, "train.log_kimg": 1, "train.metrics": "modes,fid",
            "train.eval_extractor": "digits", "train.eval_n": 10000, "train.tensorboard": False}
 EXPERIMENTS.register("mma-digits")(Experiment(
     "MMA-GAN vs DCGAN and WGAN-GP on stacked digits, 1000 modes (DCGAN networks at 16x16, 30k real images per run)",
     {"stacked-digits": ("dcgan-digits", _DIGITS)},
-    mma_methods(), ["modes", "modes_kl", "modes_hq_fraction", "fid"], plot=("modes", "fid")))
+    mma_methods() + ablations([1, 16]), ["modes", "modes_kl", "modes_hq_fraction", "fid"], plot=("modes", "fid")))
 
 # GPU scale (declared, run where a GPU is lent): StackedMNIST and CIFAR-10 on a smaller sweep
 _SMALL = {"model.heads": [4, 16], "loss.mma_lambda": [0.5], "loss.mma_tau": [0.5]}
