@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -138,3 +139,17 @@ def test_runner_resumes_a_partly_finished_grid(tmp_path, capsys):
     assert "| grid25 | mma | 2 | 2 (0) |" in md and "+-" in md
     assert (root / name / "grid25.png").read_bytes()[:4] == b"\x89PNG"
     EXPERIMENTS._items.pop(name)
+
+
+@pytest.mark.parametrize("name", ["mma-2d", "mma-digits", "mma-stackedmnist", "mma-cifar10"])
+def test_declared_experiments_resolve_to_valid_configs(name):
+    from gankit.presets import resolve
+
+    exp = EXPERIMENTS.get(name)
+    grid = cells(exp)
+    assert len({c.path(Path("x")) for c in grid}) == len(grid)  # one directory per cell
+    for c in grid:
+        cfg = resolve(c.preset, {k: f"[{','.join(map(str, v))}]" if isinstance(v, list) else str(v) for k, v in c.sets.items()})
+        assert cfg.train.seed == c.seed and (cfg.loss.name == "mma") == c.method.startswith("mma")
+    mma = [c for c in grid if c.method == "mma-gan"]
+    assert len(mma) == len(exp.seeds) * len(exp.datasets) * len({tuple(c.params.items()) for c in mma})
