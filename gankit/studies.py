@@ -17,12 +17,13 @@ MMA_SHORT = {"model.heads": "K", "loss.mma_lambda": "lambda", "loss.mma_tau": "t
 
 
 def mma_methods(grid: dict[str, list] | None = None) -> list[Method]:
-    """DCGAN, WGAN-GP (Gulrajani et al. 2017's recipe: n_critic 5, Adam 1e-4, (0.5, 0.9), lambda 10) and MMA-GAN."""
+    """DCGAN, WGAN-GP (Gulrajani et al. 2017's recipe: n_critic 5, Adam 1e-4, (0.5, 0.9), lambda 10, and no batch norm
+    in the critic, whose per-sample gradient penalty BN would couple across the batch) and MMA-GAN."""
     return [
         Method("dcgan", {**_ADAM, "loss.name": "nonsaturating"}),
         Method("wgan-gp", {**_ADAM, "loss.name": "wasserstein", "loss.regularizers": ["wgan_gp"], "loss.lambda_gp": 10.0,
                            "train.n_critic": 5, "train.lr": 1e-4, "train.lr_final": 1e-4, "train.beta2": 0.9,
-                           "train.beta2_final": 0.9}),
+                           "train.beta2_final": 0.9, "model.d_norm": "none"}),
         Method("mma-gan", {**_ADAM, "loss.name": "mma", "loss.mma_batch": 64, "train.g_reuse_z": True},
                grid or MMA_GRID, MMA_SHORT),
     ]

@@ -18,6 +18,7 @@ import torch
 
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.data import build_dataset
+from gankit.data.base import to_float
 from gankit.networks import build_networks
 from gankit.run import load_run_config
 from gankit.sampling import generate
@@ -34,6 +35,7 @@ def head_stats(run: Path, n: int) -> tuple[float, float]:
     G.eval(), D.eval()
     ds = build_dataset(cfg.data)
     real = ds.get(torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n])[0]
+    real = to_float(real) if real.dtype == torch.uint8 else real  # images are stored as uint8
     fake = generate(G, n, seed=1)
     logits = torch.cat([D(real), D(fake)]).double()  # [2n, K]
     corr = torch.corrcoef(logits.T)
