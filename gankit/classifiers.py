@@ -221,11 +221,13 @@ def resize_for(x: Tensor, name: str) -> Tensor:
     return F.interpolate(x, size=(size, size), mode="area")
 
 
-def classify_channels(images: Tensor, name: str, batch: int = 1024) -> Tensor:
+def classify_channels(images: Tensor, name: str, batch: int = 1024,
+                      with_confidence: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """The digit in each channel: images float [N, C, H, W] in [-1, 1] -> int64 [N, C].
 
     Each channel is classified on its own by classifier `name` after :func:`resize_for`.
-    Runs in batches of `batch` channels under no_grad on the images' device.
+    Runs in batches of `batch` channels under no_grad on the images' device. with_confidence also
+    returns the classifier's probability of each digit, float [N, C].
     """
     if images.dim() != 4:
         raise ValueError(f"expected images [N, C, H, W], got shape {tuple(images.shape)}")
@@ -233,11 +235,12 @@ def classify_channels(images: Tensor, name: str, batch: int = 1024) -> Tensor:
     net = load_classifier(name, images.device)
     flat = images.reshape(n * c, 1, h, w)
     out = torch.empty(n * c, dtype=torch.long, device=images.device)
+    conf = torch.empty(n * c, dtype=torch.float32, device=images.device)
     with torch.no_grad():
         for i in range(0, n * c, batch):
             x = resize_for(flat[i:i + batch].float(), name)
-            out[i:i + batch] = net(x).argmax(1)
-    return out.view(n, c)
+            conf[i:i + batch], out[i:i + batch] = torch.softmax(net(x).float(), 1).max(1)
+    return (out.view(n, c), conf.view(n, c)) if with_confidence else out.view(n, c)
 
 
 def digits_to_modes(digits: Tensor) -> Tensor:

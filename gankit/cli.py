@@ -121,6 +121,8 @@ def _eval_setup(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
+    if not args.run and (args.truncation or args.psi != 1):
+        raise GankitError("--truncation and --psi sample a generator: use them with --run, not --images")
     opts, make_src, ref = _eval_setup(args)
     src = make_src(args.truncation, args.psi)
     try:

@@ -124,13 +124,11 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
         c.sets.update(extra or {})
     total = len(cells(exp, seeds))
     progress(f"experiment {name}: {total - len(todo)} of {total} cells finished, {len(todo)} to run ({jobs} at a time)")
-    done = 0
+    counter = itertools.count(1)  # next() is atomic: safe across the pool's threads
 
     def one(c: Cell) -> dict:
-        nonlocal done
         r = _run_cell(c, root, threads)
-        done += 1
-        progress(f"[{done}/{len(todo)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {r['status']}"
+        progress(f"[{next(counter)}/{len(todo)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {r['status']}"
                  + "".join(f"  {k} {r[k]:.4g}" for k in exp.metrics if isinstance(r.get(k), (int, float))))
         return r
 

@@ -45,7 +45,10 @@ def generator_source(G: nn.Module, n: int, seed: int = 0, dataset: Optional[Data
             yield x if x.dim() == 2 else to_uint8(x)
 
     describe = dict(describe or {"kind": "generator", "seed": seed})
-    describe.update({k: v for k, v in (("truncation", truncation), ("psi", psi)) if v != (1.0 if k == "psi" else 0.0)})
+    if truncation:
+        describe["truncation"] = truncation
+    if psi != 1:
+        describe["psi"] = psi
 
     kind = dataset.kind if dataset is not None else ("points" if next(iter_samples(G, 1, seed)).dim() == 2 else "image")
     return Source(describe, n, batches, kind, dataset, dataset_name)

@@ -106,7 +106,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     """
     t, h = cfg.train, schedule(cfg, s.images)
     grow = growth(s.images, t.grow_kimg * 1000, s.G.levels) if cfg.model.progressive else None
-    if grow is not None:  # PGGAN: resolution level and fade-in alpha, a function of images seen
+    if grow is not None and grow != (s.G.level, s.G.alpha):  # PGGAN: level and fade-in alpha, a function of images seen
         for m in (s.G, s.G_ema, s.D):
             set_growth(m, *grow)
     betas = (float(t.beta1), float(h["beta2"]))

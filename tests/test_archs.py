@@ -273,3 +273,6 @@ def test_truncation_sweep_and_generate_flags(tmp_path, capsys):
     assert "needs a generator with a mapping network" in capsys.readouterr().err
     assert main(["generate", "--run", str(dc), "--n", "4", "--truncation", "0.5", "--out", str(tmp_path / "h.png")]) == 0
     assert Path(tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["eval", "--images", "stacked-digits", "--metrics", "modes", "--n", "10", "--truncation", "0.5"]) == 2
+    assert "use them with --run" in capsys.readouterr().err

@@ -130,12 +130,13 @@ class DigitExtractor(Extractor):
         return joint
 
     def digits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The digit in each channel, int64 [N, C], and the classifier's probability for it, float [N, C]."""
-        flat, c = self._channels(check_images(x).to(self.device))
-        with torch.no_grad():
-            p = F.softmax(self.net(flat).float(), 1)
-        conf, digit = p.max(1)
-        return digit.view(x.shape[0], c).cpu(), conf.view(x.shape[0], c).cpu()
+        """The digit in each channel, int64 [N, C], and the classifier's probability for it, float [N, C]
+        (gankit.classifiers.classify_channels)."""
+        from ..classifiers import classify_channels
+
+        d, conf = classify_channels(check_images(x).to(self.device).float() / 127.5 - 1, self.classifier,
+                                    with_confidence=True)
+        return d.cpu(), conf.cpu()
 
 
 @EXTRACTORS.register("inception")

@@ -11,13 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import MinibatchStdDev, ProjectionHead, SelfAttention
-from .progressive import Growing, grow_discriminate, grow_generate, levels_for
-
-
-def width_at(widths: list[int], i: int) -> int:
-    """Width of stage i (from 4x4 upward); the last entry repeats."""
-    return widths[min(i, len(widths) - 1)]
+from .layers import MinibatchStdDev, ProjectionHead, SelfAttention, width_at
+from .progressive import Growing, check_levels, grow_discriminate, grow_generate, levels_for
 
 
 def dcgan_init(module: nn.Module) -> nn.Module:
@@ -31,19 +26,12 @@ def dcgan_init(module: nn.Module) -> nn.Module:
     return module
 
 
-def _check_resolution(resolution: int) -> int:
-    levels = levels_for(resolution, 8)
-    if resolution < 8 or 8 * 2 ** (levels - 1) != resolution:
-        raise ValueError(f"dcgan needs a power-of-two resolution >= 8, got {resolution}")
-    return levels
-
-
 class DCGANGenerator(Growing):
     """z (and a one-hot class, concatenated to z) -> image in [-1, 1]; level i outputs 8 * 2^i pixels."""
 
     def __init__(self, resolution: int, channels: int, z_dim: int, widths: list[int], num_classes: int = 0,
                  attn_res: int = 0, progressive: bool = False) -> None:
-        super().__init__(_check_resolution(resolution))
+        super().__init__(check_levels(resolution, 8, "dcgan"))
         self.z_dim, self.num_classes, self.resolution = z_dim, num_classes, resolution
         stages: list[nn.Module] = []
         for i in range(self.levels):
@@ -74,7 +62,7 @@ class DCGANDiscriminator(Growing):
 
     def __init__(self, resolution: int, channels: int, widths: list[int], num_classes: int = 0, norm: str = "batch",
                  attn_res: int = 0, mbstd_group: int = 0, progressive: bool = False, heads: int = 1) -> None:
-        super().__init__(_check_resolution(resolution))
+        super().__init__(check_levels(resolution, 8, "dcgan"))
         if norm not in ("batch", "none"):
             raise ValueError(f"model.d_norm '{norm}' is unknown; use batch or none")
         self.num_classes = num_classes
@@ -103,10 +91,12 @@ class DCGANDiscriminator(Growing):
     def _from_rgb(self, j: int, x: torch.Tensor) -> torch.Tensor:
         return self.from_rgb[str(self.resolution >> j)](x)
 
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return grow_discriminate(x, self.blocks, self._from_rgb, self.level, self.alpha, self.levels)
+
     def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """The 4x4 features, flattened [N, C * 16] (for feature matching)."""
-        return grow_discriminate(x, self.blocks, self._from_rgb, self.level, self.alpha, self.levels).flatten(1)
+        return self._trunk(x).flatten(1)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = grow_discriminate(x, self.blocks, self._from_rgb, self.level, self.alpha, self.levels)
-        return self.head(self.mbstd(h).flatten(1), c)
+        return self.head(self.mbstd(self._trunk(x)).flatten(1), c)

@@ -12,6 +12,11 @@ LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2 / (1 + LRELU_SLOPE**2))  # He gain of leaky ReLU 0.2, about 1.3868
 
 
+def width_at(widths: list[int], i: int) -> int:
+    """Entry i of a per-stage list (stage 0 at 4x4); the last entry repeats for deeper stages."""
+    return widths[min(i, len(widths) - 1)]
+
+
 def msr_init(layer: nn.Module, gain: float = 1.0) -> nn.Module:
     """N(0, gain^2 / fan_in) weights with fan_in = in_channels / groups * k * k (He et al. 2015)."""
     w = layer.weight

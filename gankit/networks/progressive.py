@@ -101,3 +101,11 @@ def grow_discriminate(x: torch.Tensor, blocks: Sequence[Layer], from_rgb: Head, 
 def levels_for(resolution: int, lowest: int = 4) -> int:
     """Number of resolutions lowest, 2 lowest, ..., resolution."""
     return int(round(math.log2(resolution / lowest))) + 1
+
+
+def check_levels(resolution: int, lowest: int, arch: str) -> int:
+    """levels_for(resolution, lowest), or a ValueError naming the family when resolution is not lowest * 2^k."""
+    levels = levels_for(resolution, lowest) if resolution >= lowest else 0
+    if levels < 1 or lowest * 2 ** (levels - 1) != resolution:
+        raise ValueError(f"{arch} needs a power-of-two resolution >= {lowest}, got {resolution}")
+    return levels

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import LRELU_GAIN, BiasedActivation, Downsample2x, Upsample2x, conv, linear
+from .layers import LRELU_GAIN, BiasedActivation, Downsample2x, Upsample2x, conv, linear, width_at
 
 
 class ResidualBlock(nn.Module):
@@ -93,7 +93,7 @@ def stage_plan(resolution: int, widths: list[int], groups: list[int]) -> list[tu
     if len(widths) != len(groups):
         raise ValueError(f"model.widths has {len(widths)} entries but model.groups has {len(groups)}")
     n = k - 1
-    return [(widths[min(i, len(widths) - 1)], groups[min(i, len(groups) - 1)]) for i in range(n)]
+    return [(width_at(widths, i), width_at(groups, i)) for i in range(n)]
 
 
 def _check_groups(plan: list[tuple[int, int]], expansion: float) -> None:

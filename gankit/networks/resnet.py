@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ProjectionHead, SelfAttention
+from .layers import ProjectionHead, SelfAttention, width_at
+from .progressive import check_levels
 
 
 class ClassEmbedding(nn.Module):
@@ -108,10 +109,8 @@ class ResNetGenerator(nn.Module):
     def __init__(self, resolution: int, channels: int, z_dim: int, widths: list[int], num_classes: int = 0,
                  shared_dim: int = 0, hier: bool = False, attn_res: int = 0) -> None:
         super().__init__()
-        n = int(round(math.log2(resolution / 4)))
-        if resolution < 8 or 4 * 2**n != resolution:
-            raise ValueError(f"resnet needs a power-of-two resolution >= 8, got {resolution}")
-        w = [widths[min(i, len(widths) - 1)] for i in range(n + 1)]
+        n = check_levels(resolution, 8, "resnet")  # up-blocks: 4 -> 8 -> ... -> resolution
+        w = [width_at(widths, i) for i in range(n + 1)]
         self.num_classes, self.hier = num_classes, hier
         self.chunk = z_dim // (n + 1) if hier else z_dim  # BigGAN: one z chunk for the stem and one per block
         if self.chunk < 1:
@@ -150,7 +149,7 @@ def default_d_widths(resolution: int, widths: list[int], final_res: int) -> list
         res //= 2
         outs.append(res)
     outs.append(max(res, 1))
-    return [widths[min(int(round(math.log2(max(r, 4) / 4))), len(widths) - 1)] for r in outs]
+    return [width_at(widths, int(round(math.log2(max(r, 4) / 4)))) for r in outs]
 
 
 class ResNetDiscriminator(nn.Module):

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import Downsample2x, MinibatchStdDev, ProjectionHead, Upsample2x
-from .progressive import Growing, grow_discriminate, grow_generate, levels_for
+from .layers import Downsample2x, MinibatchStdDev, ProjectionHead, Upsample2x, width_at
+from .progressive import Growing, check_levels, grow_discriminate, grow_generate
 from .r3gan import GenerativeBasis
 
 SQRT2 = math.sqrt(2)
@@ -164,17 +164,15 @@ class StyleGenerator(Growing):
     def __init__(self, resolution: int, channels: int, z_dim: int, widths: list[int], num_classes: int = 0,
                  w_dim: int = 512, mapping_layers: int = 8, mapping_lr: float = 0.01, style: str = "modconv",
                  noise: bool = True, style_mixing: float = 0.9, equalized: bool = True, progressive: bool = False) -> None:
-        super().__init__(levels_for(resolution))
+        super().__init__(check_levels(resolution, 4, "stylegan"))
         if style not in ("modconv", "adain", "none"):
             raise ValueError(f"model.style '{style}' is unknown; use modconv, adain or none")
         if (style == "none") != (mapping_layers == 0):
             raise ValueError("model.style=none goes with model.mapping_layers=0 (R3GAN's Config B: z scales a learned "
                              "constant), and modconv/adain need a mapping network: set both")
-        if 4 * 2 ** (self.levels - 1) != resolution:
-            raise ValueError(f"stylegan needs a power-of-two resolution >= 4, got {resolution}")
         self.z_dim, self.num_classes, self.resolution, self.channels = z_dim, num_classes, resolution, channels
         self.style_mixing, self.progressive = style_mixing, progressive
-        w = [widths[min(i, len(widths) - 1)] for i in range(self.levels)]
+        w = [width_at(widths, i) for i in range(self.levels)]
         if style == "none":  # Config B: constant scaled by Linear(z ++ class embedding), as R3GAN's stem
             self.mapping = None
             self.embed = nn.Linear(num_classes, 64, bias=False) if num_classes else None
@@ -257,9 +255,9 @@ class StyleDiscriminator(Growing):
 
     def __init__(self, resolution: int, channels: int, widths: list[int], num_classes: int = 0, mbstd_group: int = 4,
                  equalized: bool = True, progressive: bool = False) -> None:
-        super().__init__(levels_for(resolution))
+        super().__init__(check_levels(resolution, 4, "stylegan"))
         self.num_classes, self.resolution = num_classes, resolution
-        w = {4 * 2**i: widths[min(i, len(widths) - 1)] for i in range(self.levels)}
+        w = {4 * 2**i: width_at(widths, i) for i in range(self.levels)}
         res = [resolution >> j for j in range(self.levels)]
         self.from_rgb = nn.ModuleDict({str(r): EqConv(channels, w[r], 1, lrelu=True, equalized=equalized)
                                        for r in res if progressive or r == resolution})
