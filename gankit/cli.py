@@ -73,7 +73,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _eval_setup(args: argparse.Namespace):
     """(options, source(truncation, psi), reference) from the eval arguments; the reference defaults to a run's training set."""
     from .evaluate import METRICS, EvalOptions, generator_source, resolve_source
+    from .protocols import PROTOCOLS, dataset_labels
 
+    protocol = PROTOCOLS.get(args.protocol) if args.protocol else None  # an unknown name lists the valid ones
+    if protocol is not None:
+        if args.ref or args.n_ref or not args.run:
+            raise GankitError(f"--protocol {args.protocol} fixes the samples and the reference (the run's whole training "
+                              "set): use it with --run and without --ref/--n-ref, or pass --metrics/--n instead")
+        args.metrics, args.n = protocol.metric, protocol.n_gen
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
         METRICS.get(m)  # an unknown name fails here, before any data is read
@@ -104,14 +111,23 @@ def _eval_setup(args: argparse.Namespace):
     points_modes = "modes" in metrics and not args.classifier and cfg.data.name not in CLASSIFIED_SETS
     if dataset is None and (need_ref or points_modes):
         raise GankitError(f"the run's dataset is not available ({err}); pass --ref (and --classifier for modes)")
+    if protocol is not None and dataset is None:
+        raise GankitError(f"--protocol {args.protocol} needs the run's training set ({err})")
     if need_ref:
+        n_ref = len(dataset) if protocol is not None else n_ref  # a protocol's reference is the whole set
         ref = dataset_source(dataset, n_ref, args.seed, cfg.data.name, {"config": cfg.data.__dict__})
+    classes, labels = None, "cycled 0, 1, 2, ..."
+    if protocol is not None:
+        opts.protocol = protocol.describe(args.protocol)
+        if G.num_classes:
+            classes, labels = dataset_labels(dataset, args.n, args.seed), opts.protocol["labels"]
+    describe = {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed}
+    if G.num_classes:
+        describe["labels"] = labels
 
     def make_src(truncation: float = 0.0, psi: float = 1.0):
         try:
-            return generator_source(G, args.n, args.seed, dataset, cfg.data.name,
-                                    {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema",
-                                     "seed": args.seed}, truncation, psi)
+            return generator_source(G, args.n, args.seed, dataset, cfg.data.name, describe, truncation, psi, classes)
         except ValueError as e:
             raise GankitError(str(e)) from None
 
@@ -137,7 +153,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         p = r["protocol"]
         extra = f", n_ref {p['n_ref']}" if "n_ref" in p else ""
         who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
-        print(f"{name:10s} {fields}   (n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
+        named = f"{p['named']['name']}: " if "named" in p else ""
+        print(f"{name:10s} {fields}   ({named}n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
     return 0
 
 
@@ -235,6 +252,8 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--ref", help="reference: a dataset name, an image folder/archive, an .npz or a statistics .safetensors "
                    "(default with --run: the run's training set)")
     sp.add_argument("--metrics", default="fid", help="comma list of fid,fid_inf,kid,is,pr,dc,modes,lpips_div (default fid)")
+    sp.add_argument("--protocol", help="a named protocol instead of --metrics/--n/--ref, e.g. fid50k_full (R3GAN's: "
+                    "50k samples against the whole training set, labels drawn from its label distribution)")
     sp.add_argument("--n", type=int, default=10000, help="generated samples / images taken from --images (default 10000)")
     sp.add_argument("--n-ref", type=int, default=0, help="reference images (default: --n)")
     sp.add_argument("--seed", type=int, default=0)

@@ -48,6 +48,7 @@ class EvalOptions:
     device: str = "cpu"
     cache: bool = True  # cache reference features under gankit's cache folder
     progress: Optional[Callable[[str], None]] = None  # called with a status line every 20 batches (the CLI: stderr)
+    protocol: dict = field(default_factory=dict)  # a named protocol's description (protocols.py), recorded as "named"
 
 
 # --------------------------------------------------------------------------- metrics registry
@@ -307,6 +308,8 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     for name, m in metrics.items():
         proto = {"n_gen": g.n, "seed": opts.seed, "quantisation": QUANTISATION, "source": src.describe,
                  **g.protocols.get(m.needs, {})}
+        if opts.protocol:
+            proto["named"] = opts.protocol
         if m.reference:
             proto.update(n_ref=r.n, reference=ref.describe)
         if name == "kid":

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import GankitError
+from .experiment_plots import plot_curves, plot_final, plot_samples
 from .registry import Registry
 from .run import MetricsLog
 
@@ -48,6 +49,7 @@ class Experiment:
     metrics: list[str]
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     plot: tuple[str, str] = ("modes", "modes_kl")  # (x, y) of the per-dataset plot, two of `metrics`
+    curves: tuple[str, ...] = ()  # snapshot metrics drawn against kimg, one panel each (DATASET-curves.png)
 
     def __post_init__(self) -> None:
         if not set(self.plot) <= set(self.metrics):
@@ -100,7 +102,13 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
         if proc.returncode < 0:  # killed (Ctrl-C, SIGKILL): not finished, the next invocation resumes it
             raise GankitError(f"cell {run} was interrupted (signal {-proc.returncode}); run the command again to resume")
         tail = (home / "train.log").read_text().strip().splitlines()[-1:] or ["(no output)"]
-        result.update(status="failed", error=tail[0])
+        log = run / "metrics.jsonl"
+        diverged = [r for r in MetricsLog.read(log) if r.get("event") == "diverged"] if log.exists() else []
+        if diverged:  # a result, not a crash: where it diverged
+            result.update(status="diverged", diverged_kimg=diverged[-1]["kimg"], diverged_step=diverged[-1].get("step"))
+        else:
+            result.update(status="failed")
+        result["error"] = tail[0]
     else:
         snaps = [r for r in MetricsLog.read(run / "metrics.jsonl") if any(k in r for k in ("modes", "fid"))]
         if not snaps:
@@ -162,50 +170,40 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     summary = []
     for key, rs in groups.items():
         ok = [r for r in rs if r["status"] == "ok"]
-        row = {"dataset": key[0], "method": key[1], **dict(zip(params, key[2:])), "seeds": len(rs), "failed": len(rs) - len(ok)}
+        div = sorted(float(r["diverged_kimg"]) for r in rs if r["status"] == "diverged")
+        row = {"dataset": key[0], "method": key[1], **dict(zip(params, key[2:])), "seeds": len(rs),
+               "failed": len(rs) - len(ok) - len(div), "diverged": len(div),
+               "diverged_kimg": " ".join(f"{k:g}" for k in div)}
         for m in exp.metrics:
             vals = [float(r[m]) for r in ok if isinstance(r.get(m), (int, float)) and math.isfinite(float(r[m]))]
             row[m], row[m + "_std"] = _mean_std(vals) if vals else (math.nan, math.nan)
         summary.append(row)
-    cols = ["dataset", "method", *params, "seeds", "failed"] + [c for m in exp.metrics for c in (m, m + "_std")]
+    cols = ["dataset", "method", *params, "seeds", "failed", "diverged", "diverged_kimg"] + [
+        c for m in exp.metrics for c in (m, m + "_std")]
     with open(root / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         w.writerows([[row[c] for c in cols] for row in summary])
     lines = [f"# {name}: {exp.description}", "",
-             "| " + " | ".join(["dataset", "method", *params, "seeds (failed)", *exp.metrics]) + " |",
-             "|" + "---|" * (len(params) + 3 + len(exp.metrics))]
+             "Means and sample std (n - 1) over the seeds that finished; diverged and failed seeds are counted, never averaged.",
+             "",
+             "| " + " | ".join(["dataset", "method", *params, "seeds", "diverged (at kimg)", "failed", *exp.metrics]) + " |",
+             "|" + "---|" * (len(params) + 5 + len(exp.metrics))]
     for row in summary:
-        cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), f"{row['seeds']} ({row['failed']})"]
+        div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
+        cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]), div, str(row["failed"])]
         cells_md += [f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-" for m in exp.metrics]
         lines.append("| " + " | ".join(cells_md) + " |")
     (root / "summary.md").write_text("\n".join(lines) + "\n")
-    _plot(exp, summary, root)
+    plot_final(exp.plot, summary, root)
+    runs: dict[tuple, list[Path]] = {}  # (dataset, configuration) -> its cells' run directories
+    for c in cells(exp, seeds):
+        if (c.path(root) / "result.json").exists():
+            runs.setdefault((c.dataset, f"{c.method} {c.config_id}".replace(" default", "")), []).append(c.path(root) / "run")
+    if exp.curves:
+        plot_curves(exp.curves, runs, root)
+    plot_samples(runs, root)
     return summary
-
-
-def _plot(exp: Experiment, summary: list[dict], root: Path) -> None:
-    """Per dataset: each configuration's mean (x, y) with std bars; methods in their own colours."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x, y = exp.plot
-    for ds in dict.fromkeys(r["dataset"] for r in summary):
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        for i, method in enumerate(dict.fromkeys(r["method"] for r in summary)):
-            rows = [r for r in summary if r["dataset"] == ds and r["method"] == method and math.isfinite(r.get(x, math.nan))]
-            if rows:
-                ax.errorbar([r[x] for r in rows], [r[y] for r in rows], xerr=[r[x + "_std"] for r in rows],
-                            yerr=[r[y + "_std"] for r in rows], fmt="o", color=f"C{i}", label=method, alpha=0.8)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(f"{ds}: mean +- std over seeds")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(root / f"{ds}.png", dpi=100)
-        plt.close(fig)
 
 
 from . import studies  # noqa: E402,F401  (registers the declared experiments)

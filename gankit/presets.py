@@ -12,17 +12,25 @@ from .registry import Registry
 
 PRESETS = Registry("preset")
 
+# R3GAN's augmentation (the authors' train.py): ADA's 'bgc' plus cutout, with every colour transform at
+# 0.5 x p where ADA's plain 'bgc' uses 1 x p; the geometric ones and cutout at 1 x p.
+R3GAN_AUGMENT = {"brightness": 0.5, "contrast": 0.5, "lumaflip": 0.5, "hue": 0.5, "saturation": 0.5}
+# R3GAN's numerics: bf16 stages on CUDA (float32 on the CPU, where gankit measured bf16 slower at small widths),
+# TF32 off for float32 matmuls and convolutions, as the authors' loop sets it.
+R3GAN_TRAIN = {"precision": "auto", "tf32": False}
+
 
 def _r3gan(widths: list[int], groups: list[int], resolution: int, classes: int, batch: int,
            gamma: float, aug_p: float, ema_kimg: float, horizon_kimg: float) -> dict[str, Any]:
     """An official R3GAN configuration (Config E): gamma falls 10x, lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99."""
     return {
+        "aug": R3GAN_AUGMENT,
         "model": {"arch": "r3gan", "widths": widths, "groups": groups, "cond": classes > 0},
         "data": {"name": "folder", "resolution": resolution, "xflip": True, "classes": classes},
         "loss": {"name": "rpgan", "regularizers": ["r1", "r2"], "gamma": gamma, "gamma_final": gamma / 10},
         "train": {"batch": batch, "kimg": horizon_kimg, "horizon_kimg": horizon_kimg, "aug_p": aug_p,
                   "ema_kimg": ema_kimg, "lr": 2e-4, "lr_final": 5e-5, "beta2": 0.9, "beta2_final": 0.99,
-                  "eval_n": 10000},
+                  "eval_n": 10000, **R3GAN_TRAIN},
     }
 
 
@@ -36,28 +44,31 @@ PRESETS.register("r3gan-imagenet64")(_r3gan([1536] * 5, [96] * 5, 64, 1000, 4096
 
 # gankit's own: StackedMNIST at 32x32 (GPU scale), group size 16 as in the CIFAR configuration.
 PRESETS.register("r3gan-stackedmnist")({
+    "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [256] * 4, "groups": [32] * 4},
     "data": {"name": "stackedmnist", "resolution": 32},
     "loss": {"gamma": 0.1, "gamma_final": 0.01},
-    "train": {"batch": 256, "kimg": 5000, "aug_p": 0.0, "ema_kimg": 100, "eval_n": 26000},
+    "train": {"batch": 256, "kimg": 5000, "aug_p": 0.0, "ema_kimg": 100, "eval_n": 26000, **R3GAN_TRAIN},
 })
 
 # gankit's own CPU preset, the default main job: stacked sklearn digits at 16x16, 1000 modes.
 # Sized for 2 CPU cores and 10 minutes (about 200 img/s); group size 16 as in the paper.
 PRESETS.register("r3gan-digits")({
+    "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [64, 32, 16], "groups": [8, 4, 2]},
     "data": {"name": "stacked-digits", "resolution": 16},
     "loss": {"gamma": 0.1, "gamma_final": 0.01},
     "train": {"batch": 32, "kimg": 100, "aug_p": 0.0, "ema_kimg": 10, "eval_n": 10000,
-              "lr": 5e-4, "lr_final": 1e-4},
+              "lr": 5e-4, "lr_final": 1e-4, **R3GAN_TRAIN},
 })
 
 # Smallest R3GAN that trains: for smoke tests and trying the command line.
 PRESETS.register("r3gan-tiny")({
+    "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [16, 8], "groups": [2, 2], "blocks": 1},
     "data": {"name": "stacked-digits", "resolution": 8, "size": 2000},
     "loss": {"gamma": 0.1, "gamma_final": 0.01},
-    "train": {"batch": 16, "kimg": 0.128, "aug_p": 0.2, "ema_kimg": 0.05, "eval_n": 256, "grid": 16},
+    "train": {"batch": 16, "kimg": 0.128, "aug_p": 0.2, "ema_kimg": 0.05, "eval_n": 256, "grid": 16, **R3GAN_TRAIN},
 })
 
 # 2-D mixtures with MLPs and the R3GAN loss (the PacGAN/VEEGAN benchmarks).
@@ -77,7 +88,7 @@ for _name in ("grid25", "ring8"):
 # ResNets 3x as wide (hidden C/4), E is Config E with C's recipe. Parameter counts match Table 2 (tests).
 _PAPER256 = [512] * 4 + [256, 128, 64]
 _ROADMAP_TRAIN = {"batch": 64, "kimg": 5000, "horizon_kimg": 5000, "lr": 5e-5, "lr_final": 5e-5, "beta2": 0.99,
-                  "beta2_final": 0.99, "ema_kimg": 20, "aug_p": 0.0, "eval_n": 10000}
+                  "beta2_final": 0.99, "ema_kimg": 20, "aug_p": 0.0, "eval_n": 10000, **R3GAN_TRAIN}
 _ROADMAP_DATA = {"name": "folder", "resolution": 256, "xflip": True}
 _ROADMAP_B = {"arch": "stylegan", "z_dim": 64, "widths": _PAPER256, "mapping_layers": 0, "style": "none",
               "noise": False, "style_mixing": 0.0, "equalized_lr": False, "mbstd_group": 0}
@@ -92,12 +103,14 @@ PRESETS.register("r3gan-roadmap-b")({
     "loss": {"name": "nonsaturating", "regularizers": ["r1"], "gamma": 1.0, "gamma_final": 1.0},
 })
 _ROADMAP_LOSS = {"name": "rpgan", "regularizers": ["r1", "r2"], "gamma": 1.0, "gamma_final": 1.0}
-PRESETS.register("r3gan-roadmap-c")({"model": _ROADMAP_B, "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS})
+PRESETS.register("r3gan-roadmap-c")({"aug": R3GAN_AUGMENT, "model": _ROADMAP_B, "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS})
 PRESETS.register("r3gan-roadmap-d")({
+    "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [3 * w for w in _PAPER256], "groups": [1] * 7, "expansion": 0.25},
     "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS,
 })
 PRESETS.register("r3gan-roadmap-e")({
+    "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [768] * 4 + [384, 192, 96], "groups": [96] * 4 + [48, 24, 12]},
     "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS,
 })

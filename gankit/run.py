@@ -87,7 +87,7 @@ def load_run_config(run_dir: Path) -> Config:
 
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
     """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
-    from .networks import build_networks
+    from .networks import BF16_ARCHS, build_networks, resolve_precision
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -98,6 +98,8 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
     shape, num_classes = tuple(meta["data_shape"]), int(meta["num_classes"])
     G, _ = build_networks(cfg.model, shape, num_classes)
     G.load_state_dict(states[which])
+    if cfg.model.arch in BF16_ARCHS:  # the precision the run trained and sampled in on this device (G_ema as G)
+        G.bf16 = resolve_precision(cfg.train.precision, cfg.model.arch, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count
         from .networks.progressive import growth, set_growth
 

@@ -35,13 +35,14 @@ class Source:
 
 def generator_source(G: nn.Module, n: int, seed: int = 0, dataset: Optional[Dataset] = None,
                      dataset_name: str = "", describe: Optional[dict] = None, truncation: float = 0.0,
-                     psi: float = 1.0) -> Source:
-    """n samples of G from latents(n, z_dim, seed) (classes cycled for conditional G), quantised to uint8;
-    truncation / psi as in sampling.iter_samples (recorded in the description when used)."""
+                     psi: float = 1.0, classes: Optional[Tensor] = None) -> Source:
+    """n samples of G from latents(n, z_dim, seed), quantised to uint8; a conditional G's classes are
+    `classes` (int64 [n]) or 0, 1, 2, ... cycled; truncation / psi as in sampling.iter_samples (recorded
+    in the description when used)."""
     from .sampling import iter_samples, to_uint8
 
     def batches(b: int) -> Iterator[Tensor]:
-        for x in iter_samples(G, n, seed=seed, batch=b, truncation=truncation, psi=psi):
+        for x in iter_samples(G, n, seed=seed, classes=classes, batch=b, truncation=truncation, psi=psi):
             yield x if x.dim() == 2 else to_uint8(x)
 
     describe = dict(describe or {"kind": "generator", "seed": seed})

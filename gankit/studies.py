@@ -61,3 +61,19 @@ EXPERIMENTS.register("mma-cifar10")(Experiment(
     {"cifar10": ("dcgan-cifar10", {"train.kimg": 5000, "train.metrics": "fid,kid,lpips_div", "train.eval_n": 10000,
                                    "train.snapshot_kimg": 1000})},
     mma_methods(_SMALL), ["fid", "kid_mean", "lpips_div_mean"], plot=("lpips_div_mean", "fid")))
+
+# R3GAN's loss ablation (Huang et al. 2024, sec. 2 and Table 1 on StackedMNIST: RpGAN + R1 + R2 covers every mode,
+# GAN + R1 + R2 about 693, either loss with R1 alone fails to converge), at the default job's recipe and budget.
+# "GAN" is the non-saturating loss. A run that goes non-finite stops there (train.on_nonfinite=stop): its divergence,
+# with the kimg where it happened, is the result, not a rollback with a lowered learning rate.
+_ABLATION = {"train.on_nonfinite": "stop", "train.tensorboard": False, "train.log_kimg": 1}
+EXPERIMENTS.register("r3gan-ablation")(Experiment(
+    "R3GAN's loss ablation on stacked digits: RpGAN or GAN (non-saturating), with R1 + R2 or R1 alone "
+    "(the default job's preset and budget, 3 seeds)",
+    {"stacked-digits": ("r3gan-digits", _ABLATION)},
+    [Method("rpgan+r1+r2", {"loss.name": "rpgan", "loss.regularizers": ["r1", "r2"]}),
+     Method("gan+r1+r2", {"loss.name": "nonsaturating", "loss.regularizers": ["r1", "r2"]}),
+     Method("rpgan+r1", {"loss.name": "rpgan", "loss.regularizers": ["r1"]}),
+     Method("gan+r1", {"loss.name": "nonsaturating", "loss.regularizers": ["r1"]})],
+    ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
+    curves=("modes", "modes_hq_fraction", "modes_kl")))

@@ -25,7 +25,7 @@ from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import Loss, build_loss
 from .monitor import Monitor
-from .networks import build_networks, count_params, spectral_sigmas
+from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
 from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
 from .run import load_run_config, prepare_run_dir
@@ -174,6 +174,14 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     return stats
 
 
+def set_numerics(cfg: Config, device: torch.device) -> str:
+    """TF32 on CUDA as train.tf32 says (R3GAN's loop turns it off), and each network's bf16 stages; returns the precision."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.train.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.train.tf32
+    return resolve_precision(cfg.train.precision, cfg.model.arch, device)
+
+
 def seed_everything(seed: int, rank: int) -> None:
     """Each rank's global torch, numpy and python RNGs from (seed, rank); checkpoints carry their states."""
     import random
@@ -201,8 +209,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
     if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
-    if t.precision not in ("fp32", "bf16"):
-        raise GankitError(f"train.precision '{t.precision}' is unknown; use fp32 or bf16")
+    if t.precision not in PRECISIONS:
+        raise GankitError(f"train.precision '{t.precision}' is unknown; use {', '.join(PRECISIONS)}")
     if (cfg.model.heads > 1 or cfg.loss.mma_lambda > 0) and cfg.loss.name != "mma":
         raise GankitError(f"model.heads > 1 and loss.mma_lambda are MMA-GAN's; loss.name={cfg.loss.name} takes one logit "
                           "per sample: set loss.name=mma, or model.heads=1 and loss.mma_lambda=0")
@@ -211,7 +219,7 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
                           f"{cfg.loss.mma_lambda}, {cfg.loss.mma_batch}, {cfg.loss.mma_tau}")
     if cfg.model.progressive and t.grow_kimg <= 0:
         raise GankitError(f"model.progressive needs train.grow_kimg > 0 (kimg per fade-in and per stabilisation), got {t.grow_kimg}")
-    if t.precision == "bf16" and cfg.model.arch != "r3gan":
+    if t.precision == "bf16" and cfg.model.arch not in BF16_ARCHS:
         raise GankitError(f"train.precision=bf16 is implemented for the r3gan networks, not {cfg.model.arch}; use fp32")
     if t.on_nonfinite not in ("lower_lr", "skip", "stop"):
         raise GankitError(f"train.on_nonfinite '{t.on_nonfinite}' is unknown; use lower_lr, skip or stop")
@@ -257,7 +265,8 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
     t = cfg.train
     s.rollbacks += 1
     where = f"{reason} at step {s.step} ({s.images / 1000:.2f} kimg)"
-    if t.on_nonfinite == "stop" or s.rollbacks > t.max_rollbacks:
+    if t.on_nonfinite == "stop" or s.rollbacks > t.max_rollbacks:  # diverged: recorded, then the run stops
+        monitor.event("diverged", s.images, f"non-finite {where}", step=s.step, rollbacks=s.rollbacks - 1)
         raise GankitError(f"non-finite {where}, rollback {s.rollbacks} of at most {t.max_rollbacks} (train.on_nonfinite="
                           f"{t.on_nonfinite}); the checkpoints are intact: lower train.lr or raise loss.gamma and re-run")
     rollbacks, scale = s.rollbacks, s.lr_scale
@@ -298,16 +307,15 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    precision = set_numerics(cfg, device)
     for m in (G, D):
         if hasattr(m, "bf16"):
-            m.bf16 = t.precision == "bf16"
+            m.bf16 = precision == "bf16"
 
     def adam(m: nn.Module) -> torch.optim.Adam:  # lr and betas are set from the schedule at every step
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)
 
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    if hasattr(G_ema, "bf16"):
-        G_ema.bf16 = False  # samples and metrics in float32
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # with G's bf16 stages, as the authors' G_ema
     s = TrainState(G, G_ema, D, adam(G), adam(D),
                    InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
@@ -326,7 +334,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         return out
     monitor = Monitor(out, s.images, total, enabled=rank == 0, tensorboard=t.tensorboard, progress=progress)
     if rank == 0:
-        _write_run_info(out, s, cfg, dataset, device, world)
+        _write_run_info(out, s, cfg, dataset, device, world, precision)
     G_fwd = torch.compile(G) if t.compile else G
     try:
         with StopSignal() as stop:
@@ -398,9 +406,11 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
             next_snap += snap_every * (1 + (s.images - next_snap) // snap_every)
 
 
-def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int) -> None:
+def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int,
+                    precision: str) -> None:
     info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
             "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
             "g_params": count_params(s.G), "d_params": count_params(s.D)}
     (out / "run.json").write_text(json.dumps(info, indent=2))

@@ -166,6 +166,8 @@ def test_eval_run_json_keys_and_best_checkpoint(tiny_run, capsys, tmp_path, monk
 @pytest.mark.parametrize("argv, words", [
     (["--metrics", "kid", "--extractor", "digits", "--n", "50"], "subset_size"),
     (["--metrics", "fidd"], "unknown metric"),
+    (["--protocol", "fid50k"], "unknown metric protocol 'fid50k'; valid metric protocol names: fid10k_full, fid50k_full"),
+    (["--protocol", "fid50k_full", "--ref", "cifar10"], "fixes the samples and the reference"),
     (["--metrics", "fid", "--ref", "/nonexistent/x"], "neither an existing path nor a dataset"),
 ])
 def test_eval_bad_input_one_line(tiny_run, capsys, argv, words):
@@ -207,3 +209,17 @@ def test_a_failing_snapshot_metric_is_an_event_not_the_end(tmp_path, monkeypatch
     assert len(errors) == 4 and "extractor weights vanished" in errors[0]["message"]
     from gankit.checkpoint import list_checkpoints
     assert lines[-1]["images"] == 128 and list_checkpoints(out)
+
+
+def test_eval_protocol_fixes_counts_reference_and_labels(tmp_path, capsys, monkeypatch):
+    """fid10k_full on a conditional run: 10,000 samples, the whole training set (2,000 items) as reference,
+    classes drawn from the training set's labels, and the protocol's name in the result."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "cond"
+    assert main(["train", *TINY, "--set", "model.cond=true", "--kimg", "0.032", "--set", "train.metrics=none",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--protocol", "fid10k_full", "--extractor", "digits", "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)["fid"]["protocol"]
+    assert p["named"]["name"] == "fid10k_full" and p["n_gen"] == 10000 and p["n_ref"] == 2000
+    assert p["source"]["labels"] == "drawn at random from the training set's labels"

@@ -136,7 +136,7 @@ def test_runner_resumes_a_partly_finished_grid(tmp_path, capsys):
     r = json.loads((paths[0] / "result.json").read_text())
     assert r["status"] == "ok" and 0 <= r["modes"] <= 25
     md = (root / name / "summary.md").read_text()
-    assert "| grid25 | mma | 2 | 2 (0) |" in md and "+-" in md
+    assert "| grid25 | mma | 2 | 2 | 0 | 0 |" in md and "+-" in md
     assert (root / name / "grid25.png").read_bytes()[:4] == b"\x89PNG"
     EXPERIMENTS._items.pop(name)
 

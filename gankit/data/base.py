@@ -47,6 +47,10 @@ class Dataset:
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
+        """Labels int64 [B] of items idx, without decoding images where the set can (metric protocols draw 50k)."""
+        return self.get(idx)[1]
+
     def describe(self) -> dict:
         """A JSON-able summary written into the run directory."""
         return {"kind": self.kind, "shape": list(self.shape), "size": len(self),

@@ -40,6 +40,9 @@ class TensorImages(Dataset):
         """Images uint8 [B, C, H, W] and labels int64 [B]."""
         return self.images[idx], self.labels[idx]
 
+    def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.labels[idx]
+
     def describe(self) -> dict:
         return {**super().describe(), "name": self.name}
 
@@ -71,8 +74,11 @@ class StackedImages(Dataset):
         """Images uint8 [B, 3, H, W] and labels int64 [B] in 0..999."""
         t = self.triples[idx]  # [B, 3]
         x = self.base[t.reshape(-1)].reshape(len(t), 3, *self.base.shape[2:])
-        d = self.base_labels[t]
-        return x, d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
+        return x, self.labels_at(idx)
+
+    def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
+        d = self.base_labels[self.triples[idx]]
+        return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
     def describe(self) -> dict:
         return {**super().describe(), "name": self.name, "base_size": len(self.base)}

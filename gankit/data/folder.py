@@ -223,6 +223,9 @@ class ImageFolder(Dataset):
         x = np.stack([self._decode(i) for i in ids]) if ids else np.zeros((0, *self.shape), np.uint8)
         return torch.from_numpy(x).reshape(*idx.shape, *self.shape), self.labels[idx]
 
+    def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.labels[idx]
+
     def describe(self) -> dict:
         return {**super().describe(), "name": "folder", "path": str(self.src.path),
                 "in_memory": self.in_memory, "classes": self.classes}

@@ -1,0 +1,128 @@
+"""Figures of a collected experiment: final metrics per configuration, learning curves, and sample sheets.
+
+Each reads only what the cells left on disk (summary rows, each run's metrics.jsonl and sample PNGs), so
+`gankit experiment NAME --collect-only` redraws them all.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .run import MetricsLog
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_final(plot: tuple[str, str], summary: list[dict], root: Path) -> None:
+    """Per dataset: each configuration's mean (x, y) with sample-std bars; methods in their own colours."""
+    plt = _pyplot()
+    x, y = plot
+    for ds in dict.fromkeys(r["dataset"] for r in summary):
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in summary)):
+            rows = [r for r in summary if r["dataset"] == ds and r["method"] == method and math.isfinite(r.get(x, math.nan))]
+            if rows:
+                ax.errorbar([r[x] for r in rows], [r[y] for r in rows], xerr=[r[x + "_std"] for r in rows],
+                            yerr=[r[y + "_std"] for r in rows], fmt="o", color=f"C{i}", label=method, alpha=0.8)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(f"{ds}: mean +- sample std over seeds")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(root / f"{ds}.png", dpi=100)
+        plt.close(fig)
+
+
+def snapshot_curves(run: Path, metric: str) -> list[tuple[float, float]]:
+    """(kimg, value) of one run's snapshots that logged `metric`."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [(float(r["kimg"]), float(r[metric])) for r in MetricsLog.read(path) if metric in r]
+
+
+def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
+    """Per dataset: one panel per metric, each configuration's mean over seeds against kimg, min-max shaded;
+    a seed that stopped early (diverged) ends its line where it stopped. groups: (dataset, label) -> run dirs."""
+    plt = _pyplot()
+    written = []
+    for ds in dict.fromkeys(k[0] for k in groups):
+        fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            for i, ((d, label), runs) in enumerate(groups.items()):
+                if d != ds:
+                    continue
+                for j, run in enumerate(runs):
+                    pts = snapshot_curves(run, metric)
+                    if pts:
+                        ax.plot(*zip(*pts), color=f"C{i}", alpha=0.35, lw=1, marker="o", ms=2)
+                by_kimg: dict[float, list[float]] = {}
+                for run in runs:
+                    for k, v in snapshot_curves(run, metric):
+                        by_kimg.setdefault(round(k, 3), []).append(v)
+                ks = sorted(by_kimg)
+                if ks:
+                    ax.plot(ks, [sum(by_kimg[k]) / len(by_kimg[k]) for k in ks], color=f"C{i}", lw=2, label=label)
+            ax.set_xlabel("kimg (real images shown to D)")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle(f"{ds}: mean over seeds (thick), each seed (thin)")
+        fig.tight_layout()
+        path = root / f"{ds}-curves.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def last_samples(run: Path) -> Path | None:
+    """The newest snapshot grid of a run (the channel-by-channel one for stacked digits)."""
+    for pattern in ("samples-*-channels.png", "samples-*.png"):
+        found = sorted(p for p in run.glob(pattern) if pattern.endswith("channels.png") or "-channels" not in p.name)
+        if found:
+            return found[-1]
+    return None
+
+
+def plot_samples(groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
+    """Per dataset: the training images' grid, then each configuration's final EMA samples (its first seed)."""
+    from PIL import Image
+
+    plt = _pyplot()
+    written = []
+    for ds in dict.fromkeys(k[0] for k in groups):
+        rows: list[tuple[str, Path]] = []
+        for (d, label), runs in groups.items():
+            if d != ds:
+                continue
+            for run in runs:
+                png = last_samples(run)
+                if png is not None:
+                    if not rows:
+                        reals = run / ("reals-channels.png" if (run / "reals-channels.png").exists() else "reals.png")
+                        if reals.exists():
+                            rows.append(("training images", reals))
+                    rows.append((f"{label} ({run.parent.name}, {png.stem.split('-')[1].lstrip('0') or '0'} images)", png))
+                    break
+        if not rows:
+            continue
+        fig, axes = plt.subplots(len(rows), 1, figsize=(12, 3.2 * len(rows)), squeeze=False)
+        for ax, (title, png) in zip(axes[:, 0], rows):
+            with Image.open(png) as im:
+                ax.imshow(im.convert("RGB"))
+            ax.set_title(title, fontsize=10)
+            ax.axis("off")
+        fig.tight_layout()
+        path = root / f"{ds}-samples.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+    return written

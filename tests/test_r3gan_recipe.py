@@ -1,0 +1,115 @@
+"""The R3GAN presets resolve to the authors' recipe: augmentation multipliers, precision, TF32, metric protocol."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gankit.augment import AUGMENTS, AugmentConfig, augment
+from gankit.errors import GankitError
+from gankit.networks import resolve_precision
+from gankit.presets import PRESETS, resolve
+from gankit.protocols import PROTOCOLS, dataset_labels
+
+R3GAN_PRESETS = [p for p in PRESETS.names() if p.startswith("r3gan-") and p not in ("r3gan-roadmap-a", "r3gan-roadmap-b")]
+COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
+# The authors' train.py: colour transforms at 0.5 x p, everything else at 1 x p (../shared/R3GAN-REFERENCE.md).
+AUTHORS = {name: 0.5 if name in COLOUR else 1.0 for name in AUGMENTS}
+
+
+def _share_that_changes(name: str, size: int) -> float:
+    """Of the images a transform fires on, the share it changes: ADA's x-flip, rotate90 and luma flip pick
+    uniformly among options that include the identity; an integer shift, uniform over a span of size / 4
+    pixels and rounded, is zero on both axes with probability (1 / span)^2 (1/16 at size 16)."""
+    if name in ("xflip", "lumaflip"):
+        return 0.5
+    if name == "rotate90":
+        return 0.75
+    if name == "xint":
+        span = 2 * 0.125 * size  # uniform width in pixels
+        return 1 - (1.0 / span) ** 2
+    return 1.0
+
+
+@pytest.mark.parametrize("preset", ["r3gan-cifar10", "r3gan-ffhq256", "r3gan-digits"])
+def test_firing_rate_of_each_transform_is_p_times_the_authors_multiplier(preset: str) -> None:
+    """Each transform alone, with the preset's multiplier, changes a share p * multiplier * (share that changes)
+    of 6000 RGB images; with ADA's plain 'bgc' (colour at 1 x p) the colour rates would double and fail."""
+    cfg = resolve(preset).aug
+    p, n, size = 0.8, 6000, 16
+    x = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(5))
+    for i, name in enumerate(AUGMENTS):
+        alone = AugmentConfig(**{**cfg.__dict__, **{k: 0.0 for k in AUGMENTS}, name: getattr(cfg, name)})
+        y = augment(x, p, alone, torch.Generator().manual_seed(100 + i))
+        rate = (y != x).flatten(1).any(1).double().mean().item()
+        expected = p * AUTHORS[name] * _share_that_changes(name, size)
+        assert abs(rate - expected) < 0.025, f"{name}: fired on {rate:.3f} of the images, expected {expected:.3f}"
+
+
+@pytest.mark.parametrize("preset", R3GAN_PRESETS)
+def test_r3gan_presets_resolve_to_the_authors_numerics_and_augmentation(preset: str) -> None:
+    cfg = resolve(preset)
+    assert {k: getattr(cfg.aug, k) for k in AUGMENTS} == AUTHORS
+    assert cfg.train.tf32 is False
+    assert cfg.train.precision == "auto"
+    arch = cfg.model.arch
+    assert resolve_precision(cfg.train.precision, arch, "cpu") == "fp32"
+    assert resolve_precision(cfg.train.precision, arch, "cuda") == ("bf16" if arch == "r3gan" else "fp32")
+
+
+def test_precision_auto_is_float32_for_families_without_bf16_stages() -> None:
+    assert resolve_precision("auto", "dcgan", "cuda") == "fp32"
+    assert resolve_precision("bf16", "r3gan", "cpu") == "bf16"  # an explicit choice is kept
+    assert resolve_precision("fp32", "r3gan", "cuda") == "fp32"
+
+
+def test_fid50k_full_is_the_papers_protocol() -> None:
+    p = PROTOCOLS.get("fid50k_full")
+    assert (p.metric, p.n_gen, p.full, p.labels) == ("fid", 50000, True, "dataset")
+    with pytest.raises(GankitError, match="valid metric protocol names: .*fid50k_full"):
+        PROTOCOLS.get("fid50k")
+
+
+def test_protocol_labels_follow_the_datasets_label_distribution() -> None:
+    """A set with 90% of class 0 and 10% of class 1 gives about that share of each, not the cycled 50/50."""
+    from gankit.data.digits import TensorImages
+
+    labels = torch.tensor([0] * 900 + [1] * 100)
+    ds = TensorImages(torch.zeros(1000, 1, 4, 4, dtype=torch.uint8), labels, 2)
+    drawn = dataset_labels(ds, 20000, seed=0)
+    assert drawn.shape == (20000,)
+    assert abs(drawn.double().mean().item() - 0.1) < 0.01
+    assert torch.equal(drawn, dataset_labels(ds, 20000, seed=0))  # seeded
+
+
+def test_tf32_follows_the_config_on_cuda_and_is_untouched_on_cpu() -> None:
+    """set_numerics is what train() calls: the R3GAN presets turn TF32 off for matmuls and cuDNN on CUDA."""
+    from gankit.train import set_numerics
+
+    m, c = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        assert set_numerics(resolve("r3gan-cifar10"), torch.device("cuda")) == "bf16"
+        assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+        assert set_numerics(resolve("r3gan-cifar10", {"train.tf32": "true"}), torch.device("cuda")) == "bf16"
+        assert torch.backends.cuda.matmul.allow_tf32 is True and torch.backends.cudnn.allow_tf32 is True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        assert set_numerics(resolve("r3gan-cifar10", {"train.tf32": "true"}), torch.device("cpu")) == "fp32"
+        assert torch.backends.cuda.matmul.allow_tf32 is False  # the CPU leaves CUDA's flags alone
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = m, c
+
+
+@pytest.mark.parametrize("precision, bf16", [("bf16", True), ("auto", False)])
+def test_g_ema_samples_in_gs_precision_as_the_authors(tmp_path, precision: str, bf16: bool) -> None:
+    """The authors' G_ema is a copy of G with the same bf16 stages; so are the loaded generator's, and run.json
+    records what train.precision resolved to on this device (auto: float32 on the CPU)."""
+    import json
+
+    from gankit.run import load_generator
+    from gankit.train import train
+
+    cfg = resolve("r3gan-tiny", {"train.kimg": "0.032", "train.metrics": "none", "train.precision": precision,
+                                 "train.tensorboard": "false"})
+    out = train(cfg, tmp_path / "run", progress=lambda m: None)
+    assert json.loads((out / "run.json").read_text())["precision"] == ("bf16" if bf16 else "fp32")
+    assert load_generator(out).bf16 is bf16
