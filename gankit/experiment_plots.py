@@ -92,37 +92,45 @@ def last_samples(run: Path) -> Path | None:
     return None
 
 
-def plot_samples(groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
-    """Per dataset: the training images' grid, then each configuration's final EMA samples (its first seed)."""
-    from PIL import Image
+def plot_samples(groups: dict[tuple, list[Path]], root: Path, scale: float = 0.75) -> list[Path]:
+    """Per dataset, one PNG: the training images' grid, then each configuration's last EMA grid (its first seed
+    that has one), each under a caption; the grids keep their pixels (scaled by `scale`), so digits stay legible."""
+    import json
 
-    plt = _pyplot()
+    from PIL import Image, ImageDraw
+
     written = []
     for ds in dict.fromkeys(k[0] for k in groups):
         rows: list[tuple[str, Path]] = []
         for (d, label), runs in groups.items():
-            if d != ds:
+            png = next((p for p in map(last_samples, runs) if p is not None), None) if d == ds else None
+            if png is None:
                 continue
-            for run in runs:
-                png = last_samples(run)
-                if png is not None:
-                    if not rows:
-                        reals = run / ("reals-channels.png" if (run / "reals-channels.png").exists() else "reals.png")
-                        if reals.exists():
-                            rows.append(("training images", reals))
-                    rows.append((f"{label} ({run.parent.name}, {png.stem.split('-')[1].lstrip('0') or '0'} images)", png))
-                    break
+            run = png.parent
+            if not rows:
+                reals = run / ("reals-channels.png" if (run / "reals-channels.png").exists() else "reals.png")
+                if reals.exists():
+                    rows.append(("training images", reals))
+            seed = json.loads((run / "config.json").read_text())["train"]["seed"] if (run / "config.json").exists() else "?"
+            images = int(png.stem.split("-")[1])
+            rows.append((f"{label}: EMA generator, seed {seed}, after {images:,} images", png))
         if not rows:
             continue
-        fig, axes = plt.subplots(len(rows), 1, figsize=(12, 3.2 * len(rows)), squeeze=False)
-        for ax, (title, png) in zip(axes[:, 0], rows):
+        tiles = []
+        for caption, png in rows:
             with Image.open(png) as im:
-                ax.imshow(im.convert("RGB"))
-            ax.set_title(title, fontsize=10)
-            ax.axis("off")
-        fig.tight_layout()
+                im = im.convert("RGB")
+                im = im.resize((int(im.width * scale), int(im.height * scale)), Image.NEAREST)
+            tile = Image.new("RGB", (im.width, im.height + 22), "white")
+            tile.paste(im, (0, 22))
+            ImageDraw.Draw(tile).text((4, 4), caption, fill="black")
+            tiles.append(tile)
+        sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height for t in tiles)), "white")
+        y = 0
+        for tile in tiles:
+            sheet.paste(tile, (0, y))
+            y += tile.height
         path = root / f"{ds}-samples.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
+        sheet.save(path, optimize=True)
         written.append(path)
     return written
