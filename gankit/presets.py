@@ -48,7 +48,8 @@ PRESETS.register("r3gan-stackedmnist")({
     "model": {"arch": "r3gan", "widths": [256] * 4, "groups": [32] * 4},
     "data": {"name": "stackedmnist", "resolution": 32},
     "loss": {"gamma": 0.1, "gamma_final": 0.01},
-    "train": {"batch": 256, "kimg": 5000, "aug_p": 0.0, "ema_kimg": 100, "eval_n": 26000, **R3GAN_TRAIN},
+    "train": {"batch": 256, "kimg": 5000, "aug_p": 0.0, "ema_kimg": 100, "eval_n": 26000, "snapshot_kimg": 250,
+              **R3GAN_TRAIN},
 })
 
 # gankit's own CPU presets on stacked digits (16x16, 1000 modes): the default main job and a longer one, one recipe

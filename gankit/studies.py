@@ -66,7 +66,7 @@ EXPERIMENTS.register("mma-cifar10")(Experiment(
 # GAN + R1 + R2 about 693, either loss with R1 alone fails to converge), at the default job's recipe and budget.
 # "GAN" is the non-saturating loss. A run that goes non-finite stops there (train.on_nonfinite=stop): its divergence,
 # with the kimg where it happened, is the result, not a rollback with a lowered learning rate.
-_ABLATION = {"train.on_nonfinite": "stop", "train.tensorboard": False, "train.log_kimg": 1}
+_ABLATION = {"train.on_nonfinite": "stop", "train.tensorboard": False, "train.log_kimg": 1, "train.snapshot_kimg": 20}
 EXPERIMENTS.register("r3gan-ablation")(Experiment(
     "R3GAN's loss ablation on stacked digits: RpGAN or GAN (non-saturating), with R1 + R2 or R1 alone "
     "(the default job's preset and budget, 3 seeds)",
