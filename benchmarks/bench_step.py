@@ -2,6 +2,7 @@
 
     python benchmarks/bench_step.py --preset r3gan-digits --batch 64 --steps 20
     python benchmarks/bench_step.py --preset r3gan-cifar10 --batch 64 --channels-last --precision bf16 --compile  # GPU
+    python benchmarks/bench_step.py --preset r3gan-cifar10 --batch 512 --batch-gpu 64 --channels-last  # float32, TF32 off
 Prints one JSON line per configuration. Uses random data of the preset's shape (no dataset I/O).
 """
 from __future__ import annotations
@@ -54,11 +55,17 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator (D stays eager: double backward)")
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="the device's dense bf16 peak for the utilisation figure (H100 SXM: 989)")
+    ap.add_argument("--batch-gpu", type=int, default=0, help="micro-batch: gradients accumulate over batch / batch-gpu passes")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 in float32 matmuls and cuDNN convs (the authors: off)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32
     cfg = resolve(args.preset, parse_set(args.set))
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     batch = args.batch or cfg.train.batch
+    mb = args.batch_gpu or batch
+    if batch % mb:
+        raise SystemExit(f"--batch-gpu {mb} must divide --batch {batch}")
     shape = nominal_shape(cfg.data)
     classes = (cfg.data.classes or 10) if cfg.model.cond else 0
     torch.manual_seed(0)
@@ -79,13 +86,16 @@ def main() -> None:
     c = one_hot(torch.randint(0, max(classes, 1), (batch,)), classes)
     c = None if c is None else c.to(device)
 
-    def step() -> None:
+    def step() -> None:  # as train_step: micro-batch losses weighted mb / batch, so the gradients sum to the batch mean
         z = torch.randn(batch, G.z_dim, device=device)
+        parts = [(real[i:i + mb], None if c is None else c[i:i + mb], z[i:i + mb]) for i in range(0, batch, mb)]
         opt_D.zero_grad(set_to_none=True)
-        d_step(G_fwd, D, loss, regs, real, c, z, cfg.loss.gamma, 0.0, cfg.aug, rng)
+        for r, cc, zz in parts:
+            d_step(G_fwd, D, loss, regs, r, cc, zz, cfg.loss.gamma, 0.0, cfg.aug, rng, mb / batch)
         opt_D.step()
         opt_G.zero_grad(set_to_none=True)
-        g_step(G_fwd, D, loss, real, c, z, 0.0, cfg.aug, rng)
+        for r, cc, zz in parts:
+            g_step(G_fwd, D, loss, r, cc, zz, 0.0, cfg.aug, rng, mb / batch)
         opt_G.step()
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -105,7 +115,7 @@ def main() -> None:
     out = {"preset": args.preset, "batch": batch, "device": torch.cuda.get_device_name() if device.type == "cuda" else
            f"cpu x{torch.get_num_threads()} threads", "channels_last": args.channels_last, "ms_per_step": round(dt * 1000, 2),
            "img_per_s": round(batch / dt, 1), "g_params": count_params(G), "d_params": count_params(D),
-           "precision": args.precision, "compile": args.compile, "gflop_per_step": round(flops / 1e9, 2),
+           "batch_gpu": mb, "precision": args.precision, "tf32": args.tf32, "compile": args.compile, "gflop_per_step": round(flops / 1e9, 2),
            "achieved_tflops": round(flops / dt / 1e12, 3)}
     if device.type == "cuda":
         out["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)

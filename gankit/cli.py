@@ -149,12 +149,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=1))
         return 0
     for name, r in results.items():
-        fields = "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k != "protocol")
+        fields = "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+                           if k not in ("protocol", "seconds"))
         p = r["protocol"]
         extra = f", n_ref {p['n_ref']}" if "n_ref" in p else ""
         who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
         named = f"{p['named']['name']}: " if "named" in p else ""
         print(f"{name:10s} {fields}   ({named}n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
+    t = next(iter(results.values()))["seconds"]
+    print("seconds   " + "  ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "score")
+          + "  score " + " ".join(f"{name} {r['seconds']['score']:.1f}" for name, r in results.items()))
     return 0
 
 

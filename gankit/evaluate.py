@@ -155,6 +155,7 @@ class Collected:
     dataset: Optional[Dataset] = None
     protocols: dict = field(default_factory=dict)  # per need ("features", "probs", "digits"): the extractor's protocol
     lpips_sha: str = ""
+    seconds: dict = field(default_factory=dict)  # wall time of the pass: "source" (generating or decoding), "extract"
 
 
 def _classifier_for(src: Source, ref: Optional[Source], opts: EvalOptions) -> str:
@@ -191,7 +192,9 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     if feat is not None:
         out.moments = RunningMoments()
     t0 = time.time()
+    t_extract = 0.0
     for i, x in enumerate(src.batches(opts.batch)):
+        t1 = time.perf_counter()
         h.update(x.numpy().tobytes())
         out.n += x.shape[0]
         if opts.progress and i % 20 == 19:
@@ -206,6 +209,8 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
             digits.append(dig.digits(x))  # (digits, confidences)
         if pairs is not None:
             pairs.update(x)
+        t_extract += time.perf_counter() - t1
+    out.seconds = {"source": round(time.time() - t0 - t_extract, 3), "extract": round(t_extract, 3)}
     out.images_sha256 = h.hexdigest()
     out.features = torch.cat(feats) if feats else None
     out.probs = torch.cat(probs) if probs else None
@@ -303,7 +308,10 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     if need_ref and ref is None:
         raise GankitError(f"{', '.join(k for k, m in metrics.items() if m.reference)} compare against a reference; pass --ref")
     g = collect(src, needs, opts, ref)
+    t0 = time.perf_counter()
     r = ref_collected if ref_collected is not None or not need_ref else reference(ref, {"features"}, opts, save_ref)
+    seconds = {"generate" if src.describe.get("kind") == "generator" else "read": g.seconds.get("source", 0.0),
+               "extract": g.seconds.get("extract", 0.0), "reference": round(time.perf_counter() - t0, 3)}
     results = {}
     for name, m in metrics.items():
         proto = {"n_gen": g.n, "seed": opts.seed, "quantisation": QUANTISATION, "source": src.describe,
@@ -318,7 +326,9 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
             from .metrics.lpips import MIN_SIZE
 
             proto.update(net="lpips-alex-v0.1", weights_sha256=g.lpips_sha, resize=f"bilinear up to {MIN_SIZE} px when smaller")
-        results[name] = {**m.score(g, r, opts), "protocol": proto}
+        t0 = time.perf_counter()
+        fields = m.score(g, r, opts)
+        results[name] = {**fields, "seconds": {**seconds, "score": round(time.perf_counter() - t0, 3)}, "protocol": proto}
     return results
 
 
