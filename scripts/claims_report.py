@@ -48,7 +48,9 @@ def main() -> None:
         print(f"| `{r['run'].name}` | `{r['preset']}` | {r['seed']} | {r['kimg']:g} | {r['minutes']:.1f} ({r['threads']}) | "
               + ", ".join(f"{x['modes']:.0f}" for x in s) + f" | {s[-1]['modes_kl']:.3f} | "
               + ", ".join(f"{x['modes_hq_fraction']:.3f}" for x in s) + " |")
-    groups = {(args.name, f"{r['preset']} (seed {r['seed']})"): [r["run"]] for r in rows}
+    groups: dict = {}
+    for r in rows:  # runs of one preset are its seeds
+        groups.setdefault((args.name, r["preset"]), []).append(r["run"])
     for path in plot_curves(tuple(args.metrics.split(",")), groups, args.out):
         path.rename(args.out / f"{args.name}-curves.png")
     for path in plot_samples(groups, args.out):
