@@ -68,13 +68,13 @@ PRESETS.register("r3gan-digits")({**_DIGITS_R3GAN, "train": {**_DIGITS_R3GAN_TRA
 PRESETS.register("r3gan-digits-long")({**_DIGITS_R3GAN, "train": {**_DIGITS_R3GAN_TRAIN, "kimg": 750,
                                                                   "snapshot_kimg": 50}})  # about 40 minutes
 
-# StackedMNIST at 32x32 on the CPU (about an hour): real MNIST digits, modes counted by the shipped MNIST classifier.
+# StackedMNIST at 32x32 on the CPU (about half an hour): real MNIST digits, modes counted by the shipped MNIST classifier.
 PRESETS.register("r3gan-stackedmnist-cpu")({
     "aug": R3GAN_AUGMENT,
     "model": {"arch": "r3gan", "widths": [64, 64, 32, 16], "groups": [8, 8, 4, 2]},
     "data": {"name": "stackedmnist", "resolution": 32},
     "loss": {"gamma": 1.0, "gamma_final": 0.1},
-    "train": {**_DIGITS_R3GAN_TRAIN, "kimg": 300, "snapshot_kimg": 50, "eval_n": 26000},  # 26k samples, as PacGAN counts
+    "train": {**_DIGITS_R3GAN_TRAIN, "kimg": 200, "snapshot_kimg": 40, "eval_n": 26000},  # 26k samples, as PacGAN counts
 })
 
 # Smallest R3GAN that trains: for smoke tests and trying the command line.
