@@ -14,15 +14,23 @@ from .errors import GankitError
 
 
 def _config(args: argparse.Namespace):
+    """The preset, then --config FILE's keys, then --set, then --data and --kimg."""
     from .config import parse_set
-    from .presets import resolve
+    from .presets import DEFAULT_PRESET, resolve
 
-    overrides = parse_set(args.set or [])
+    preset, overrides = "", {}
+    if getattr(args, "config", None):
+        from .config_files import read_config_file
+
+        preset, overrides = read_config_file(args.config)
+        if args.preset and preset and args.preset != preset:
+            raise GankitError(f"--preset {args.preset} and {args.config}'s preset '{preset}' disagree; drop one of them")
+    overrides.update(parse_set(args.set or []))
     if getattr(args, "data", None):
         overrides["data.path"] = args.data
     if getattr(args, "kimg", None) is not None:
         overrides["train.kimg"] = args.kimg
-    return resolve(args.preset, overrides)
+    return resolve(args.preset or preset or DEFAULT_PRESET, overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -239,7 +247,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         G, D = build_networks(cfg.model, shape, classes if cfg.model.cond else 0)
     info = {"preset": cfg.preset, "config": cfg.to_dict(), "data_shape": list(shape),
             "num_classes": classes if cfg.model.cond else 0, "g_params": count_params(G), "d_params": count_params(D)}
-    if args.json:
+    if args.toml:
+        from .config_files import to_toml
+
+        print(to_toml(cfg), end="")
+    elif args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"{cfg.preset}: G {info['g_params'] / 1e6:.2f}M params, D {info['d_params'] / 1e6:.2f}M params, "
@@ -287,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_config_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", default=DEFAULT_PRESET, help=f"preset name (default {DEFAULT_PRESET}); see `gankit presets`")
+        sp.add_argument("--preset", help=f"preset name (default {DEFAULT_PRESET}); see `gankit presets`")
+        sp.add_argument("--config", metavar="FILE", help="a TOML or JSON config (a run's config.json works) on top of the "
+                        "preset; --set, --data and --kimg go on top of it")
         sp.add_argument("--data", help="dataset folder or file (sets data.path)")
         sp.add_argument("--kimg", type=float, help="run length in thousands of images (sets train.kimg)")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.batch=32")
@@ -347,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("describe", help="print a preset's resolved config and parameter counts")
     add_config_args(d)
     d.add_argument("--json", action="store_true")
+    d.add_argument("--toml", action="store_true", help="print the resolved config as a TOML file for --config")
     d.set_defaults(fn=cmd_describe)
     return p
 
