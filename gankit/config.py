@@ -105,6 +105,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     channels_last: bool = True  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
     batch_gpu: int = 0  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
+    prefetch: int = -1  # batches loaded ahead on a worker thread, pinned for CUDA (0: in the step; -1: 2 on CUDA, 0 on CPU)
     precision: str = "fp32"  # "fp32", "bf16" (R3GAN: stages above 4x4 under bf16 autocast, the 4x4 head in float32) or
     # "auto": bf16 on CUDA for families that have bf16 stages, fp32 elsewhere (the R3GAN presets)
     tf32: bool = False  # TF32 for float32 matmuls and cuDNN convolutions on CUDA (R3GAN's loop turns it off)

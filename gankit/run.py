@@ -15,7 +15,7 @@ from .errors import GankitError
 # keys that may change between a run and its resumption (bookkeeping, not the experiment)
 SAFE_KEYS = {"train.kimg", "train.eval_n", "train.log_kimg", "train.snapshot_kimg", "train.threads",
              "train.device", "train.grid", "train.metrics", "train.best_metric", "train.eval_extractor", "train.keep_checkpoints",
-             "train.batch_gpu", "train.compile", "train.on_nonfinite", "train.nonfinite_lr_factor", "train.max_rollbacks",
+             "train.batch_gpu", "train.prefetch", "train.compile", "train.on_nonfinite", "train.nonfinite_lr_factor", "train.max_rollbacks",
              "train.tensorboard", "train.channels_last", "data.path", "data.in_memory"}
 
 

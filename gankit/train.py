@@ -21,6 +21,7 @@ from . import distributed as dist
 from .checkpoint import load_latest, process_rng_state, remove_stale_temporaries, restore_process_rng
 from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
+from .data.prefetch import Prefetcher, prefetching
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import Loss, build_loss
@@ -64,7 +65,7 @@ class TrainState:
     D: nn.Module
     opt_G: torch.optim.Optimizer
     opt_D: torch.optim.Optimizer
-    loader: InfiniteLoader
+    loader: InfiniteLoader | Prefetcher
     rng: torch.Generator  # latents: the same stream on every rank, each takes its slice
     aug_rng: torch.Generator  # augmentation: seeded from (seed, rank)
     device: torch.device
@@ -117,13 +118,18 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     mb = t.batch_gpu or per
     lo = dist.rank() * per
 
+    waited = [0.0]  # seconds this step spent waiting for batches (decoding them, or for the prefetch thread)
+
     def micro_batches() -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        t0 = time.perf_counter()
         x, y = next(s.loader)  # this rank's slice
+        waited[0] += time.perf_counter() - t0
         x = x if grow is None else fade_reals(x, *grow, s.G.levels)
         z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[lo:lo + per]  # the global stream, sliced
         c = one_hot(y, num_classes)
-        return [(x[i:i + mb].to(s.device, memory_format=fmt), None if c is None else c[i:i + mb].to(s.device),
-                 z[i:i + mb].to(s.device)) for i in range(0, per, mb)]
+        return [(x[i:i + mb].to(s.device, memory_format=fmt, non_blocking=True),
+                 None if c is None else c[i:i + mb].to(s.device, non_blocking=True), z[i:i + mb].to(s.device))
+                for i in range(0, per, mb)]
 
     k = max(1, cfg.loss.reg_interval)
     active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with its weight * k
@@ -171,6 +177,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
     s.images, s.step = s.images + t.batch * t.n_critic, s.step + 1  # real images shown to D
+    stats["data_s"] = torch.tensor(waited[0])
     return stats
 
 
@@ -207,6 +214,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError("train.batch must be >= 1 and train.kimg > 0")
     if t.batch % world:
         raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
+    if t.prefetch < -1:
+        raise GankitError(f"train.prefetch={t.prefetch}: use 0 (load in the step), N > 0 batches ahead, or -1 (auto)")
     if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
     if t.precision not in PRECISIONS:
@@ -276,7 +285,7 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
     s.load_state_dict(latest[0])
     s.rollbacks, s.lr_scale = rollbacks, scale * (t.nonfinite_lr_factor if t.on_nonfinite == "lower_lr" else 1.0)
     if t.on_nonfinite == "skip":  # a different batch and different noise than the ones that failed
-        s.loader.next_indices()
+        s.loader.skip()
         s.rng.manual_seed(t.seed + 1 + 7919 * rollbacks)
     monitor.truncate(s.images)
     monitor.event("rollback", s.images, f"non-finite {where}; restored {latest[2].name}, "
@@ -316,8 +325,10 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)
 
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # with G's bf16 stages, as the authors' G_ema
+    depth = t.prefetch if t.prefetch >= 0 else (2 if device.type == "cuda" else 0)
     s = TrainState(G, G_ema, D, adam(G), adam(D),
-                   InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
+                   prefetching(InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
+                               depth, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
                    loss=loss)
     latest = load_latest(out, warn=progress if rank == 0 else (lambda m: None))
@@ -341,6 +352,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
             _loop(s, cfg, out, dataset, loss, regs, num_classes, fmt, G_fwd, monitor, stop, total)
     finally:
         monitor.close()
+        s.loader.close()
     return out
 
 
@@ -393,6 +405,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
                 record.update({f"sn_sigma.{k}": v for k, v in spectral_sigmas(s.D).items()})
             now = time.time()
             record["img_per_s"] = (s.images - images_log) / max(now - t_log, 1e-9)
+            # the share of wall time the steps waited for their batches (rank mean)
+            record["data_wait"] = record.pop("data_s") * counts["data_s"] / max(now - t_log, 1e-9)
             monitor.scalars(record)
             monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in regs if k in record))
             sums, counts, images_log, t_log = {}, {}, s.images, now

@@ -147,3 +147,16 @@ def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_pat
     assert "No space left on device" in err and "earlier checkpoints are intact" in err and "\n" not in err
     assert list_checkpoints(out) == before and not list((out / "checkpoints").glob("*.tmp"))
     load_checkpoint(before[-1])  # still loads
+
+
+def test_prefetching_run_killed_and_resumed_equals_the_synchronous_run(tmp_path):
+    """train.prefetch=2 (a worker thread loads batches ahead): same batches, and the checkpointed loader position
+    is the next batch handed out, so a SIGKILL and resume give the synchronous run's state bitwise."""
+    ref = run(tmp_path / "ref", extra=("--set", "train.prefetch=0"))
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "prefetch"
+    p = run(out, "kill_at_step:7", extra=("--set", "train.prefetch=2"))
+    assert p.returncode == -signal.SIGKILL
+    p = run(out, extra=("--set", "train.prefetch=2"))
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
