@@ -160,3 +160,18 @@ def test_prefetching_run_killed_and_resumed_equals_the_synchronous_run(tmp_path)
     p = run(out, extra=("--set", "train.prefetch=2"))
     assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
     assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
+
+
+def test_stylegan_with_snapshot_metrics_resumes_bitwise(tmp_path):
+    """StyleGAN draws its noise and mixing from the global torch RNG; the snapshot's mode metric loads the digit
+    classifier, whose construction must not move that RNG, or a resumed run parts from an uninterrupted one."""
+    extra = ("--preset", "stylegan-digits", "--set", "model.widths=16,16,16", "--set", "model.mapping_layers=2",
+             "--set", "train.batch=16", "--set", "train.metrics=modes", "--set", "train.eval_n=64")
+    ref = run(tmp_path / "ref", extra=extra)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    p = run(out, "kill_at_step:5", extra=extra)
+    assert p.returncode == -signal.SIGKILL
+    p = run(out, extra=extra)
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
