@@ -11,6 +11,7 @@ from torch import nn
 from .checkpoint import list_checkpoints, load_checkpoint
 from .config import Config, config_from_dict, flatten
 from .errors import GankitError
+from .runlock import LOCK_NAME, RunLock
 
 # keys that may change between a run and its resumption (bookkeeping, not the experiment)
 SAFE_KEYS = {"train.kimg", "train.eval_n", "train.log_kimg", "train.snapshot_kimg", "train.threads",
@@ -25,19 +26,20 @@ def config_diff(a: Config, b: Config) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if k not in SAFE_KEYS and fa.get(k) != fb.get(k))
 
 
-def prepare_run_dir(out: Path, cfg: Config) -> tuple[Config, Optional[Path]]:
+def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None) -> tuple[Config, Optional[Path]]:
     """Create `out` for a new run, or accept it for resuming the same run.
 
     Returns the config to train with (the schedule horizon made explicit: a new run's T is its
     kimg, a resumed run keeps its T even when --kimg grows) and the latest checkpoint, if any.
-    A directory holding a different run, or files that are not a run, is refused before anything is written.
+    A directory holding a different run, or files that are not a run, is refused before anything is written;
+    `lock` is acquired before the first write (a second process on the same directory is refused there).
     """
     out = Path(out)
     cfg = config_from_dict(cfg.to_dict())
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; name a directory for the run")
     cfg_path = out / "config.json"
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
         old = config_from_dict(json.loads(cfg_path.read_text()))
@@ -50,6 +52,8 @@ def prepare_run_dir(out: Path, cfg: Config) -> tuple[Config, Optional[Path]]:
     if cfg.train.horizon_kimg <= 0:
         cfg.train.horizon_kimg = cfg.train.kimg
     out.mkdir(parents=True, exist_ok=True)
+    if lock is not None:
+        lock.acquire()
     tmp = cfg_path.with_suffix(".json.tmp")
     tmp.write_text(cfg.to_json())
     tmp.replace(cfg_path)

@@ -30,6 +30,7 @@ from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, reso
 from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
 from .run import load_run_config, prepare_run_dir
+from .runlock import RunLock
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
@@ -254,12 +255,12 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     return num_classes
 
 
-def _prepare(out: Path, cfg: Config) -> Config:
-    """Rank 0 checks and prepares the run directory; every rank gets its config or its error."""
+def _prepare(out: Path, cfg: Config, lock: RunLock) -> Config:
+    """Rank 0 checks the run directory, locks it and prepares it; every rank gets its config or its error."""
     result: Any = None
     if dist.rank() == 0:
         try:
-            result = prepare_run_dir(out, cfg)[0]
+            result = prepare_run_dir(out, cfg, lock)[0]
             remove_stale_temporaries(out)
         except GankitError as e:
             result = e
@@ -296,9 +297,17 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
 def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Path:
     """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
 
-    Under torchrun every process calls this; rank 0 logs and writes. SIGTERM/SIGINT: finish the step, save, return.
+    Under torchrun every process calls this; rank 0 locks the directory, logs and writes. SIGTERM/SIGINT: finish
+    the step, save, return.
     """
-    out = Path(out)
+    lock = RunLock(Path(out), warn=progress)
+    try:
+        return _train(cfg, Path(out), progress, lock)
+    finally:
+        lock.release()
+
+
+def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
@@ -312,7 +321,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
                           "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
-    cfg = _prepare(out, cfg)  # the first write: everything above has been checked
+    cfg = _prepare(out, cfg, lock)  # the first write: everything above has been checked
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
