@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -66,10 +67,11 @@ class MetricsLog:
 
     def __init__(self, path: Path, resume_images: int = 0) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            keep = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("images", 0) <= resume_images]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
+        if self.path.exists():  # rewritten atomically: a kill during the rewrite leaves the old file whole
+            keep = [ln for ln, rec in self._lines(self.path) if rec.get("images", 0) <= resume_images]
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+            tmp.replace(self.path)
 
     def write(self, record: dict[str, Any]) -> None:
         record = {"time": round(time.time(), 3), **record}
@@ -77,8 +79,27 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
     @staticmethod
+    def _lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
+        """(line, record) of every readable line; lines cut off by a kill mid-write are skipped with a warning."""
+        out, bad = [], []
+        for i, ln in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+            if ln.strip():
+                try:
+                    rec = json.loads(ln)
+                except json.JSONDecodeError:
+                    rec = None
+                if isinstance(rec, dict):
+                    out.append((ln, rec))
+                else:
+                    bad.append(i)
+        if bad:
+            warnings.warn(f"{path}: skipped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}), "
+                          "most likely a write cut off by a kill")
+        return out
+
+    @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:
-        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return [rec for _, rec in MetricsLog._lines(path)]
 
 
 def load_run_config(run_dir: Path) -> Config:

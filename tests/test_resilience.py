@@ -175,3 +175,20 @@ def test_stylegan_with_snapshot_metrics_resumes_bitwise(tmp_path):
     p = run(out, extra=extra)
     assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
     assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
+
+
+def test_a_torn_last_log_line_does_not_block_the_resume(tmp_path):
+    """A kill while metrics.jsonl is being appended leaves half a line; the resume warns, drops it, and the log
+    lines fall at the same images as an uninterrupted run's."""
+    ref = run(tmp_path / "ref", extra=("--set", "train.log_kimg=0.048"))
+    out = tmp_path / "torn"
+    p = run(out, "kill_at_step:9", extra=("--set", "train.log_kimg=0.048"))
+    assert ref.returncode == 0 and p.returncode == -signal.SIGKILL
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"time": 1795700000.0, "images": 160, "kimg": 0.16, "loss_d": 0.69')  # no closing brace, no newline
+    p = run(out, extra=("--set", "train.log_kimg=0.048"))
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert "skipped 1 unreadable line" in p.stderr
+    images = lambda d: [r["images"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                        if "loss_d" in r]
+    assert images(out) == images(tmp_path / "ref") and images(out)
