@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
-    run_dir = train(cfg, out)
+    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best)
     from . import distributed
 
     if distributed.rank() == 0:
@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a GAN (resumes the run in --out if it is the same run)")
     add_config_args(t)
     t.add_argument("--out", help="run directory (default runs/PRESET)")
+    t.add_argument("--restart", action="store_true", help="start the run in --out over; its old files move to OUT/aside-<time>/")
+    t.add_argument("--from-best", action="store_true", help="resume from checkpoints/best; the checkpoints after it move aside")
     t.set_defaults(fn=cmd_train)
 
     g = sub.add_parser("generate", help="sample a trained run's EMA generator into a PNG grid or .npz")

@@ -27,22 +27,43 @@ def config_diff(a: Config, b: Config) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if k not in SAFE_KEYS and fa.get(k) != fb.get(k))
 
 
-def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None) -> tuple[Config, Optional[Path]]:
+def set_aside(out: Path, paths: list[Path] | None = None) -> Path:
+    """Move `paths` (default: all of a run's files but the lock and earlier set-asides) into OUT/aside-<time>/,
+    keeping their relative paths; nothing is deleted. Returns that folder."""
+    aside = out / time.strftime("aside-%Y%m%d-%H%M%S")
+    aside.mkdir(exist_ok=True)
+    if paths is None:
+        paths = [p for p in out.iterdir() if p.name != LOCK_NAME and not p.name.startswith("aside-")]
+    for p in paths:
+        dest = aside / p.relative_to(out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        p.rename(dest)
+    return aside
+
+
+def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
+                    restart: bool = False) -> tuple[Config, Optional[Path]]:
     """Create `out` for a new run, or accept it for resuming the same run.
 
     Returns the config to train with (the schedule horizon made explicit: a new run's T is its
     kimg, a resumed run keeps its T even when --kimg grows) and the latest checkpoint, if any.
     A directory holding a different run, or files that are not a run, is refused before anything is written;
     `lock` is acquired before the first write (a second process on the same directory is refused there).
+    restart: an existing run's files are moved into OUT/aside-<time>/ (nothing deleted) and a new run starts.
     """
     out = Path(out)
     cfg = config_from_dict(cfg.to_dict())
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; name a directory for the run")
     cfg_path = out / "config.json"
-    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME and not p.name.startswith("aside-") for p in out.iterdir()):
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
+    if restart and cfg_path.exists():
+        if lock is not None:
+            lock.acquire()
+        set_aside(out)
+    if out.is_dir() and cfg_path.exists():
         old = config_from_dict(json.loads(cfg_path.read_text()))
         if cfg.train.horizon_kimg <= 0:
             cfg.train.horizon_kimg = old.train.horizon_kimg
@@ -53,7 +74,7 @@ def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None) -> t
     if cfg.train.horizon_kimg <= 0:
         cfg.train.horizon_kimg = cfg.train.kimg
     out.mkdir(parents=True, exist_ok=True)
-    if lock is not None:
+    if lock is not None and not lock.held:
         lock.acquire()
     tmp = cfg_path.with_suffix(".json.tmp")
     tmp.write_text(cfg.to_json())

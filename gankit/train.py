@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from torch import nn
 
 from . import __version__
 from . import distributed as dist
-from .checkpoint import load_latest, process_rng_state, remove_stale_temporaries, restore_process_rng
+from .checkpoint import (list_checkpoints, load_checkpoint, load_latest, process_rng_state, remove_stale_temporaries,
+                         restore_process_rng)
 from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
 from .data.prefetch import Prefetcher, prefetching
@@ -29,7 +31,7 @@ from .monitor import Monitor
 from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
 from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
-from .run import load_run_config, prepare_run_dir
+from .run import load_run_config, prepare_run_dir, set_aside
 from .runlock import RunLock
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
@@ -255,12 +257,14 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     return num_classes
 
 
-def _prepare(out: Path, cfg: Config, lock: RunLock) -> Config:
+def _prepare(out: Path, cfg: Config, lock: RunLock, restart: bool, from_best: bool) -> Config:
     """Rank 0 checks the run directory, locks it and prepares it; every rank gets its config or its error."""
     result: Any = None
     if dist.rank() == 0:
         try:
-            result = prepare_run_dir(out, cfg, lock)[0]
+            if not (restart or from_best):
+                _check_resumable(out)
+            result = prepare_run_dir(out, cfg, lock, restart)[0]
             remove_stale_temporaries(out)
         except GankitError as e:
             result = e
@@ -294,20 +298,69 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
                   rollbacks=rollbacks, lr_scale=s.lr_scale)
 
 
-def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Path:
+def _check_resumable(out: Path) -> None:
+    """Before any write: a run whose checkpoints all fail to read stops, its files untouched (restarting it
+    silently would truncate its log and let pruning delete what is left), naming the ways out."""
+    ckpts = list_checkpoints(out)
+    for p in reversed(ckpts):
+        try:
+            load_checkpoint(p, only=("counters",))
+            return
+        except (GankitError, KeyError, RuntimeError):
+            pass
+    if not ckpts:
+        return
+    best, hint = out / "checkpoints" / "best", ""
+    if best.with_suffix(".json").exists():
+        try:
+            hint = f" checkpoints/best ({load_checkpoint(best)[1]['images'] / 1000:g} kimg) loads: add --from-best to resume from it;"
+        except (GankitError, KeyError, RuntimeError):
+            pass
+    raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); nothing was changed.{hint} "
+                      f"add --restart to start over (the old files move to {out}/aside-<time>/)")
+
+
+def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None]) -> tuple[dict, dict, Path] | None:
+    """(states, meta, path) to resume from: the newest checkpoint that loads, or checkpoints/best with from_best."""
+    ckpts = list_checkpoints(out)
+    best = out / "checkpoints" / "best"
+    if from_best:
+        states, meta = load_checkpoint(best)  # an unreadable best is a one-line error
+        if dist.rank() == 0:  # the checkpoints after it, and the log as it was, are kept aside, not deleted
+            newer = [p.with_suffix(x) for p in ckpts if int(p.name.split("-")[1]) > meta["images"] for x in (".json", ".safetensors")]
+            aside = set_aside(out, newer)
+            if (out / "metrics.jsonl").exists():
+                shutil.copy2(out / "metrics.jsonl", aside / "metrics.jsonl")
+            warn(f"resuming from checkpoints/best; the {len(newer) // 2} checkpoints after it and a copy of metrics.jsonl "
+                 f"are in {aside}")
+        dist.gather_objects(None)  # a barrier: the other ranks wait for rank 0's move
+        return states, meta, best
+    latest = load_latest(out, warn=warn)
+    if latest is None and ckpts:  # readable headers but no loadable state: refuse, never restart silently
+        raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); add --from-best to "
+                          f"resume from checkpoints/best, or --restart to start over (the old files move aside)")
+    return latest
+
+
+def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, restart: bool = False,
+          from_best: bool = False) -> Path:
     """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
 
     Under torchrun every process calls this; rank 0 locks the directory, logs and writes. SIGTERM/SIGINT: finish
-    the step, save, return.
+    the step, save, return. restart: the run's files move to OUT/aside-<time>/ and a new run starts; from_best:
+    resume from checkpoints/best (the checkpoints after it move aside).
     """
+    if restart and from_best:
+        raise GankitError("--restart and --from-best exclude each other: start over, or resume from the best checkpoint")
     lock = RunLock(Path(out), warn=progress)
     try:
-        return _train(cfg, Path(out), progress, lock)
+        return _train(cfg, Path(out), progress, lock, restart, from_best)
     finally:
         lock.release()
 
 
-def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock) -> Path:
+def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock, restart: bool,
+           from_best: bool) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
@@ -321,7 +374,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
         raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
                           "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
-    cfg = _prepare(out, cfg, lock)  # the first write: everything above has been checked
+    cfg = _prepare(out, cfg, lock, restart, from_best)  # the first write: everything above has been checked
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
@@ -340,7 +393,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
                                depth, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
                    loss=loss)
-    latest = load_latest(out, warn=progress if rank == 0 else (lambda m: None))
+    latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None))
     if latest is not None:
         s.load_state_dict(latest[0])
         if rank == 0:

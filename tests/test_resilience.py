@@ -192,3 +192,53 @@ def test_a_torn_last_log_line_does_not_block_the_resume(tmp_path):
     images = lambda d: [r["images"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
                         if "loss_d" in r]
     assert images(out) == images(tmp_path / "ref") and images(out)
+
+
+def _digest(out: Path) -> dict:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_run_whose_checkpoints_all_fail_stops_untouched_and_names_the_ways_out(tmp_path, capsys):
+    """Restarting it from zero would truncate its log and prune what is left; it stops with one line instead."""
+    out = tmp_path / "all-bad"
+    metrics = ["--set", "train.metrics=modes", "--set", "train.eval_n=64"]
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.096", "--out", str(out)]) == 0
+    for p in list_checkpoints(out):
+        p.with_suffix(".safetensors").write_bytes(b"\0" * 64)
+    before = _digest(out)
+    capsys.readouterr()
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.128", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no checkpoint of" in err and "nothing was changed" in err and "--from-best" in err and "--restart" in err
+    assert "\n" not in err and _digest(out) == before
+    # --from-best resumes from checkpoints/best; the unreadable checkpoints after it and a copy of the log go aside
+    best_images = load_checkpoint(out / "checkpoints" / "best")[1]["images"]
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.128", "--out", str(out), "--from-best"]) == 0
+    assert f"resuming {out} from best at {best_images / 1000:.2f} kimg" in capsys.readouterr().out
+    (aside,) = out.glob("aside-*")
+    assert (aside / "metrics.jsonl").read_bytes() == before["metrics.jsonl"]
+    assert {p.name for p in (aside / "checkpoints").iterdir()} == {
+        k.split("/")[-1] for k in before if k.startswith("checkpoints/ckpt-")
+        and int(k.split("-")[1].split(".")[0]) > best_images}
+    assert final_state(out)["counters"]["images"] == 128
+
+
+def test_restart_moves_the_old_run_aside_and_starts_over(tmp_path):
+    out = tmp_path / "again"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    before = _digest(out)
+    assert main(["train", *ARGS, "--kimg", "0.032", "--out", str(out), "--restart"]) == 0
+    (aside,) = out.glob("aside-*")
+    assert _digest(aside) == before  # every old file kept, byte for byte
+    assert final_state(out)["counters"]["images"] == 32
+
+
+def test_pruning_never_deletes_the_checkpoint_just_written(tmp_path, capsys):
+    """An unreadable checkpoint whose name sorts after the new ones must not make pruning delete them."""
+    out = tmp_path / "prune"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    (out / "checkpoints" / "ckpt-999999999.json").write_text("{}")
+    (out / "checkpoints" / "ckpt-999999999.safetensors").write_bytes(b"\0")
+    assert main(["train", *ARGS, "--kimg", "0.128", "--out", str(out)]) == 0
+    readable = [p.name for p in list_checkpoints(out) if p.name != "ckpt-999999999"]
+    assert readable == ["ckpt-000000096", "ckpt-000000128"], readable
