@@ -57,10 +57,10 @@ def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) ->
         with open(str(js) + ".tmp", "w") as f:
             json.dump({"meta": meta, "structure": structure}, f, indent=1)
         os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
-    except OSError as e:
+    except (OSError, SafetensorError) as e:  # safetensors reports a full disk with its own error type
         for tmp in (str(st) + ".tmp", str(js) + ".tmp"):
             Path(tmp).unlink(missing_ok=True)
-        raise GankitError(f"cannot write checkpoint {path.name} ({e.strerror or e}); the earlier checkpoints are "
+        raise GankitError(f"cannot write checkpoint {path.name} ({getattr(e, 'strerror', None) or e}); the earlier checkpoints are "
                           f"intact; free disk space in {path.parent} and re-run the same command to resume") from None
     os.replace(str(st) + ".tmp", st)
     os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists

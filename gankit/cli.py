@@ -295,7 +295,8 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .presets import DEFAULT_PRESET
 
-    p = argparse.ArgumentParser(prog="gankit", description="Train and evaluate GANs (R3GAN by default).")
+    p = argparse.ArgumentParser(prog="gankit", description="Train and evaluate GANs (R3GAN by default). "
+                                "--debug anywhere on the line shows an error's traceback.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_config_args(sp: argparse.ArgumentParser) -> None:
@@ -374,14 +375,25 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning  # e.g. "skipped 3 images that failed to decode"
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line: errors then show their traceback
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return args.fn(args)
     except GankitError as e:
+        if debug:
+            raise
         print(f"gankit: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `gankit presets | head`
         return 0
+    except OSError as e:  # a full disk, a read-only folder, a vanished file: the machine, not gankit
+        if debug:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"gankit: error: cannot access{where} ({e.strerror or e}); fix the disk or permissions and re-run the "
+              "same command (a run resumes from its last checkpoint); --debug shows the traceback", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

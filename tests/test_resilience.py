@@ -242,3 +242,70 @@ def test_pruning_never_deletes_the_checkpoint_just_written(tmp_path, capsys):
     assert main(["train", *ARGS, "--kimg", "0.128", "--out", str(out)]) == 0
     readable = [p.name for p in list_checkpoints(out) if p.name != "ckpt-999999999"]
     assert readable == ["ckpt-000000096", "ckpt-000000128"], readable
+
+
+def _mount_small(path: Path, size: str) -> bool:
+    """A real small tmpfs at `path` (needs root and mount rights); False where the system refuses."""
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_real_full_disk_ends_in_one_line_and_the_run_resumes_after_space_is_freed(tmp_path, monkeypatch, capsys):
+    """On a 600 KB tmpfs the checkpoints stop fitting; safetensors raises its own error type there. Where no
+    filesystem can be mounted, the same error type is raised by hand."""
+    fs = tmp_path / "fs"
+    mounted = _mount_small(fs, "600k")
+    try:
+        if mounted:
+            p = run(fs / "run")
+            err = p.stderr.strip()
+        else:  # the real exception type safetensors raises on ENOSPC
+            import gankit.checkpoint as ck
+            from safetensors import SafetensorError
+
+            out = fs / "run"
+            assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+
+            def full(*a, **k):
+                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+            monkeypatch.setattr(ck, "save_file", full)
+            capsys.readouterr()
+            p = subprocess.CompletedProcess([], main(["train", *ARGS, "--out", str(out)]))
+            err = capsys.readouterr().err.strip()
+        assert p.returncode == 2, err
+        assert "No space left on device" in err and "Traceback" not in err and "\n" not in err, err
+        ckpts = list_checkpoints(fs / "run")
+        assert ckpts and not list((fs / "run" / "checkpoints").glob("*.tmp"))
+        load_checkpoint(ckpts[-1])  # the newest one left still loads
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=16m", str(fs)], check=True)
+            p = run(fs / "run")
+            assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+            assert final_state(fs / "run")["counters"]["step"] == 16
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(fs)], capture_output=True)
+
+
+def test_a_read_only_out_ends_in_one_line(tmp_path):
+    if os.geteuid() == 0:  # root writes through file modes: use a read-only mount where one can be made
+        ro = tmp_path / "ro"
+        if not _mount_small(ro, "1m"):
+            import pytest
+
+            pytest.skip("running as root and no tmpfs can be mounted: a read-only folder cannot be made")
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+    try:
+        p = run(ro / "run")
+        err = p.stderr.strip()
+        assert p.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert "Read-only file system" in err or "Permission denied" in err, err
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], capture_output=True)
