@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from .checkpoint import list_checkpoints, load_checkpoint
+from .checkpoint import list_checkpoints, load_latest
 from .config import Config, config_from_dict, flatten
 from .errors import GankitError
 from .runlock import LOCK_NAME, RunLock
@@ -137,13 +137,19 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    ckpts = list_checkpoints(run_dir)
-    if not ckpts:
+    if not list_checkpoints(run_dir):
         raise GankitError(f"run {run_dir} has no checkpoint yet; wait for its first snapshot")
-    states, meta = load_checkpoint(ckpts[-1], only=(which,))
-    shape, num_classes = tuple(meta["data_shape"]), int(meta["num_classes"])
-    G, _ = build_networks(cfg.model, shape, num_classes)
-    G.load_state_dict(states[which])
+    built: dict[str, nn.Module] = {}
+
+    def apply(states: dict, meta: dict) -> None:  # a damaged newest checkpoint falls back to the one before
+        G, _ = build_networks(cfg.model, tuple(meta["data_shape"]), int(meta["num_classes"]))
+        G.load_state_dict(states[which])
+        built["G"] = G
+
+    latest = load_latest(run_dir, apply=apply, only=(which,))
+    if latest is None:
+        raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
+    G, meta = built["G"], latest[1]
     if cfg.model.arch in BF16_ARCHS:  # the precision the run trained and sampled in on this device (G_ema as G)
         G.bf16 = resolve_precision(cfg.train.precision, cfg.model.arch, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count

@@ -19,8 +19,8 @@ from torch import nn
 
 from . import __version__
 from . import distributed as dist
-from .checkpoint import (list_checkpoints, load_checkpoint, load_latest, process_rng_state, remove_stale_temporaries,
-                         restore_process_rng)
+from .checkpoint import (DAMAGED, list_checkpoints, load_checkpoint, load_latest, process_rng_state,
+                         remove_stale_temporaries, restore_process_rng)
 from .config import Config
 from .data import Dataset, InfiniteLoader, build_dataset
 from .data.prefetch import Prefetcher, prefetching
@@ -284,10 +284,9 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
         raise GankitError(f"non-finite {where}, rollback {s.rollbacks} of at most {t.max_rollbacks} (train.on_nonfinite="
                           f"{t.on_nonfinite}); the checkpoints are intact: lower train.lr or raise loss.gamma and re-run")
     rollbacks, scale = s.rollbacks, s.lr_scale
-    latest = load_latest(out, warn=monitor.progress)
+    latest = load_latest(out, warn=monitor.progress, apply=lambda states, meta: s.load_state_dict(states))
     if latest is None:
         raise GankitError(f"non-finite {where} and no checkpoint to roll back to; lower train.lr and start again")
-    s.load_state_dict(latest[0])
     s.rollbacks, s.lr_scale = rollbacks, scale * (t.nonfinite_lr_factor if t.on_nonfinite == "lower_lr" else 1.0)
     if t.on_nonfinite == "skip":  # a different batch and different noise than the ones that failed
         s.loader.skip()
@@ -306,7 +305,7 @@ def _check_resumable(out: Path) -> None:
         try:
             load_checkpoint(p, only=("counters",))
             return
-        except (GankitError, KeyError, RuntimeError):
+        except DAMAGED:
             pass
     if not ckpts:
         return
@@ -314,18 +313,25 @@ def _check_resumable(out: Path) -> None:
     if best.with_suffix(".json").exists():
         try:
             hint = f" checkpoints/best ({load_checkpoint(best)[1]['images'] / 1000:g} kimg) loads: add --from-best to resume from it;"
-        except (GankitError, KeyError, RuntimeError):
+        except DAMAGED:
             pass
     raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); nothing was changed.{hint} "
                       f"add --restart to start over (the old files move to {out}/aside-<time>/)")
 
 
-def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None]) -> tuple[dict, dict, Path] | None:
-    """(states, meta, path) to resume from: the newest checkpoint that loads, or checkpoints/best with from_best."""
+def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None],
+                  apply: Callable[[dict, dict], None]) -> tuple[dict, dict, Path] | None:
+    """(states, meta, path) the run now holds (apply: load them into it): the newest checkpoint that loads and
+    fits, or checkpoints/best with from_best."""
     ckpts = list_checkpoints(out)
     best = out / "checkpoints" / "best"
     if from_best:
-        states, meta = load_checkpoint(best)  # an unreadable best is a one-line error
+        states, meta = load_checkpoint(best)  # an unreadable or damaged best is a one-line error
+        try:
+            apply(states, meta)
+        except DAMAGED as e:
+            raise GankitError(f"checkpoints/best of {out} does not fit this run ({type(e).__name__}: {e}); "
+                              "resume without --from-best or --restart") from None
         if dist.rank() == 0:  # the checkpoints after it, and the log as it was, are kept aside, not deleted
             newer = [p.with_suffix(x) for p in ckpts if int(p.name.split("-")[1]) > meta["images"] for x in (".json", ".safetensors")]
             aside = set_aside(out, newer)
@@ -335,7 +341,7 @@ def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None]) -> tu
                  f"are in {aside}")
         dist.gather_objects(None)  # a barrier: the other ranks wait for rank 0's move
         return states, meta, best
-    latest = load_latest(out, warn=warn)
+    latest = load_latest(out, warn=warn, apply=apply)
     if latest is None and ckpts:  # readable headers but no loadable state: refuse, never restart silently
         raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); add --from-best to "
                           f"resume from checkpoints/best, or --restart to start over (the old files move aside)")
@@ -393,9 +399,9 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
                                depth, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
                    loss=loss)
-    latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None))
+    latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None),
+                           lambda states, meta: s.load_state_dict(states))
     if latest is not None:
-        s.load_state_dict(latest[0])
         if rank == 0:
             progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
     else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to

@@ -309,3 +309,48 @@ def test_a_read_only_out_ends_in_one_line(tmp_path):
     finally:
         if os.geteuid() == 0:
             subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def _damage(path: Path, how: str) -> None:
+    """Damage checkpoint `path` so that it still parses: its JSON's shape, a tensor's shape, a counter, a key."""
+    js, st = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    record = json.loads(js.read_text())
+    if how == "json-shape":
+        record = {"meta": [], "structure": 5}
+    elif how == "counter":
+        record["structure"]["counters"]["images"] = "many"
+    elif how == "missing-key":
+        del record["structure"]["G_ema"]
+    elif how == "tensor-shape":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(st))
+        tensors["G_ema.basis.basis"] = torch.zeros(3, 3)
+        tensors["G.basis.basis"] = torch.zeros(3, 3)
+        save_file(tensors, str(st))
+    js.write_text(json.dumps(record))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("how", ["json-shape", "counter", "missing-key", "tensor-shape"])
+def test_a_damaged_but_parseable_newest_checkpoint_is_skipped_with_a_warning(tmp_path, capsys, how):
+    out = tmp_path / "damaged"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    ckpts = list_checkpoints(out)
+    _damage(ckpts[-1], how)
+    capsys.readouterr()
+    grid = tmp_path / "g.png"
+    generate = ["generate", "--run", str(out), "--n", "4", "--out", str(grid)]
+    if how == "counter":  # the generator needs only G_ema and meta: a bad counter does not stop it
+        assert main(generate) == 0
+    else:
+        with pytest.warns(UserWarning, match=f"{ckpts[-1].name} cannot be loaded"):
+            assert main(generate) == 0
+    assert grid.exists()
+    assert main(["train", *ARGS, "--kimg", "0.096", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{ckpts[-1].name} cannot be loaded" in captured.out + captured.err
+    assert f"resuming {out} from {ckpts[-2].name}" in captured.out
+    assert final_state(out)["counters"]["images"] == 96
