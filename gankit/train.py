@@ -21,7 +21,7 @@ from . import __version__
 from . import distributed as dist
 from .checkpoint import (DAMAGED, list_checkpoints, load_checkpoint, load_latest, process_rng_state,
                          remove_stale_temporaries, restore_process_rng)
-from .config import Config
+from .config import Config, validate_ranges
 from .data import Dataset, InfiniteLoader, build_dataset
 from .data.prefetch import Prefetcher, prefetching
 from .errors import GankitError
@@ -206,6 +206,7 @@ def seed_everything(seed: int, rank: int) -> None:
 
 def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     """Refuse settings that cannot run, before anything is written; returns num_classes."""
+    validate_ranges(cfg)
     t = cfg.train
     num_classes = dataset.num_classes if cfg.model.cond else 0
     if cfg.model.cond and num_classes == 0:
