@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -178,8 +179,10 @@ class Check:
                 except json.JSONDecodeError:
                     pass
         else:
-            err = (p.stderr.strip() or out.strip()).splitlines()
-            rec.update(status="failed", rc=rc, error=err[-1][:300] if err else "")
+            err = [ln for ln in (p.stderr.strip() or out.strip()).splitlines() if ln.strip() and set(ln.strip()) != {"="}]
+            key = [ln for ln in err if "Error" in ln or "error:" in ln]  # the exception line, not torchrun's banner
+            rec.update(status="failed", rc=rc, error=(key or err or [""])[-1][:300])
+            (self.out / f"{stage}-failed.log").write_text(p.stdout + p.stderr)
         self.records.append(rec)
         print(f"gpu_check: {stage:6s} {config:34s} {rec['status']:8s} {rec.get('seconds', 0):7.1f} s", flush=True)
         return rec, out
@@ -303,7 +306,11 @@ def main() -> None:
     gpus = chk.records[0].get("gpus", 0)
     if dry or gpus > 1:
         n = 2
-        chk.run("ddp", f"torchrun x{n}", [py, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "-m", "gankit",
+        with socket.socket() as sock:  # a free port: a lingering rendezvous on torchrun's default 29500 cannot clash
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        chk.run("ddp", f"torchrun x{n}", [py, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+                "--master_port", str(port), "-m", "gankit",
                 "train", "--out", str(args.out / "ddp"), "--kimg", "0.032" if dry else "8", "--set", "train.metrics=none"]
                 + common, 180)
     else:

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -57,10 +57,10 @@ def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) ->
         with open(str(js) + ".tmp", "w") as f:
             json.dump({"meta": meta, "structure": structure}, f, indent=1)
         os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
-    except OSError as e:
+    except (OSError, SafetensorError) as e:  # safetensors reports a full disk with its own error type
         for tmp in (str(st) + ".tmp", str(js) + ".tmp"):
             Path(tmp).unlink(missing_ok=True)
-        raise GankitError(f"cannot write checkpoint {path.name} ({e.strerror or e}); the earlier checkpoints are "
+        raise GankitError(f"cannot write checkpoint {path.name} ({getattr(e, 'strerror', None) or e}); the earlier checkpoints are "
                           f"intact; free disk space in {path.parent} and re-run the same command to resume") from None
     os.replace(str(st) + ".tmp", st)
     os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists
@@ -132,14 +132,22 @@ def restore_process_rng(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def load_latest(run_dir: Path, warn: Any = None) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
-    """(states, meta, path) of the newest checkpoint that loads; unreadable newer ones are skipped with a warning."""
+# what a damaged but parseable checkpoint raises: a missing key, a tensor of the wrong shape, a counter of the wrong type
+DAMAGED = (GankitError, KeyError, IndexError, RuntimeError, ValueError, TypeError, AttributeError)
+
+
+def load_latest(run_dir: Path, warn: Any = None, apply: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                only: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
+    """(states, meta, path) of the newest checkpoint that loads and that `apply(states, meta)` accepts (e.g. a
+    load_state_dict); unreadable or damaged newer ones are skipped with a warning."""
     for path in reversed(list_checkpoints(run_dir)):
         try:
-            states, meta = load_checkpoint(path)
+            states, meta = load_checkpoint(path, only)
+            if apply is not None:
+                apply(states, meta)
             return states, meta, path
-        except (GankitError, KeyError, RuntimeError) as e:
-            msg = f"checkpoint {path.name} cannot be loaded ({e}); falling back to the previous one"
+        except DAMAGED as e:
+            msg = f"checkpoint {path.name} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); falling back to the previous one"
             (warn or _warn)(msg)
     return None
 

@@ -184,7 +184,8 @@ def load_classifier(name: str, device: str | torch.device = "cpu") -> nn.Module:
         raise GankitError(f"{st_path} does not match the sha256 in {js_path.name}; {fix}")
     from safetensors.torch import load_file
 
-    net = net_cls(**meta.get("arch", {}))
+    with torch.random.fork_rng(devices=[]):  # random init, overwritten by the weights: no training RNG moves
+        net = net_cls(**meta.get("arch", {}))
     try:
         net.load_state_dict(load_file(str(st_path)))
     except RuntimeError as e:

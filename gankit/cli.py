@@ -14,15 +14,23 @@ from .errors import GankitError
 
 
 def _config(args: argparse.Namespace):
+    """The preset, then --config FILE's keys, then --set, then --data and --kimg."""
     from .config import parse_set
-    from .presets import resolve
+    from .presets import DEFAULT_PRESET, resolve
 
-    overrides = parse_set(args.set or [])
+    preset, overrides = "", {}
+    if getattr(args, "config", None):
+        from .config_files import read_config_file
+
+        preset, overrides = read_config_file(args.config)
+        if args.preset and preset and args.preset != preset:
+            raise GankitError(f"--preset {args.preset} and {args.config}'s preset '{preset}' disagree; drop one of them")
+    overrides.update(parse_set(args.set or []))
     if getattr(args, "data", None):
         overrides["data.path"] = args.data
     if getattr(args, "kimg", None) is not None:
         overrides["train.kimg"] = args.kimg
-    return resolve(args.preset, overrides)
+    return resolve(args.preset or preset or DEFAULT_PRESET, overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -30,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
-    run_dir = train(cfg, out)
+    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best)
     from . import distributed
 
     if distributed.rank() == 0:
@@ -239,7 +247,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         G, D = build_networks(cfg.model, shape, classes if cfg.model.cond else 0)
     info = {"preset": cfg.preset, "config": cfg.to_dict(), "data_shape": list(shape),
             "num_classes": classes if cfg.model.cond else 0, "g_params": count_params(G), "d_params": count_params(D)}
-    if args.json:
+    if args.toml:
+        from .config_files import to_toml
+
+        print(to_toml(cfg), end="")
+    elif args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"{cfg.preset}: G {info['g_params'] / 1e6:.2f}M params, D {info['d_params'] / 1e6:.2f}M params, "
@@ -283,11 +295,14 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .presets import DEFAULT_PRESET
 
-    p = argparse.ArgumentParser(prog="gankit", description="Train and evaluate GANs (R3GAN by default).")
+    p = argparse.ArgumentParser(prog="gankit", description="Train and evaluate GANs (R3GAN by default). "
+                                "--debug anywhere on the line shows an error's traceback.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_config_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", default=DEFAULT_PRESET, help=f"preset name (default {DEFAULT_PRESET}); see `gankit presets`")
+        sp.add_argument("--preset", help=f"preset name (default {DEFAULT_PRESET}); see `gankit presets`")
+        sp.add_argument("--config", metavar="FILE", help="a TOML or JSON config (a run's config.json works) on top of the "
+                        "preset; --set, --data and --kimg go on top of it")
         sp.add_argument("--data", help="dataset folder or file (sets data.path)")
         sp.add_argument("--kimg", type=float, help="run length in thousands of images (sets train.kimg)")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.batch=32")
@@ -295,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a GAN (resumes the run in --out if it is the same run)")
     add_config_args(t)
     t.add_argument("--out", help="run directory (default runs/PRESET)")
+    t.add_argument("--restart", action="store_true", help="start the run in --out over; its old files move to OUT/aside-<time>/")
+    t.add_argument("--from-best", action="store_true", help="resume from checkpoints/best; the checkpoints after it move aside")
     t.set_defaults(fn=cmd_train)
 
     g = sub.add_parser("generate", help="sample a trained run's EMA generator into a PNG grid or .npz")
@@ -347,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("describe", help="print a preset's resolved config and parameter counts")
     add_config_args(d)
     d.add_argument("--json", action="store_true")
+    d.add_argument("--toml", action="store_true", help="print the resolved config as a TOML file for --config")
     d.set_defaults(fn=cmd_describe)
     return p
 
@@ -357,14 +375,25 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning  # e.g. "skipped 3 images that failed to decode"
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line: errors then show their traceback
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return args.fn(args)
     except GankitError as e:
+        if debug:
+            raise
         print(f"gankit: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `gankit presets | head`
         return 0
+    except OSError as e:  # a full disk, a read-only folder, a vanished file: the machine, not gankit
+        if debug:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"gankit: error: cannot access{where} ({e.strerror or e}); fix the disk or permissions and re-run the "
+              "same command (a run resumes from its last checkpoint); --debug shows the traceback", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +107,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     channels_last: bool = True  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
     batch_gpu: int = 0  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
+    prefetch: int = -1  # batches loaded ahead on a worker thread, pinned for CUDA (0: in the step; -1: 2 on CUDA, 0 on CPU)
     precision: str = "fp32"  # "fp32", "bf16" (R3GAN: stages above 4x4 under bf16 autocast, the 4x4 head in float32) or
     # "auto": bf16 on CUDA for families that have bf16 stages, fp32 elsewhere (the R3GAN presets)
     tf32: bool = False  # TF32 for float32 matmuls and cuDNN convolutions on CUDA (R3GAN's loop turns it off)
@@ -203,6 +206,8 @@ def parse_set(items: list[str]) -> dict[str, str]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise GankitError(f"--set takes KEY=VALUE (e.g. --set train.kimg=100), got '{item}'")
+        if key.strip() == "preset":
+            raise GankitError("the preset is not a config key: use --preset NAME")
         out[key.strip()] = value.strip()
     return out
 
@@ -229,3 +234,46 @@ def config_from_dict(d: dict) -> Config:
                 raise GankitError(f"config key '{section}.{name}' is not known to this gankit version")
             setattr(obj, name, _coerce(value, types[name], f"{section}.{name}"))
     return cfg
+
+
+# Ranges checked before anything is written: (keys, test, what the key must be). Every float must also be finite.
+_AT_LEAST_1 = ("train.batch", "train.n_critic", "train.grid", "train.keep_checkpoints", "train.eval_n", "model.z_dim",
+               "model.blocks", "model.hidden", "model.depth", "model.w_dim", "model.heads", "model.class_embed_dim",
+               "model.mbdisc_dim", "loss.mma_batch", "loss.reg_interval")
+_POSITIVE = ("train.kimg", "train.lr", "train.lr_d_ratio", "train.grow_kimg")
+_NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", "train.ema_kimg", "train.log_kimg",
+                "train.snapshot_kimg", "train.threads", "train.batch_gpu", "train.unroll_steps", "train.unroll_lr",
+                "train.max_rollbacks", "train.seed", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
+                "loss.ortho_beta", "loss.mma_lambda", "loss.began_lambda_k", "model.attn_res", "model.shared_dim",
+                "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
+_UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)
+_UNIT = ("train.aug_p", "loss.smooth_real", "loss.smooth_fake", "model.style_mixing")  # [0, 1]
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def validate_ranges(cfg: Config) -> None:
+    """Refuse out-of-range or non-finite values, one line naming the key, its value and what it must be."""
+    flat = flatten(cfg.to_dict())
+
+    def bad(key: str, want: str) -> GankitError:
+        return GankitError(f"{key}={flat[key]!r} is out of range: it must be {want}")
+
+    for key, v in flat.items():
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise bad(key, "a finite number")
+    for keys, ok, want in ((_AT_LEAST_1, lambda x: x >= 1, ">= 1"), (_POSITIVE, lambda x: x > 0, "> 0"),
+                           (_NONNEGATIVE, lambda x: x >= 0, ">= 0"), (_UNIT_OPEN, lambda x: 0 <= x < 1, "in [0, 1)"),
+                           (_UNIT, lambda x: 0 <= x <= 1, "in [0, 1]")):
+        for key in keys:
+            if not ok(flat[key]):
+                raise bad(key, want)
+    for key in ("model.widths", "model.widths_d", "model.groups"):
+        if any(x < 1 for x in flat[key]):
+            raise bad(key, "a list of positive integers")
+    if len(flat["train.betas_d"]) not in (0, 2) or any(not 0 <= x < 1 for x in flat["train.betas_d"]):
+        raise bad("train.betas_d", "empty or two numbers in [0, 1)")
+    if not 0 < flat["train.nonfinite_lr_factor"] < 1:
+        raise bad("train.nonfinite_lr_factor", "in (0, 1)")
+    if not _DEVICE.match(flat["train.device"]):
+        raise bad("train.device", "auto, cpu, cuda or cuda:N")

@@ -14,7 +14,7 @@ from .run import MetricsLog
 
 GROUPS = {"loss_d": "loss", "loss_g": "loss", "r1": "penalty", "r2": "penalty", "logit_real": "logits",
           "logit_fake": "logits", "logit_gap": "logits", "lr": "schedule", "beta2": "schedule", "gamma": "schedule",
-          "aug_p": "schedule", "ema_half_life": "schedule", "img_per_s": "speed"}
+          "aug_p": "schedule", "ema_half_life": "schedule", "img_per_s": "speed", "data_wait": "speed"}
 
 
 class Monitor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Config, apply_overrides, flatten
+from .config import Config, apply_overrides, flatten, validate_ranges
 from .registry import Registry
 
 PRESETS = Registry("preset")
@@ -198,5 +198,6 @@ DEFAULT_PRESET = "r3gan-digits"
 def resolve(preset: str, overrides: dict[str, Any] | None = None) -> Config:
     """The preset's config with `overrides` ({"train.kimg": "10", ...}) applied on top."""
     spec = PRESETS.get(preset)
-    cfg = apply_overrides(Config(preset=preset), flatten(spec))
-    return apply_overrides(cfg, overrides or {})
+    cfg = apply_overrides(apply_overrides(Config(preset=preset), flatten(spec)), overrides or {})
+    validate_ranges(cfg)
+    return cfg

@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 from torch import nn
 
-from .checkpoint import list_checkpoints, load_checkpoint
+from .checkpoint import list_checkpoints, load_latest
 from .config import Config, config_from_dict, flatten
 from .errors import GankitError
+from .runlock import LOCK_NAME, RunLock
 
 # keys that may change between a run and its resumption (bookkeeping, not the experiment)
 SAFE_KEYS = {"train.kimg", "train.eval_n", "train.log_kimg", "train.snapshot_kimg", "train.threads",
              "train.device", "train.grid", "train.metrics", "train.best_metric", "train.eval_extractor", "train.keep_checkpoints",
-             "train.batch_gpu", "train.compile", "train.on_nonfinite", "train.nonfinite_lr_factor", "train.max_rollbacks",
+             "train.batch_gpu", "train.prefetch", "train.compile", "train.on_nonfinite", "train.nonfinite_lr_factor", "train.max_rollbacks",
              "train.tensorboard", "train.channels_last", "data.path", "data.in_memory"}
 
 
@@ -25,21 +27,43 @@ def config_diff(a: Config, b: Config) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if k not in SAFE_KEYS and fa.get(k) != fb.get(k))
 
 
-def prepare_run_dir(out: Path, cfg: Config) -> tuple[Config, Optional[Path]]:
+def set_aside(out: Path, paths: list[Path] | None = None) -> Path:
+    """Move `paths` (default: all of a run's files but the lock and earlier set-asides) into OUT/aside-<time>/,
+    keeping their relative paths; nothing is deleted. Returns that folder."""
+    aside = out / time.strftime("aside-%Y%m%d-%H%M%S")
+    aside.mkdir(exist_ok=True)
+    if paths is None:
+        paths = [p for p in out.iterdir() if p.name != LOCK_NAME and not p.name.startswith("aside-")]
+    for p in paths:
+        dest = aside / p.relative_to(out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        p.rename(dest)
+    return aside
+
+
+def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
+                    restart: bool = False) -> tuple[Config, Optional[Path]]:
     """Create `out` for a new run, or accept it for resuming the same run.
 
     Returns the config to train with (the schedule horizon made explicit: a new run's T is its
     kimg, a resumed run keeps its T even when --kimg grows) and the latest checkpoint, if any.
-    A directory holding a different run, or files that are not a run, is refused before anything is written.
+    A directory holding a different run, or files that are not a run, is refused before anything is written;
+    `lock` is acquired before the first write (a second process on the same directory is refused there).
+    restart: an existing run's files are moved into OUT/aside-<time>/ (nothing deleted) and a new run starts.
     """
     out = Path(out)
     cfg = config_from_dict(cfg.to_dict())
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; name a directory for the run")
     cfg_path = out / "config.json"
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_NAME and not p.name.startswith("aside-") for p in out.iterdir()):
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
+    if restart and cfg_path.exists():
+        if lock is not None:
+            lock.acquire()
+        set_aside(out)
+    if out.is_dir() and cfg_path.exists():
         old = config_from_dict(json.loads(cfg_path.read_text()))
         if cfg.train.horizon_kimg <= 0:
             cfg.train.horizon_kimg = old.train.horizon_kimg
@@ -50,6 +74,8 @@ def prepare_run_dir(out: Path, cfg: Config) -> tuple[Config, Optional[Path]]:
     if cfg.train.horizon_kimg <= 0:
         cfg.train.horizon_kimg = cfg.train.kimg
     out.mkdir(parents=True, exist_ok=True)
+    if lock is not None and not lock.held:
+        lock.acquire()
     tmp = cfg_path.with_suffix(".json.tmp")
     tmp.write_text(cfg.to_json())
     tmp.replace(cfg_path)
@@ -62,10 +88,11 @@ class MetricsLog:
 
     def __init__(self, path: Path, resume_images: int = 0) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            keep = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("images", 0) <= resume_images]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
+        if self.path.exists():  # rewritten atomically: a kill during the rewrite leaves the old file whole
+            keep = [ln for ln, rec in self._lines(self.path) if rec.get("images", 0) <= resume_images]
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+            tmp.replace(self.path)
 
     def write(self, record: dict[str, Any]) -> None:
         record = {"time": round(time.time(), 3), **record}
@@ -73,8 +100,27 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
     @staticmethod
+    def _lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
+        """(line, record) of every readable line; lines cut off by a kill mid-write are skipped with a warning."""
+        out, bad = [], []
+        for i, ln in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+            if ln.strip():
+                try:
+                    rec = json.loads(ln)
+                except json.JSONDecodeError:
+                    rec = None
+                if isinstance(rec, dict):
+                    out.append((ln, rec))
+                else:
+                    bad.append(i)
+        if bad:
+            warnings.warn(f"{path}: skipped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}), "
+                          "most likely a write cut off by a kill")
+        return out
+
+    @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:
-        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+        return [rec for _, rec in MetricsLog._lines(path)]
 
 
 def load_run_config(run_dir: Path) -> Config:
@@ -91,13 +137,19 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    ckpts = list_checkpoints(run_dir)
-    if not ckpts:
+    if not list_checkpoints(run_dir):
         raise GankitError(f"run {run_dir} has no checkpoint yet; wait for its first snapshot")
-    states, meta = load_checkpoint(ckpts[-1], only=(which,))
-    shape, num_classes = tuple(meta["data_shape"]), int(meta["num_classes"])
-    G, _ = build_networks(cfg.model, shape, num_classes)
-    G.load_state_dict(states[which])
+    built: dict[str, nn.Module] = {}
+
+    def apply(states: dict, meta: dict) -> None:  # a damaged newest checkpoint falls back to the one before
+        G, _ = build_networks(cfg.model, tuple(meta["data_shape"]), int(meta["num_classes"]))
+        G.load_state_dict(states[which])
+        built["G"] = G
+
+    latest = load_latest(run_dir, apply=apply, only=(which,))
+    if latest is None:
+        raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
+    G, meta = built["G"], latest[1]
     if cfg.model.arch in BF16_ARCHS:  # the precision the run trained and sampled in on this device (G_ema as G)
         G.bf16 = resolve_precision(cfg.train.precision, cfg.model.arch, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count

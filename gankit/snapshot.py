@@ -57,7 +57,8 @@ def save_state(s: Any, cfg: Config, out: Path, dataset: Dataset, num_classes: in
     if dist.rank() == 0:
         try:
             save_checkpoint(path, state, meta)
-            for old in list_checkpoints(out)[:-max(1, cfg.train.keep_checkpoints)]:
+            older = [p for p in list_checkpoints(out) if p.name < path.name]  # never the one just written, nor any
+            for old in older[:len(older) - (max(1, cfg.train.keep_checkpoints) - 1)]:  # later-named (unreadable) one
                 for suffix in (".json", ".safetensors"):
                     old.with_suffix(suffix).unlink(missing_ok=True)
         except GankitError as e:  # e.g. a full disk: every rank stops with rank 0's message

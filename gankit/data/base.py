@@ -105,8 +105,18 @@ class InfiniteLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self
 
+    def skip(self) -> None:
+        """Pass over one batch without loading it (a rollback's 'skip the batch')."""
+        self.next_indices()
+
+    def close(self) -> None:
+        """Nothing to release (the Prefetcher's counterpart stops its thread)."""
+
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.next_indices()
+        return self.load(self.next_indices())
+
+    def load(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of global indices `idx`: this rank's slice, decoded, as float, mirrored where flipped."""
         rank, world = self.shard
         if world > 1:
             per = self.batch // world

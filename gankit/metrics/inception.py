@@ -335,7 +335,8 @@ def load_inception(path: str | Path | None = None, device: str | torch.device = 
     """(network in eval mode, weights' sha256 per state_hash, the file it came from)."""
     src = locate_weights(path)
     state = {k: v for k, v in read_weights(src).items() if not k.endswith("num_batches_tracked")}
-    net = InceptionV3(with_logits="fc.weight" in state)
+    with torch.random.fork_rng(devices=[]):  # its random init, overwritten below, must not move a training RNG
+        net = InceptionV3(with_logits="fc.weight" in state)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:

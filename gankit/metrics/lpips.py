@@ -78,7 +78,8 @@ def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cp
         raise GankitError(f"LPIPS heads {HEADS_FILE} are missing; reinstall gankit or run scripts/convert_lpips_heads.py")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        net = LPIPS().requires_grad_(False)
+        with torch.random.fork_rng(devices=[]):  # random init, overwritten by the weights: no training RNG moves
+            net = LPIPS().requires_grad_(False)
         for i, name in enumerate(_TRUNK):
             net.convs[i].weight.copy_(state[f"{name}.weight"])
             net.convs[i].bias.copy_(state[f"{name}.bias"])
