@@ -275,5 +275,7 @@ def validate_ranges(cfg: Config) -> None:
         raise bad("train.betas_d", "empty or two numbers in [0, 1)")
     if not 0 < flat["train.nonfinite_lr_factor"] < 1:
         raise bad("train.nonfinite_lr_factor", "in (0, 1)")
+    if flat["train.prefetch"] < -1:
+        raise bad("train.prefetch", "0 (load in the step), N > 0 batches ahead, or -1 (auto)")
     if not _DEVICE.match(flat["train.device"]):
         raise bad("train.device", "auto, cpu, cuda or cuda:N")

@@ -214,12 +214,8 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     if cfg.model.cond and cfg.data.classes and cfg.data.classes != num_classes:
         raise GankitError(f"data.classes={cfg.data.classes} but the data has {num_classes} classes; "
                           f"set data.classes={num_classes} or point --data at the intended set")
-    if t.batch < 1 or t.kimg <= 0:
-        raise GankitError("train.batch must be >= 1 and train.kimg > 0")
     if t.batch % world:
         raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
-    if t.prefetch < -1:
-        raise GankitError(f"train.prefetch={t.prefetch}: use 0 (load in the step), N > 0 batches ahead, or -1 (auto)")
     if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
         raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
     if t.precision not in PRECISIONS:
@@ -247,13 +243,6 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
                           f"{cfg.model.arch})")
     if cfg.loss.feature_matching and t.unroll_steps:
         raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
-    if t.unroll_steps < 0 or t.unroll_lr < 0:
-        raise GankitError(f"train.unroll_steps and train.unroll_lr must be >= 0, got {t.unroll_steps}, {t.unroll_lr}")
-    if t.betas_d and (len(t.betas_d) != 2 or not all(0 <= b < 1 for b in t.betas_d)):
-        raise GankitError(f"train.betas_d must be two numbers in [0, 1) (D's Adam beta1, beta2), got {t.betas_d}")
-    if t.n_critic < 1 or t.lr_d_ratio <= 0 or not 0 <= t.beta1 < 1:
-        raise GankitError(f"need train.n_critic >= 1, train.lr_d_ratio > 0 and 0 <= train.beta1 < 1; got "
-                          f"{t.n_critic}, {t.lr_d_ratio}, {t.beta1}")
     metric_names(cfg, dataset)
     return num_classes
 
