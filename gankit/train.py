@@ -302,7 +302,7 @@ def _check_resumable(out: Path) -> None:
     best, hint = out / "checkpoints" / "best", ""
     if best.with_suffix(".json").exists():
         try:
-            hint = f" checkpoints/best ({load_checkpoint(best)[1]['images'] / 1000:g} kimg) loads: add --from-best to resume from it;"
+            hint = f" checkpoints/best ({load_checkpoint(best, only=('counters',))[1]['images'] / 1000:g} kimg) loads: add --from-best to resume from it;"
         except DAMAGED:
             pass
     raise GankitError(f"no checkpoint of {out} loads ({', '.join(p.name for p in ckpts)}); nothing was changed.{hint} "
@@ -383,10 +383,9 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)
 
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # with G's bf16 stages, as the authors' G_ema
-    depth = t.prefetch if t.prefetch >= 0 else (2 if device.type == "cuda" else 0)
     s = TrainState(G, G_ema, D, adam(G), adam(D),
                    prefetching(InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
-                               depth, device),
+                               t.prefetch, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
                    loss=loss)
     latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None),

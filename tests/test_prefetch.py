@@ -50,3 +50,11 @@ def test_depth_zero_is_the_loader_itself() -> None:
     p = prefetching(_loader(), 2, torch.device("cpu"))
     assert isinstance(p, Prefetcher) and not p.pin
     p.close()
+
+
+def test_auto_depth_prefetches_on_cuda_only() -> None:
+    loader = _loader()
+    assert prefetching(loader, -1, torch.device("cpu")) is loader
+    p = prefetching(_loader(), -1, torch.device("cuda"))  # no CUDA needed to build it: pinning happens on load
+    assert isinstance(p, Prefetcher) and p.depth == 2 and p.pin
+    p.close()

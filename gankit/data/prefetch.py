@@ -75,5 +75,8 @@ class Prefetcher:
 
 
 def prefetching(loader: InfiniteLoader, depth: int, device: torch.device) -> InfiniteLoader | Prefetcher:
-    """The loader itself for depth 0, else a Prefetcher (pinned memory when the step runs on CUDA)."""
+    """The loader itself for depth 0, else a Prefetcher (pinned memory when the step runs on CUDA); depth -1
+    (train.prefetch's default) is 2 on CUDA, where the GPU would wait on the CPU, and 0 on the CPU."""
+    if depth < 0:
+        depth = 2 if device.type == "cuda" else 0
     return Prefetcher(loader, depth, pin=device.type == "cuda") if depth > 0 else loader
