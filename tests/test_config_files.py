@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gankit.cli import _config
+from gankit.config import flatten
 from gankit.config_files import read_config_file, to_toml
 from gankit.errors import GankitError
 from gankit.presets import PRESETS, resolve
@@ -26,6 +27,8 @@ def test_describe_toml_reads_back_to_the_same_config(tmp_path: Path, preset: str
     path = tmp_path / "c.toml"
     path.write_text(to_toml(cfg))
     assert _config(_args(config=str(path))).to_dict() == cfg.to_dict()
+    preset_in_file, settings = read_config_file(path)  # every key is in the file, not only those the preset sets
+    assert preset_in_file == preset and settings == {k: v for k, v in flatten(cfg.to_dict()).items() if k != "preset"}
 
 
 def test_a_file_overrides_the_preset_and_set_goes_on_top(tmp_path: Path) -> None:
