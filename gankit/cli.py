@@ -54,6 +54,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.n < 1:
         raise GankitError("--n must be at least 1")
+    if out.is_dir():
+        raise GankitError(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'samples.png'}")
     if out.suffix.lower() not in (".png", ".npz"):
         raise GankitError(f"--out {out} must end in .png (a grid) or .npz (an array of samples)")
     if not out.parent.is_dir():
@@ -92,7 +94,14 @@ def _eval_setup(args: argparse.Namespace):
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
         METRICS.get(m)  # an unknown name fails here, before any data is read
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from .distributed import resolve_device
+
+    for flag in ("n", "batch", "lpips_pairs", "kid_subsets", "kid_subset_size"):
+        if getattr(args, flag) < 1:
+            raise GankitError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.n_ref is not None and args.n_ref < 0:
+        raise GankitError(f"--n-ref must be at least 1 (or left out: the same as --n), got {args.n_ref}")
+    device = str(resolve_device(args.device or "auto"))
     opts = EvalOptions(metrics=metrics, n=args.n, seed=args.seed, extractor=args.extractor,
                        classifier=args.classifier or "", inception_weights=args.inception_weights,
                        lpips_trunk=args.lpips_trunk, lpips_pairs=args.lpips_pairs, batch=args.batch,
@@ -292,10 +301,17 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (its usage block is one `--help` away)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"gankit: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .presets import DEFAULT_PRESET
 
-    p = argparse.ArgumentParser(prog="gankit", description="Train and evaluate GANs (R3GAN by default). "
+    p = _Parser(prog="gankit", description="Train and evaluate GANs (R3GAN by default). "
                                 "--debug anywhere on the line shows an error's traceback.")
     sub = p.add_subparsers(dest="command", required=True)
 

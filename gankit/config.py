@@ -170,7 +170,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if tp is float:
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise GankitError(f"{key}={value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
 
 

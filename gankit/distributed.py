@@ -7,6 +7,7 @@ hand before the optimizer steps. NCCL on GPUs, gloo on CPU.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from typing import Any, Iterable
 
@@ -19,23 +20,34 @@ from .errors import GankitError
 
 def init(device_name: str = "auto") -> tuple[int, int, torch.device]:
     """(rank, world size, device). Joins the process group when torchrun set WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank, local = (0, 0) if world == 1 else (int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")))
+    except (KeyError, ValueError) as e:
+        raise GankitError(f"WORLD_SIZE={os.environ.get('WORLD_SIZE')} is set but {e} is missing or not a number: launch "
+                          "with `torchrun --nproc_per_node=N -m gankit train ...`, or unset WORLD_SIZE for one process") from None
     if world == 1:
-        return 0, 1, _device(device_name, 0)
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(device_name, local)
+        return 0, 1, resolve_device(device_name, 0)
+    device = resolve_device(device_name, local)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timedelta(minutes=30), device_id=device if device.type == "cuda" else None)
     return rank, world, device
 
 
-def _device(name: str, local_rank: int) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """auto, cpu, cuda or cuda:N -> a device that exists here (cuda: this process's local GPU), else one line."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "mps") and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise GankitError(f"device '{name}' is unknown; use auto, cpu, cuda, cuda:N or mps")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise GankitError("device mps was asked for but this machine has no MPS device; use cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise GankitError(f"train.device={name} but no CUDA device is visible; use train.device=cpu")
+            raise GankitError(f"device {name} was asked for but no CUDA device is visible; use cpu")
+        if name != "cuda" and int(name[5:]) >= torch.cuda.device_count():
+            raise GankitError(f"device {name} does not exist: {torch.cuda.device_count()} CUDA devices are visible")
         if name == "cuda":
             name = f"cuda:{local_rank}"
         torch.cuda.set_device(torch.device(name))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -280,10 +281,17 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
     else:
         c = collect(ref, {"features"}, opts)
         if opts.cache:
-            write_stats(path, c, proto)
+            from safetensors import SafetensorError
+
+            try:
+                write_stats(path, c, proto)
+            except (OSError, SafetensorError) as e:  # the cache only saves time: say so and go on
+                warnings.warn(f"could not write the reference statistics cache {path} ({e}); the result is unaffected. "
+                              "Set $GANKIT_CACHE to a writable folder, or pass --no-cache", stacklevel=2)
+                path = Path("")
     if save is not None:
         write_stats(save, c, proto)
-    ref.describe["stats_cache"] = str(path) if opts.cache else ""
+    ref.describe["stats_cache"] = str(path) if opts.cache and str(path) != "." else ""
     return c
 
 

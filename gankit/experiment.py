@@ -120,6 +120,18 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
     return result
 
 
+def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
+    """The study-wide overrides that apply to cell c: data.path only where the cell's dataset reads files."""
+    from .data import DATASETS
+    from .presets import resolve
+
+    if "data.path" in extra:
+        name = resolve(c.preset, {**c.sets, **{k: v for k, v in extra.items() if k == "data.name"}}).data.name
+        if not DATASETS.caps(name).get("reads_path"):
+            return {k: v for k, v in extra.items() if k != "data.path"}
+    return extra
+
+
 def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds: list[int] | None = None,
                    extra: dict[str, Any] | None = None, progress: Callable[[str], None] = print) -> list[dict]:
     """Run every unfinished cell of experiment `name` under out/name (jobs at a time), then collect.
@@ -129,7 +141,7 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
     root = Path(out) / name
     todo = [c for c in cells(exp, seeds) if not (c.path(root) / "result.json").exists()]
     for c in todo:
-        c.sets.update(extra or {})
+        c.sets.update(_extra_for(c, extra or {}))
     total = len(cells(exp, seeds))
     progress(f"experiment {name}: {total - len(todo)} of {total} cells finished, {len(todo)} to run ({jobs} at a time)")
     counter = itertools.count(1)  # next() is atomic: safe across the pool's threads

@@ -14,14 +14,16 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, Any] = {}
+        self._caps: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: `@LOSSES.register("rpgan")` stores the object under `name`."""
+    def register(self, name: str, **caps: Any) -> Callable[[T], T]:
+        """Decorator: `@LOSSES.register("rpgan")` stores the object under `name`; keyword arguments declare
+        what the piece supports (e.g. `reads_path=True`), read back with `caps(name)`."""
 
         def deco(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
-            self._items[name] = obj
+            self._items[name], self._caps[name] = obj, dict(caps)
             return obj
 
         return deco
@@ -31,6 +33,11 @@ class Registry:
             valid = ", ".join(sorted(self._items))
             raise GankitError(f"unknown {self.kind} '{name}'; valid {self.kind} names: {valid}")
         return self._items[name]
+
+    def caps(self, name: str) -> dict[str, Any]:
+        """The capabilities `name` declared when it was registered (an unknown name lists the valid ones)."""
+        self.get(name)
+        return self._caps[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

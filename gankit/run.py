@@ -41,6 +41,29 @@ def set_aside(out: Path, paths: list[Path] | None = None) -> Path:
     return aside
 
 
+DATA_IDENTITY = ("size", "shape", "num_classes", "fingerprint")  # what a resume must find unchanged
+
+
+def check_same_data(out: Path, now: dict) -> None:
+    """Refuse to resume run `out` on data other than it started on (size, shape, classes, content hash)."""
+    info = out / "run.json"
+    if not (out / "config.json").exists() or not info.exists():
+        return
+    try:
+        was = json.loads(info.read_text())["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # an unreadable run.json is rewritten at the start; the config check still holds
+    if not isinstance(was, dict) or all(was.get(k) == now.get(k) for k in DATA_IDENTITY if k in was):
+        return
+
+    def show(d: dict) -> str:
+        return (f"{d.get('name', '?')} {d.get('path', '')} {d.get('size')} items of shape {'x'.join(map(str, d.get('shape') or []))}, "
+                f"{d.get('num_classes')} classes, fingerprint {d.get('fingerprint', '?')}").replace("  ", " ")
+
+    raise GankitError(f"--out {out} was trained on other data: it started on {show(was)}; the data now is {show(now)}. "
+                      "Point --data at the run's data, or use another --out (or --restart) for the new data")
+
+
 def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
                     restart: bool = False) -> tuple[Config, Optional[Path]]:
     """Create `out` for a new run, or accept it for resuming the same run.
@@ -55,8 +78,12 @@ def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
     cfg = config_from_dict(cfg.to_dict())
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out} is a file; name a directory for the run")
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise GankitError(f"--out {out} lies under {above}, which is a file; name a directory for the run")
     cfg_path = out / "config.json"
-    if out.is_dir() and any(p.name != LOCK_NAME and not p.name.startswith("aside-") for p in out.iterdir()):
+    leftovers = (LOCK_NAME, "config.json.tmp")  # a config write killed before its rename leaves the .tmp
+    if out.is_dir() and any(p.name not in leftovers and not p.name.startswith("aside-") for p in out.iterdir()):
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
     if restart and cfg_path.exists():
@@ -64,7 +91,7 @@ def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
             lock.acquire()
         set_aside(out)
     if out.is_dir() and cfg_path.exists():
-        old = config_from_dict(json.loads(cfg_path.read_text()))
+        old = load_run_config(out)
         if cfg.train.horizon_kimg <= 0:
             cfg.train.horizon_kimg = old.train.horizon_kimg
         diff = config_diff(old, cfg)
@@ -128,7 +155,14 @@ def load_run_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise GankitError(f"{run_dir} is not a gankit run (no config.json); pass the --out of a `gankit train`")
-    return config_from_dict(json.loads(path.read_text()))
+    try:
+        d = json.loads(path.read_text())
+        if not isinstance(d, dict):
+            raise ValueError(f"a JSON {type(d).__name__}, not an object")
+    except ValueError as e:  # not JSON (json's error is a ValueError), or JSON that is not a config
+        raise GankitError(f"{path} is damaged ({str(e).splitlines()[0]}); restore it from a copy, or (train) pass "
+                          "--restart to set the run aside and start over") from None
+    return config_from_dict(d)
 
 
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:

@@ -22,7 +22,7 @@ from . import distributed as dist
 from .checkpoint import (DAMAGED, list_checkpoints, load_checkpoint, load_latest, process_rng_state,
                          remove_stale_temporaries, restore_process_rng)
 from .config import Config, validate_ranges
-from .data import Dataset, InfiniteLoader, build_dataset
+from .data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from .data.prefetch import Prefetcher, prefetching
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
@@ -31,7 +31,7 @@ from .monitor import Monitor
 from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
 from .networks.progressive import fade_reals, growth, set_growth
 from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
-from .run import load_run_config, prepare_run_dir, set_aside
+from .run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from .runlock import RunLock
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
@@ -247,11 +247,14 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
     return num_classes
 
 
-def _prepare(out: Path, cfg: Config, lock: RunLock, restart: bool, from_best: bool) -> Config:
-    """Rank 0 checks the run directory, locks it and prepares it; every rank gets its config or its error."""
+def _prepare(out: Path, cfg: Config, lock: RunLock, restart: bool, from_best: bool, data: dict) -> Config:
+    """Rank 0 checks the run directory (its checkpoints load, its data are these), locks it and prepares it;
+    every rank gets its config or its error."""
     result: Any = None
     if dist.rank() == 0:
         try:
+            if not restart:
+                check_same_data(out, data)
             if not (restart or from_best):
                 _check_resumable(out)
             result = prepare_run_dir(out, cfg, lock, restart)[0]
@@ -348,6 +351,10 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, resta
     """
     if restart and from_best:
         raise GankitError("--restart and --from-best exclude each other: start over, or resume from the best checkpoint")
+    reads = DATASETS.caps(cfg.data.name).get("reads_path")  # a set that reads no path refuses --data itself
+    if reads and cfg.data.path and Path(out).resolve().is_relative_to(Path(cfg.data.path).expanduser().resolve()):
+        raise GankitError(f"--out {out} lies inside --data {cfg.data.path}: the run's PNGs would join the training data; "
+                          "put the run outside the data folder")
     lock = RunLock(Path(out), warn=progress)
     try:
         return _train(cfg, Path(out), progress, lock, restart, from_best)
@@ -370,7 +377,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
         raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
                           "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
-    cfg = _prepare(out, cfg, lock, restart, from_best)  # the first write: everything above has been checked
+    cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)

@@ -2,8 +2,12 @@
 run directory written. Each row is one malformed command."""
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,99 @@ def test_debug_shows_the_traceback_in_a_real_subprocess(tmp_path: Path) -> None:
     debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "train.lr=nan" in debug.stderr
+
+
+# ------------------------------------------------ the table through real subprocesses, against an existing run
+
+# Each row: argv with placeholders ({run}: a finished run; {damaged}: a run whose config.json is garbage; {file}: a
+# plain file; {scratch}: an empty folder; {evil}: a pickle that would create {scratch}/PWNED if it were run), the
+# words the one line must hold, and extra environment variables.
+EXTRA_ROWS = [
+    ([*T, "--set", "train.batch=1e400", "--out", "{run}"], "not a valid int", {}),
+    ([*T, "--kimg", "inf", "--out", "{run}"], "finite", {}),
+    ([*T, "--out", "{file}/run"], "which is a file", {}),
+    ([*T, "--out", "{file}"], "is a file", {}),
+    ([*T, "--out", "{damaged}"], "is damaged", {}),
+    ([*T, "--out", "{run}"], "unset WORLD_SIZE", {"WORLD_SIZE": "2"}),
+    ([*T, "--data", "{scratch}", "--out", "{run}"], "reads no files", {}),
+    ([*T, "--set", "train.device=cuda:x", "--out", "{run}"], "cuda:N", {}),
+    ([*T, "--restart", "--from-best", "--out", "{run}"], "exclude each other", {}),
+    (["generate", "--run", "{run}", "--n", "4", "--out", "{scratch}"], "is a folder", {}),
+    (["generate", "--run", "{damaged}", "--n", "4", "--out", "{scratch}/x.png"], "is damaged", {}),
+    (["generate", "--run", "{run}", "--n", "4", "--class", "3", "--out", "{scratch}/x.png"], "unconditional", {}),
+    (["generate", "--run", "{run}", "--n", "4", "--out", "{scratch}/missing/x.png"], "does not exist", {}),
+    (["eval", "--run", "{run}", "--metrics", "modes", "--n", "10", "--device", "cuda"], "no CUDA device", {}),
+    (["eval", "--run", "{run}", "--metrics", "modes", "--n", "10", "--device", "tpu"], "unknown", {}),
+    (["eval", "--run", "{run}", "--metrics", "modes", "--n", "10", "--batch", "0"], "--batch", {}),
+    (["eval", "--run", "{run}", "--metrics", "modes", "--n", "10", "--batch", "-1"], "--batch", {}),
+    (["eval", "--run", "{run}", "--metrics", "modes", "--n", "0"], "--n", {}),
+    (["eval", "--run", "{run}", "--metrics", "fidd", "--n", "10"], "fidd", {}),
+    (["eval", "--images", "digits", "--metrics", "lpips_div", "--n", "10", "--lpips-trunk", "{evil}"], "never loads", {}),
+    (["eval", "--images", "digits", "--metrics", "fid", "--n", "10", "--ref", "digits"], "GANKIT_CACHE",
+     {"GANKIT_CACHE": "{file}/cache", "TORCH_HOME": "{scratch}/no-hub"}),
+    (["eval", "--images", "{scratch}", "--metrics", "modes", "--n", "10"], "no images", {}),
+    (["describe", "--preset", "r3gan-tiny", "--set", "train.lr=-1"], "> 0", {}),
+    (["describe", "--preset", "nope"], "nope", {}),
+    (["presets", "--bogus"], "unrecognized arguments", {}),
+]
+
+
+def _files(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under root: (sha256, mtime in ns)."""
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(tmp_path: Path) -> None:
+    """Every row, as its own `python -m gankit` process: exit code 2, one stderr line, no traceback, and not a byte
+    of the run directory (or of anything else under tmp_path) changed."""
+    run, damaged, scratch, file = tmp_path / "run", tmp_path / "damaged", tmp_path / "scratch", tmp_path / "afile"
+    assert main([*T, "--kimg", "0.032", "--out", str(run)]) == 0
+    damaged.mkdir(), scratch.mkdir()
+    (damaged / "config.json").write_text("garbage{")
+    file.write_text("a file, not a folder")
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(_Evil(str(scratch / "PWNED"))))
+    before = _files(tmp_path)
+    rows = [([*T, "--set", item, "--out", "{run}"], message, {}) for item, message in BAD_SETS]
+    rows += [(argv, message, {}) for argv, message in BAD_COMMANDS] + EXTRA_ROWS
+    assert len(rows) >= 60
+    fill = {"run": run, "damaged": damaged, "scratch": scratch, "file": file, "evil": evil}
+
+    def one(row: tuple[list[str], str, dict]) -> str:
+        argv, message, env = row
+        argv = [a.format(**fill) for a in argv]
+        env = {**os.environ, **{k: v.format(**fill) for k, v in env.items()}}
+        p = subprocess.run([sys.executable, "-m", "gankit", *argv], capture_output=True, text=True, env=env,
+                           cwd=scratch, timeout=300)
+        lines = p.stderr.strip().splitlines()
+        if p.returncode != 2 or len(lines) != 1 or "Traceback" in p.stderr or message not in p.stderr:
+            return f"{' '.join(argv)} [{env.get('WORLD_SIZE', '')}]: rc {p.returncode}, stderr {p.stderr.strip()[-400:]!r}"
+        return ""
+
+    with ThreadPoolExecutor(4) as pool:
+        failures = [f for f in pool.map(one, rows) if f]
+    assert not failures, "\n".join(failures)
+    assert _files(tmp_path) == before  # not a byte written anywhere, the run's lock released
+    assert not (scratch / "PWNED").exists()
+
+
+class _Evil:
+    """Unpickling this would create a file (a stand-in for any code a malicious pickle runs)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_an_unwritable_statistics_cache_only_warns(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The reference-statistics cache saves time and nothing else: when it cannot be written, eval warns (naming
+    $GANKIT_CACHE and --no-cache) and still prints its result."""
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "afile" / "cache"))
+    argv = ["eval", "--images", "digits", "--ref", "digits", "--metrics", "fid", "--extractor", "digits", "--n", "64"]
+    with pytest.warns(UserWarning, match=r"could not write the reference statistics cache .*GANKIT_CACHE.*--no-cache"):
+        assert main(argv) == 0
+    assert "fid" in capsys.readouterr().out

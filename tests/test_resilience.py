@@ -354,3 +354,58 @@ def test_a_damaged_but_parseable_newest_checkpoint_is_skipped_with_a_warning(tmp
     assert f"{ckpts[-1].name} cannot be loaded" in captured.out + captured.err
     assert f"resuming {out} from {ckpts[-2].name}" in captured.out
     assert final_state(out)["counters"]["images"] == 96
+
+
+def test_twelve_sigkills_at_random_moments_with_metrics_on_resume_bitwise(tmp_path):
+    """The default preset with its snapshot metrics on, SIGKILLed from outside at 10 random moments (startup,
+    steps, snapshots, metrics, log writes: wherever the clock falls) and twice inside a checkpoint write, then
+    resumed to the end: the final checkpoint equals an uninterrupted run's bitwise, and metrics.jsonl holds the
+    same records at the same images (the training log and every snapshot's metrics)."""
+    import random
+
+    args = ["--kimg", "2.88", "--set", "train.snapshot_kimg=0.288", "--set", "train.log_kimg=0.096", "--set",
+            "train.threads=1", "--set", "train.eval_n=256", "--set", "train.tensorboard=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def start(out: Path, fault: str = "") -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "gankit", "train", *args, "--out", str(out)],
+                                env={**env, "GANKIT_FAULT": fault}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    ref = start(tmp_path / "ref")
+    assert ref.wait(300) == 0, ref.stderr.read()
+    out, rng, kills, progress = tmp_path / "killed", random.Random(15), 0, []
+    while kills < 12:
+        fault = {3: "kill_in_save:1", 7: "kill_in_save:1"}.get(kills, "")  # the resumed process's first write
+        p = start(out, fault)
+        if not fault:
+            time.sleep(rng.uniform(1.0, 4.5))
+            p.kill()
+        assert p.wait(300) == -signal.SIGKILL, f"the run ended before kill {kills + 1}: {p.stderr.read()}"
+        kills += 1
+        ckpts = list_checkpoints(out) if (out / "checkpoints").is_dir() else []
+        progress.append(int(ckpts[-1].name.split("-")[1]) if ckpts else -1)
+    assert sorted(progress) == progress and progress[-1] < 2880, progress  # every kill interrupted unfinished work
+    p = start(out)
+    assert p.wait(300) == 0, p.stderr.read()
+    a, b = final_state(tmp_path / "ref"), final_state(out)
+    assert a["counters"]["step"] == b["counters"]["step"] == 90
+    assert_bitwise_equal(a, b)
+
+    def records(run: Path) -> list[dict]:
+        timing = ("time", "img_per_s", "data_wait")
+        return [{k: v for k, v in r.items() if k not in timing}
+                for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "event" not in r]
+
+    want = records(tmp_path / "ref")
+    assert sum("modes" in r for r in want) == 10 and records(out) == want
+    print("checkpoint images at each kill:", progress)
+
+
+def test_a_leftover_config_tmp_never_blocks_the_next_run(tmp_path, capsys):
+    """A first start killed between writing config.json.tmp and renaming it leaves only that file: the next
+    start treats the folder as new (the .tmp is overwritten), not as 'files but no gankit run'."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json.tmp").write_text('{"model": {"ar')
+    assert main(["train", *ARGS, "--kimg", "0.032", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (out / "config.json").exists() and not (out / "config.json.tmp").exists()

@@ -1,11 +1,13 @@
 """The dataset interface, the dataset registry and the infinite, resumable batch loader."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
+from ..errors import GankitError
 from ..registry import Registry
 
 DATASETS = Registry("dataset")
@@ -51,14 +53,36 @@ class Dataset:
         """Labels int64 [B] of items idx, without decoding images where the set can (metric protocols draw 50k)."""
         return self.get(idx)[1]
 
+    def content(self) -> Iterator[bytes]:
+        """What the fingerprint hashes: every item and label (cheap for sets held in memory); sets that stream
+        from disk override it with something cheaper."""
+        for lo in range(0, len(self), 4096):
+            x, y = self.get(torch.arange(lo, min(lo + 4096, len(self))))
+            yield x.contiguous().numpy().tobytes()
+            yield y.contiguous().numpy().tobytes()
+
+    def fingerprint(self) -> str:
+        """A content hash of size, shape, classes and content(); a resume checks it, so a run never continues
+        on other data by mistake. Computed once per dataset object."""
+        if getattr(self, "_fingerprint", None) is None:
+            h = hashlib.sha256(repr((len(self), tuple(self.shape), self.num_classes)).encode())
+            for part in self.content():
+                h.update(part)
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
     def describe(self) -> dict:
         """A JSON-able summary written into the run directory."""
         return {"kind": self.kind, "shape": list(self.shape), "size": len(self),
-                "num_classes": self.num_classes, "num_modes": self.num_modes}
+                "num_classes": self.num_classes, "num_modes": self.num_modes, "fingerprint": self.fingerprint()}
 
 
 def build_dataset(cfg: DataConfig) -> Dataset:
-    """Look up `cfg.name` in the registry and build the set."""
+    """Look up `cfg.name` in the registry and build the set; a path given to a set that reads none is refused."""
+    if cfg.path and not DATASETS.caps(cfg.name).get("reads_path"):
+        readers = ", ".join(n for n in DATASETS.names() if DATASETS.caps(n).get("reads_path"))
+        raise GankitError(f"dataset '{cfg.name}' reads no files, so --data {cfg.path} (data.path) would be ignored; "
+                          f"pick a dataset that reads it (--set data.name=folder, or one of: {readers}) or drop --data")
     return DATASETS.get(cfg.name)(cfg)
 
 

