@@ -275,11 +275,14 @@ def rollback(s: TrainState, cfg: Config, out: Path, reason: str, monitor: Monito
     if t.on_nonfinite == "stop" or s.rollbacks > t.max_rollbacks:  # diverged: recorded, then the run stops
         monitor.event("diverged", s.images, f"non-finite {where}", step=s.step, rollbacks=s.rollbacks - 1)
         raise GankitError(f"non-finite {where}, rollback {s.rollbacks} of at most {t.max_rollbacks} (train.on_nonfinite="
-                          f"{t.on_nonfinite}); the checkpoints are intact: lower train.lr or raise loss.gamma and re-run")
+                          f"{t.on_nonfinite}); the checkpoints are intact. Resume this run with more tries: the same command with "
+                          f"--set train.max_rollbacks={t.max_rollbacks + 3} (or --set train.on_nonfinite=skip); or start "
+                          "over (--restart, or another --out) with a lower train.lr or a higher loss.gamma")
     rollbacks, scale = s.rollbacks, s.lr_scale
     latest = load_latest(out, warn=monitor.progress, apply=lambda states, meta: s.load_state_dict(states))
     if latest is None:
-        raise GankitError(f"non-finite {where} and no checkpoint to roll back to; lower train.lr and start again")
+        raise GankitError(f"non-finite {where} and no checkpoint to roll back to; start over (--restart, or another "
+                          "--out) with a lower train.lr")
     s.rollbacks, s.lr_scale = rollbacks, scale * (t.nonfinite_lr_factor if t.on_nonfinite == "lower_lr" else 1.0)
     if t.on_nonfinite == "skip":  # a different batch and different noise than the ones that failed
         s.loader.skip()

@@ -100,6 +100,26 @@ def test_nan_with_no_rollbacks_left_stops_clearly(tmp_path, monkeypatch, capsys)
     assert "non-finite loss_d at step 3" in err and "lower train.lr" in err
 
 
+def test_the_divergence_advice_names_only_keys_this_run_accepts(tmp_path, monkeypatch, capsys):
+    """The stop message's "resume this run" advice (--set KEY=VALUE) must be accepted on the same run directory:
+    every such key is a resume-safe key, and the re-run with them continues the run to its end."""
+    import re
+
+    from gankit.run import SAFE_KEYS
+
+    monkeypatch.setenv("GANKIT_FAULT", "nan_at_step:3")
+    monkeypatch.setattr(health, "_FIRED", set())
+    out = tmp_path / "r"
+    assert main(["train", *ARGS, "--set", "train.max_rollbacks=0", "--out", str(out)]) == 2
+    advice = re.findall(r"--set (\S+?)=(\S+?)[ )]", capsys.readouterr().err.split("start over")[0])
+    assert advice and all(k in SAFE_KEYS for k, _ in advice), advice
+    for k, v in advice:
+        monkeypatch.setattr(health, "_FIRED", set())
+        monkeypatch.setenv("GANKIT_FAULT", "")
+        assert main(["train", *ARGS, "--set", "train.max_rollbacks=0", "--set", f"{k}={v}", "--out", str(out)]) == 0, \
+            capsys.readouterr().err
+
+
 def test_sigterm_finishes_the_step_saves_and_exits_0(tmp_path):
     out = tmp_path / "term"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
