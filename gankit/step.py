@@ -43,7 +43,7 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     """
     with torch.no_grad():
         fake = G(z, c)
-    needs = {r.on for r in regs.values()}
+    needs = {r.on for r in regs.values() if r.grad}
     real = real.detach().requires_grad_("real" in needs)
     fake = fake.detach().requires_grad_("fake" in needs)
     real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng, noise), c)
@@ -58,7 +58,7 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
             logits = D(images, c)
         else:
             images, logits = (real, real_logits) if reg.on == "real" else (fake, fake_logits)
-        penalty = reg.fn(images, logits)
+        penalty = reg.fn(images, logits) if reg.grad else reg.fn(images, logits, lambda x: D(x, c), rng)
         w = reg_weights[name] if reg_weights and name in reg_weights else gamma / 2
         total = total + w * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2); WGAN-GP: L + lambda GP
         stats[name] = penalty.mean().detach()

@@ -77,3 +77,16 @@ EXPERIMENTS.register("r3gan-ablation")(Experiment(
      Method("gan+r1", {"loss.name": "nonsaturating", "loss.regularizers": ["r1"]})],
     ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction", "modes_kl")))
+
+# Cheaper R1/R2 (docs/results/r1r2_cost.md): R3GAN's every-step penalties against lazy regularization (StyleGAN2:
+# every k D steps with gamma * k) and a finite-difference estimate without the double backward (regularizers.r1_fd),
+# on the loss ablation's setting (the default job's preset and budget, 3 seeds) and on the 25-Gaussian grid.
+_COST_METHODS = [Method("r1r2-every-step", {}), Method("lazy4", {"loss.reg_interval": 4}),
+                 Method("lazy16", {"loss.reg_interval": 16}), Method("fd", {"loss.regularizers": ["r1_fd", "r2_fd"]})]
+EXPERIMENTS.register("r3gan-reg-cost")(Experiment(
+    "R1 + R2 every step vs lazy (k = 4, 16) vs a finite-difference estimate, on stacked digits (R3GAN, the default "
+    "job's preset and 180k images) and the 25-Gaussian grid (MLP, 400k images); 3 seeds",
+    {"stacked-digits": ("r3gan-digits", _ABLATION),
+     "grid25": ("mlp-grid25", {**_POINTS, "train.kimg": 400, "train.snapshot_kimg": 100, "train.on_nonfinite": "stop"})},
+    _COST_METHODS, ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
+    curves=("modes", "modes_hq_fraction", "modes_kl")))

@@ -204,7 +204,7 @@ def seed_everything(seed: int, rank: int) -> None:
     random.seed(s)
 
 
-def _check(cfg: Config, dataset: Dataset, world: int) -> int:
+def _check(cfg: Config, dataset: Dataset, world: int, device: torch.device) -> int:
     """Refuse settings that cannot run, before anything is written; returns num_classes."""
     validate_ranges(cfg)
     t = cfg.train
@@ -241,6 +241,11 @@ def _check(cfg: Config, dataset: Dataset, world: int) -> int:
         raise GankitError(f"BEGAN's loss needs an autoencoder discriminator and that D outputs reconstruction errors, "
                           f"not logits: use loss.name=began with model.arch=mlp-ae together (got {cfg.loss.name}, "
                           f"{cfg.model.arch})")
+    probing = [n for n in cfg.loss.regularizers if not REGULARIZERS.get(n).grad]
+    if probing and (t.aug_p > 0 or t.instance_noise > 0 or resolve_precision(t.precision, cfg.model.arch, device) == "bf16"):
+        raise GankitError(f"{', '.join(probing)} estimate the gradient by probing D at nearby points, which needs D to see "
+                          "the images as they are, in float32: set train.aug_p=0, train.instance_noise=0 and "
+                          "train.precision=fp32 (or auto on the CPU), or use r1/r2")
     if cfg.loss.feature_matching and t.unroll_steps:
         raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
     metric_names(cfg, dataset)
@@ -373,7 +378,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     loss = build_loss(cfg.loss)
     regs = {name: REGULARIZERS.get(name) for name in cfg.loss.regularizers}
     dataset = build_dataset(cfg.data)
-    num_classes = _check(cfg, dataset, world)
+    num_classes = _check(cfg, dataset, world, device)
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
     if cfg.loss.feature_matching and not hasattr(D, "features"):
