@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, import, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -119,6 +119,8 @@ def _eval_setup(args: argparse.Namespace):
     from .run import load_generator, load_run_config
 
     cfg = load_run_config(Path(args.run))
+    if args.data:  # the run's training set, moved (or, for an imported run, never recorded)
+        cfg.data.path = args.data
     G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device)
     try:
         dataset, err = build_dataset(cfg.data), None
@@ -240,6 +242,18 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .config import parse_set
+    from .import_r3gan import import_pickle
+
+    rec = import_pickle(Path(args.pickle), Path(args.out), parse_set(args.set or []))
+    print(f"imported {args.pickle} ({', '.join(rec['has'])}; {rec['resolution']}x{rec['resolution']}, "
+          f"{rec['num_classes'] or 'no'} classes, preset {rec['preset']}) into {args.out}: "
+          f"`gankit generate --run {args.out} ...`, `gankit eval --run {args.out} ...`, or fine-tune with "
+          f"`gankit train --config {args.out}/config.json --data DATA --out {args.out}`")
+    return 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from .data import build_dataset, nominal_shape
     from .networks import build_networks, count_params
@@ -289,7 +303,8 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--lpips-pairs", type=int, default=1000)
     sp.add_argument("--kid-subsets", type=int, default=100)
     sp.add_argument("--kid-subset-size", type=int, default=1000)
-    sp.add_argument("--data", help="path for a dataset named by --images (e.g. the MNIST folder)")
+    sp.add_argument("--data", help="path for a dataset named by --images (e.g. the MNIST folder), or with --run: "
+                    "where the run's training set is now")
     sp.add_argument("--ref-data", help="path for a dataset named by --ref")
     sp.add_argument("--images-subdir", help="sub-folder of --images (e.g. train)")
     sp.add_argument("--ref-subdir", help="sub-folder of --ref (e.g. test)")
@@ -374,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run_dir", help="run directory written by `gankit train`")
     pl.add_argument("--out", help="folder for the PNGs (default RUN_DIR/plots)")
     pl.set_defaults(fn=cmd_plot)
+
+    im = sub.add_parser("import", help="turn an authors' R3GAN network pickle into a gankit run, running none of its code")
+    im.add_argument("pickle", help="network-snapshot-*.pkl of brownvc/R3GAN's training loop")
+    im.add_argument("--out", required=True, help="new run directory")
+    im.add_argument("--set", action="append", metavar="KEY=VALUE", help="the fine-tuning recipe, e.g. train.batch=64 "
+                    "(the networks' shape comes from the pickle)")
+    im.set_defaults(fn=cmd_import)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
 

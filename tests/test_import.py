@@ -1,0 +1,293 @@
+"""`gankit import`: pickles in the authors' R3GAN snapshot format, built here from stand-in modules with the authors'
+module, class and attribute names (the real code is not needed, and the unpickler never imports it), become runs
+that generate and fine-tune; pickles that would run code are refused by name, and their code never runs."""
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+import types
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.cli import main
+from gankit.errors import GankitError
+from gankit.import_r3gan import import_pickle
+from gankit.run import load_generator, load_run_config
+
+
+def _module(name: str) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod
+    return mod
+
+
+@pytest.fixture
+def authors(monkeypatch):
+    """Stand-ins for the authors' classes under their module names, importable while a test pickles them; the
+    names are removed again before anything is unpickled (monkeypatch restores sys.modules)."""
+    for name in ("training", "R3GAN", "dnnlib", "torch_utils"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    mods = {n: _module(n) for n in ("training.networks", "R3GAN.Networks", "R3GAN.FusedOperators", "R3GAN.Resamplers",
+                                    "dnnlib.util", "torch_utils.persistence")}
+
+    def cls(module: str, name: str, init):
+        c = type(name, (nn.Module,), {"__init__": init, "__module__": module})
+        c.__qualname__ = name
+        setattr(mods[module], name, c)
+        return c
+
+    def conv_init(self, cin, cout, k, groups=1):
+        nn.Module.__init__(self)
+        self.Layer = nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False)
+    Convolution = cls("R3GAN.Networks", "Convolution", conv_init)
+
+    def act_init(self, c):
+        nn.Module.__init__(self)
+        self.Bias = nn.Parameter(torch.randn(c))
+    Act = cls("R3GAN.FusedOperators", "BiasedActivationCUDA", act_init)
+
+    def block_init(self, c, groups, e=2):
+        nn.Module.__init__(self)
+        self.LinearLayer1, self.LinearLayer2 = Convolution(c, c * e, 1), Convolution(c * e, c * e, 3, groups)
+        self.LinearLayer3, self.NonLinearity1, self.NonLinearity2 = Convolution(c * e, c, 1), Act(c * e), Act(c * e)
+    Block = cls("R3GAN.Networks", "ResidualBlock", block_init)
+
+    def resampler_init(self, taps=(1.0, 3.0, 3.0, 1.0)):
+        nn.Module.__init__(self)
+        f = torch.tensor(taps)
+        self.register_buffer("Kernel", torch.outer(f, f) / f.sum() ** 2)
+        self.FilterRadius = 1
+    Up = cls("R3GAN.Resamplers", "InterpolativeUpsampler", resampler_init)
+    Down = cls("R3GAN.Resamplers", "InterpolativeDownsampler", resampler_init)
+
+    def resample_layer(R):
+        def init(self, cin, cout):
+            nn.Module.__init__(self)
+            self.Resampler = R()
+            if cin != cout:
+                self.LinearLayer = Convolution(cin, cout, 1)
+        return init
+    UpLayer = cls("R3GAN.Networks", "UpsampleLayer", resample_layer(Up))
+    DownLayer = cls("R3GAN.Networks", "DownsampleLayer", resample_layer(Down))
+
+    def gbasis_init(self, z, c):
+        nn.Module.__init__(self)
+        self.Basis, self.LinearLayer = nn.Parameter(torch.randn(c, 4, 4)), nn.Linear(z, c, bias=False)
+    GBasis = cls("R3GAN.Networks", "GenerativeBasis", gbasis_init)
+
+    def dbasis_init(self, c, out):
+        nn.Module.__init__(self)
+        self.Basis, self.LinearLayer = nn.Conv2d(c, c, 4, groups=c, bias=False), nn.Linear(c, out, bias=False)
+    DBasis = cls("R3GAN.Networks", "DiscriminativeBasis", dbasis_init)
+
+    def stage(first_last):
+        def init(self, layers):
+            nn.Module.__init__(self)
+            self.Layers, self.DataType = nn.ModuleList(layers), torch.bfloat16
+        return init
+    GStage, DStage = cls("R3GAN.Networks", "GeneratorStage", stage(0)), cls("R3GAN.Networks", "DiscriminatorStage", stage(1))
+
+    def g_init(self, z, widths, groups, classes, embed):
+        nn.Module.__init__(self)
+        stages = [GStage([GBasis(z + (embed if classes else 0), widths[0]), Block(widths[0], groups[0]), Block(widths[0], groups[0])])]
+        stages += [GStage([UpLayer(widths[i - 1], widths[i]), Block(widths[i], groups[i]), Block(widths[i], groups[i])])
+                   for i in range(1, len(widths))]
+        self.MainLayers, self.AggregationLayer = nn.ModuleList(stages), Convolution(widths[-1], 3, 1)
+        if classes:
+            self.EmbeddingLayer = nn.Linear(classes, embed, bias=False)
+    RG = cls("R3GAN.Networks", "Generator", g_init)
+
+    def d_init(self, widths, groups, classes):  # widths from the image down, as the authors' D_kwargs
+        nn.Module.__init__(self)
+        n = len(widths)
+        self.ExtractionLayer = Convolution(3, widths[0], 1)
+        self.MainLayers = nn.ModuleList(
+            [DStage([Block(widths[i], groups[i]), Block(widths[i], groups[i]), DownLayer(widths[i], widths[i + 1])]) for i in range(n - 1)]
+            + [DStage([Block(widths[-1], groups[-1]), Block(widths[-1], groups[-1]), DBasis(widths[-1], widths[-1] if classes else 1)])])
+        if classes:
+            self.EmbeddingLayer = nn.Linear(classes, widths[-1], bias=False)
+    RD = cls("R3GAN.Networks", "Discriminator", d_init)
+
+    def wrap_g(self, z, widths, groups, classes, embed, res):
+        nn.Module.__init__(self)
+        self.Model, self.z_dim, self.c_dim, self.img_resolution = RG(z, widths, groups, classes, embed), z, classes, res
+    def wrap_d(self, widths, groups, classes, res):
+        nn.Module.__init__(self)
+        self.Model, self.c_dim, self.img_resolution = RD(widths[::-1], groups[::-1], classes), classes, res
+    G, D = cls("training.networks", "Generator", wrap_g), cls("training.networks", "Discriminator", wrap_d)
+    easy = type("EasyDict", (dict,), {"__module__": "dnnlib.util"})
+    easy.__qualname__ = "EasyDict"
+    mods["dnnlib.util"].EasyDict = easy
+    return types.SimpleNamespace(G=G, D=D, EasyDict=easy, mods=mods)
+
+
+def snapshot(a, classes: int = 0, widths=(16, 16, 8), groups=(4, 4, 2)) -> dict:
+    torch.manual_seed(0)
+    G = a.G(8, list(widths), list(groups), classes, 8, 4 * 2 ** (len(widths) - 1))
+    D = a.D(list(widths), list(groups), classes, 4 * 2 ** (len(widths) - 1))
+    with torch.no_grad():  # random everywhere (the authors zero each block's last conv at init): a misplaced tensor shows
+        for m in (G, D):
+            for n, p in m.named_parameters():
+                p.copy_(torch.randn_like(p) * 0.1)
+    G_ema = copy.deepcopy(G)
+    with torch.no_grad():
+        for p in G_ema.parameters():
+            p.add_(1.0)  # G_ema differs from G
+    return dict(G=G, D=D, G_ema=G_ema, training_set_kwargs=a.EasyDict(path="cifar10.zip", resolution=16), cur_nimg=123456,
+                G_opt_state={"state": {0: {"exp_avg": torch.zeros(2)}}, "param_groups": []})
+
+
+def dump(obj, path: Path, a) -> Path:
+    path.write_bytes(pickle.dumps(obj))
+    return path
+
+
+@contextmanager
+def gone(a):
+    """The authors' module names resolve to nothing while the import runs (as on a machine without their code)."""
+    saved = {n: sys.modules.pop(n) for n in list(a.mods) if n in sys.modules}
+    try:
+        yield
+    finally:
+        sys.modules.update(saved)
+
+
+def test_a_snapshot_becomes_a_run_whose_tensors_sit_where_gankit_uses_them(authors, tmp_path):
+    snap = snapshot(authors, classes=10)
+    g, d, ge = snap["G"], snap["D"], snap["G_ema"]
+    pkl = dump(snap, tmp_path / "net.pkl", authors)
+    with gone(authors):
+        rec = import_pickle(pkl, tmp_path / "run")
+    assert rec["model"] == {"arch": "r3gan", "widths": [16, 16, 8], "groups": [4, 4, 2], "blocks": 2, "expansion": 2.0,
+                            "z_dim": 8, "cond": True, "class_embed_dim": 8}
+    assert rec["resolution"] == 16 and rec["num_classes"] == 10 and rec["cur_nimg"] == 123456
+    assert rec["training_set"] == {"path": "cifar10.zip", "resolution": 16} and len(rec["bf16_stages"]) == 3
+    cfg = load_run_config(tmp_path / "run")
+    assert cfg.model.widths == [16, 16, 8] and cfg.model.cond and cfg.data.resolution == 16
+    G = load_generator(tmp_path / "run")  # G_ema
+    M = ge.Model
+    assert torch.equal(G.basis.basis, M.MainLayers[0].Layers[0].Basis)
+    assert torch.equal(G.basis.linear.weight, M.MainLayers[0].Layers[0].LinearLayer.weight)
+    assert torch.equal(G.stages[0][1].conv2.weight, M.MainLayers[0].Layers[2].LinearLayer2.Layer.weight)
+    assert torch.equal(G.stages[2][0].proj.weight, M.MainLayers[2].Layers[0].LinearLayer.Layer.weight)
+    assert torch.equal(G.stages[2][2].act1.bias, M.MainLayers[2].Layers[2].NonLinearity1.Bias)
+    assert torch.equal(G.to_rgb.weight, M.AggregationLayer.Layer.weight) and torch.equal(G.embed.weight, M.EmbeddingLayer.weight)
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+    states, meta = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])
+    assert torch.equal(states["G"]["basis.basis"], g.Model.MainLayers[0].Layers[0].Basis)  # G is G, not G_ema
+    Dm = d.Model
+    assert torch.equal(states["D"]["from_rgb.weight"], Dm.ExtractionLayer.Layer.weight)
+    assert torch.equal(states["D"]["stages.0.2.proj.weight"], Dm.MainLayers[0].Layers[2].LinearLayer.Layer.weight)
+    assert torch.equal(states["D"]["stages.2.1.conv3.weight"], Dm.MainLayers[2].Layers[1].LinearLayer3.Layer.weight)
+    assert torch.equal(states["D"]["head.basis.weight"], Dm.MainLayers[2].Layers[2].Basis.weight)
+    assert torch.equal(states["D"]["head.linear.weight"], Dm.MainLayers[2].Layers[2].LinearLayer.weight)
+    assert torch.equal(states["D"]["embed.weight"], Dm.EmbeddingLayer.weight)
+    # every tensor of the source is used exactly once: the multisets of values agree
+    src = sorted(p.sum().item() for p in ge.parameters())
+    assert sorted(v.sum().item() for k, v in states["G_ema"].items()) == pytest.approx(src, abs=0, rel=0)
+
+
+def test_the_imported_run_generates_and_fine_tunes_in_real_processes(authors, tmp_path):
+    path = dump(snapshot(authors), tmp_path / "net.pkl", authors)
+    run = tmp_path / "run"
+    cli = [sys.executable, "-m", "gankit"]
+    sets = ["--set", "train.batch=4", "--set", "train.kimg=0.008", "--set", "train.metrics=none", "--set",
+            "train.tensorboard=false", "--set", "train.aug_p=0"]
+    p = subprocess.run([*cli, "import", str(path), "--out", str(run), *sets], capture_output=True, text=True)
+    assert p.returncode == 0 and "r3gan-cifar10-uncond" in p.stdout, p.stderr
+    p = subprocess.run([*cli, "generate", "--run", str(run), "--n", "4", "--out", str(tmp_path / "s.png")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and (tmp_path / "s.png").stat().st_size > 0, p.stderr
+    data = tmp_path / "data"
+    data.mkdir()
+    from PIL import Image
+    for i in range(8):
+        Image.new("RGB", (16, 16), (30 * i, 0, 0)).save(data / f"{i}.png")
+    p = subprocess.run([*cli, "eval", "--run", str(run), "--data", str(data), "--metrics", "fid", "--extractor", "digits",
+                        "--n", "16"], capture_output=True, text=True)  # reference: --data (an import records no path)
+    assert p.returncode == 0 and "fid" in p.stdout, p.stderr
+    p = subprocess.run([*cli, "train", "--config", str(run / "config.json"), "--data", str(data), "--out", str(run)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stdout + p.stderr  # from the imported weights
+
+
+def test_a_pickle_that_would_run_code_is_refused_by_name_and_never_runs(authors, tmp_path):
+    marker = tmp_path / "PWNED"
+    snap = snapshot(authors)
+    snap["G_ema"].hook = _Touch(marker)  # an attribute whose unpickling would create the file
+    with pytest.raises(GankitError, match=r"hook is a posix\.system, which is not part of an R3GAN network"):
+        pkl = dump(snap, tmp_path / "a.pkl", authors)
+        with gone(authors):
+            import_pickle(pkl, tmp_path / "a")
+    snap2 = snapshot(authors)
+    snap2["D"] = _Touch(marker)
+    with pytest.raises(GankitError, match=r"posix\.system, which is not part of an R3GAN network"):
+        pkl = dump(snap2, tmp_path / "b.pkl", authors)
+        with gone(authors):
+            import_pickle(pkl, tmp_path / "b")
+    assert not marker.exists() and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_persistence_objects_are_read_from_their_state_and_their_source_never_runs(authors, tmp_path):
+    marker = tmp_path / "PWNED"
+    src = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nclass Generator: pass\n"
+
+    def reconstruct(meta):  # the real persistence module execs meta['module_src']: so would this, if it were called
+        exec(meta["module_src"], {})
+    reconstruct.__module__, reconstruct.__qualname__ = "torch_utils.persistence", "_reconstruct_persistent_obj"
+    reconstruct.__name__ = "_reconstruct_persistent_obj"
+    authors.mods["torch_utils.persistence"]._reconstruct_persistent_obj = reconstruct
+    snap = snapshot(authors)
+    snap["G_ema"] = _Persistent(snap["G_ema"], src, reconstruct)
+    pkl = dump(snap, tmp_path / "p.pkl", authors)
+    with gone(authors):
+        rec = import_pickle(pkl, tmp_path / "run")
+    assert rec["model"]["widths"] == [16, 16, 8] and not marker.exists()
+    snap = snapshot(authors)
+    bad = src.replace("class Generator", "class Sneaky")
+    snap["G_ema"] = _Persistent(snap["G_ema"], bad, reconstruct, name="Sneaky")
+    with pytest.raises(GankitError, match="persistent object of class Sneaky"):
+        pkl = dump(snap, tmp_path / "q.pkl", authors)
+        with gone(authors):
+            import_pickle(pkl, tmp_path / "q")
+    assert not marker.exists()
+
+
+def test_bad_pickles_are_one_line(tmp_path, capsys):
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle at all")
+    assert main(["import", str(tmp_path / "junk.pkl"), "--out", str(tmp_path / "r")]) == 2
+    assert "not an R3GAN network pickle" in capsys.readouterr().err
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2]))
+    assert main(["import", str(tmp_path / "list.pkl"), "--out", str(tmp_path / "r")]) == 2
+    assert "without G_ema" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert main(["import", str(tmp_path / "list.pkl"), "--out", str(tmp_path / "r"), "--set", "model.widths=8"]) == 2
+    assert "shape comes from the pickle" in capsys.readouterr().err
+
+
+class _Touch:
+    """Unpickled by plain pickle, this runs `touch PATH`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+class _Persistent:
+    """Pickles like a StyleGAN3 persistent object: the reconstruct function with the class's source and state."""
+
+    def __init__(self, module: nn.Module, src: str, fn, name: str = "") -> None:
+        self.module, self.src, self.fn, self.name = module, src, fn, name or type(module).__name__
+
+    def __reduce__(self):
+        meta = {"type": "class", "version": 6, "module_src": self.src, "class_name": self.name,
+                "state": dict(self.module.__dict__)}
+        return (self.fn, (meta,))
