@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.cli import main
@@ -37,8 +38,8 @@ def authors(monkeypatch):
     mods = {n: _module(n) for n in ("training.networks", "R3GAN.Networks", "R3GAN.FusedOperators", "R3GAN.Resamplers",
                                     "dnnlib.util", "torch_utils.persistence")}
 
-    def cls(module: str, name: str, init):
-        c = type(name, (nn.Module,), {"__init__": init, "__module__": module})
+    def cls(module: str, name: str, init, forward=None):
+        c = type(name, (nn.Module,), {"__init__": init, "__module__": module, "forward": forward})
         c.__qualname__ = name
         setattr(mods[module], name, c)
         return c
@@ -46,26 +47,37 @@ def authors(monkeypatch):
     def conv_init(self, cin, cout, k, groups=1):
         nn.Module.__init__(self)
         self.Layer = nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False)
-    Convolution = cls("R3GAN.Networks", "Convolution", conv_init)
+    Convolution = cls("R3GAN.Networks", "Convolution", conv_init,  # the forward passes: R3GAN's reference computation
+                      lambda self, x: F.conv2d(x, self.Layer.weight, padding=self.Layer.padding, groups=self.Layer.groups))
 
     def act_init(self, c):
         nn.Module.__init__(self)
         self.Bias = nn.Parameter(torch.randn(c))
-    Act = cls("R3GAN.FusedOperators", "BiasedActivationCUDA", act_init)
+    Act = cls("R3GAN.FusedOperators", "BiasedActivationCUDA", act_init,
+              lambda self, x: F.leaky_relu(x + self.Bias.view(1, -1, *[1] * (x.ndim - 2)), 0.2))
 
     def block_init(self, c, groups, e=2):
         nn.Module.__init__(self)
         self.LinearLayer1, self.LinearLayer2 = Convolution(c, c * e, 1), Convolution(c * e, c * e, 3, groups)
         self.LinearLayer3, self.NonLinearity1, self.NonLinearity2 = Convolution(c * e, c, 1), Act(c * e), Act(c * e)
-    Block = cls("R3GAN.Networks", "ResidualBlock", block_init)
+    Block = cls("R3GAN.Networks", "ResidualBlock", block_init, lambda self, x: x + self.LinearLayer3(
+        self.NonLinearity2(self.LinearLayer2(self.NonLinearity1(self.LinearLayer1(x))))))
+
+    def per_channel(op):  # each channel filtered alone by the 4x4 kernel, stride 2, pad 1
+        def forward(self, x):
+            n, c, h, w = x.shape
+            k = self.Kernel.view(1, 1, 4, 4) * (4 if op is F.conv_transpose2d else 1)
+            y = op(x.reshape(n * c, 1, h, w), k, stride=2, padding=self.FilterRadius)
+            return y.view(n, c, *y.shape[2:])
+        return forward
 
     def resampler_init(self, taps=(1.0, 3.0, 3.0, 1.0)):
         nn.Module.__init__(self)
         f = torch.tensor(taps)
         self.register_buffer("Kernel", torch.outer(f, f) / f.sum() ** 2)
         self.FilterRadius = 1
-    Up = cls("R3GAN.Resamplers", "InterpolativeUpsampler", resampler_init)
-    Down = cls("R3GAN.Resamplers", "InterpolativeDownsampler", resampler_init)
+    Up = cls("R3GAN.Resamplers", "InterpolativeUpsampler", resampler_init, per_channel(F.conv_transpose2d))
+    Down = cls("R3GAN.Resamplers", "InterpolativeDownsampler", resampler_init, per_channel(F.conv2d))
 
     def resample_layer(R):
         def init(self, cin, cout):
@@ -74,25 +86,47 @@ def authors(monkeypatch):
             if cin != cout:
                 self.LinearLayer = Convolution(cin, cout, 1)
         return init
-    UpLayer = cls("R3GAN.Networks", "UpsampleLayer", resample_layer(Up))
-    DownLayer = cls("R3GAN.Networks", "DownsampleLayer", resample_layer(Down))
+    def proj(self, x):
+        return self.LinearLayer(x) if hasattr(self, "LinearLayer") else x
+    UpLayer = cls("R3GAN.Networks", "UpsampleLayer", resample_layer(Up), lambda self, x: self.Resampler(proj(self, x)))
+    DownLayer = cls("R3GAN.Networks", "DownsampleLayer", resample_layer(Down), lambda self, x: proj(self, self.Resampler(x)))
 
     def gbasis_init(self, z, c):
         nn.Module.__init__(self)
         self.Basis, self.LinearLayer = nn.Parameter(torch.randn(c, 4, 4)), nn.Linear(z, c, bias=False)
-    GBasis = cls("R3GAN.Networks", "GenerativeBasis", gbasis_init)
+    GBasis = cls("R3GAN.Networks", "GenerativeBasis", gbasis_init,
+                 lambda self, z: self.Basis.view(1, -1, 4, 4) * self.LinearLayer(z).view(len(z), -1, 1, 1))
 
     def dbasis_init(self, c, out):
         nn.Module.__init__(self)
         self.Basis, self.LinearLayer = nn.Conv2d(c, c, 4, groups=c, bias=False), nn.Linear(c, out, bias=False)
-    DBasis = cls("R3GAN.Networks", "DiscriminativeBasis", dbasis_init)
+    DBasis = cls("R3GAN.Networks", "DiscriminativeBasis", dbasis_init,
+                 lambda self, x: self.LinearLayer(self.Basis(x).view(len(x), -1)))
 
     def stage(first_last):
         def init(self, layers):
             nn.Module.__init__(self)
             self.Layers, self.DataType = nn.ModuleList(layers), torch.bfloat16
         return init
-    GStage, DStage = cls("R3GAN.Networks", "GeneratorStage", stage(0)), cls("R3GAN.Networks", "DiscriminatorStage", stage(1))
+    def sequence(self, x):
+        for layer in self.Layers:
+            x = layer(x)
+        return x
+    GStage = cls("R3GAN.Networks", "GeneratorStage", stage(0), sequence)
+    DStage = cls("R3GAN.Networks", "DiscriminatorStage", stage(1), sequence)
+
+    def g_forward(self, z, c=None):
+        x = torch.cat([z, self.EmbeddingLayer(c)], 1) if hasattr(self, "EmbeddingLayer") else z
+        for stage_ in self.MainLayers:
+            x = stage_(x)
+        return self.AggregationLayer(x)
+
+    def d_forward(self, x, c=None):
+        x = self.ExtractionLayer(x)
+        for stage_ in self.MainLayers:
+            x = stage_(x)
+        x = (x * self.EmbeddingLayer(c)).sum(1, keepdim=True) if hasattr(self, "EmbeddingLayer") else x
+        return x.view(len(x))
 
     def g_init(self, z, widths, groups, classes, embed):
         nn.Module.__init__(self)
@@ -102,7 +136,7 @@ def authors(monkeypatch):
         self.MainLayers, self.AggregationLayer = nn.ModuleList(stages), Convolution(widths[-1], 3, 1)
         if classes:
             self.EmbeddingLayer = nn.Linear(classes, embed, bias=False)
-    RG = cls("R3GAN.Networks", "Generator", g_init)
+    RG = cls("R3GAN.Networks", "Generator", g_init, g_forward)
 
     def d_init(self, widths, groups, classes):  # widths from the image down, as the authors' D_kwargs
         nn.Module.__init__(self)
@@ -113,7 +147,7 @@ def authors(monkeypatch):
             + [DStage([Block(widths[-1], groups[-1]), Block(widths[-1], groups[-1]), DBasis(widths[-1], widths[-1] if classes else 1)])])
         if classes:
             self.EmbeddingLayer = nn.Linear(classes, widths[-1], bias=False)
-    RD = cls("R3GAN.Networks", "Discriminator", d_init)
+    RD = cls("R3GAN.Networks", "Discriminator", d_init, d_forward)
 
     def wrap_g(self, z, widths, groups, classes, embed, res):
         nn.Module.__init__(self)
@@ -121,7 +155,8 @@ def authors(monkeypatch):
     def wrap_d(self, widths, groups, classes, res):
         nn.Module.__init__(self)
         self.Model, self.c_dim, self.img_resolution = RD(widths[::-1], groups[::-1], classes), classes, res
-    G, D = cls("training.networks", "Generator", wrap_g), cls("training.networks", "Discriminator", wrap_d)
+    G = cls("training.networks", "Generator", wrap_g, lambda self, z, c: self.Model(z, c))
+    D = cls("training.networks", "Discriminator", wrap_d, lambda self, x, c: self.Model(x, c))
     easy = type("EasyDict", (dict,), {"__module__": "dnnlib.util"})
     easy.__qualname__ = "EasyDict"
     mods["dnnlib.util"].EasyDict = easy
@@ -192,6 +227,29 @@ def test_a_snapshot_becomes_a_run_whose_tensors_sit_where_gankit_uses_them(autho
     # every tensor of the source is used exactly once: the multisets of values agree
     src = sorted(p.sum().item() for p in ge.parameters())
     assert sorted(v.sum().item() for k, v in states["G_ema"].items()) == pytest.approx(src, abs=0, rel=0)
+
+
+@pytest.mark.parametrize("classes", [0, 10])
+def test_the_imported_networks_compute_what_the_source_networks_compute(authors, tmp_path, classes):
+    """The stand-ins run R3GAN's reference computation (per-channel [1,3,3,1] resampling by conv, biased leaky ReLU,
+    inverted-bottleneck blocks); gankit's imported G_ema and D give the same images and logits on the same inputs."""
+    snap = snapshot(authors, classes=classes)
+    pkl = dump(snap, tmp_path / "net.pkl", authors)
+    with gone(authors):
+        import_pickle(pkl, tmp_path / "run")
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+    from gankit.networks import build_networks
+    torch.manual_seed(5)
+    z, c = torch.randn(6, 8), (F.one_hot(torch.arange(6) % 10, 10).float() if classes else None)
+    G = load_generator(tmp_path / "run")
+    states, meta = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])
+    _, D = build_networks(load_run_config(tmp_path / "run").model, tuple(meta["data_shape"]), meta["num_classes"])
+    D.load_state_dict(states["D"])
+    with torch.no_grad():
+        want_img, img = snap["G_ema"](z, c), G(z, c)
+        want_logit, logit = snap["D"](want_img, c), D(want_img, c)
+    assert img.shape == (6, 3, 16, 16) and torch.allclose(img, want_img, rtol=1e-5, atol=1e-5 * want_img.abs().max())
+    assert torch.allclose(logit, want_logit, rtol=1e-5, atol=1e-5 * want_logit.abs().max())
 
 
 def test_the_imported_run_generates_and_fine_tunes_in_real_processes(authors, tmp_path):
