@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, import, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, import, export, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -254,6 +254,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_generator
+
+    info = export_generator(Path(args.run), args.format, Path(args.out))
+    print(f"wrote {args.out} ({args.format}): inputs {', '.join(f'{k} {v}' for k, v in info['inputs'].items())}; "
+          f"output images {info['outputs']['images']}; described in {args.out}.json")
+    return 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from .data import build_dataset, nominal_shape
     from .networks import build_networks, count_params
@@ -396,6 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--set", action="append", metavar="KEY=VALUE", help="the fine-tuning recipe, e.g. train.batch=64 "
                     "(the networks' shape comes from the pickle)")
     im.set_defaults(fn=cmd_import)
+
+    ex = sub.add_parser("export", help="write a run's EMA generator as ONNX or TorchScript (float32; class and psi "
+                        "inputs where the generator has them)")
+    ex.add_argument("--run", required=True, help="run directory written by `gankit train` or `gankit import`")
+    ex.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    ex.add_argument("--out", required=True, help="file to write (e.g. generator.onnx), with FILE.json describing it")
+    ex.set_defaults(fn=cmd_export)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
 

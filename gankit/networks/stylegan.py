@@ -62,12 +62,17 @@ class EqConv(nn.Conv2d):
             nn.init.zeros_(self.bias)
         self.weight_gain = 1 / math.sqrt(cin * k * k) if equalized else 1.0
         self.lrelu = lrelu
+        self.fused = True  # modulated: one grouped conv with per-sample weights (StyleGAN2's fused modconv); export: False
 
     def forward(self, x: torch.Tensor, gain: float = 1.0, styles: torch.Tensor | None = None, demodulate: bool = True,
                 noise: torch.Tensor | None = None) -> torch.Tensor:
         w = self.weight * self.weight_gain
         if styles is None:
             y = F.conv2d(x, w, padding=self.padding)
+        elif not self.fused:  # the same modulation without per-sample weights (no batch-sized groups: exportable)
+            y = F.conv2d(x * styles[:, :, None, None], w, padding=self.padding)
+            if demodulate:  # sum_ik (s_i w_oik)^2 = (w^2 summed over k) @ s^2
+                y = y * (styles.square() @ w.square().sum((2, 3)).T + 1e-8).rsqrt()[:, :, None, None]
         else:
             n = x.shape[0]
             w = w[None] * styles[:, None, :, None, None]  # w'_ijk = s_i w_ijk

@@ -1,0 +1,107 @@
+"""`gankit export`: a run's EMA generator as an ONNX graph or a TorchScript module, for use outside gankit.
+
+The exported function takes `z` (float32 [N, z_dim], N free), `class` (int64 [N]) when the generator is
+class-conditional, and `psi` (float32 scalar) where the family has a mapping network (StyleGAN's truncation
+w = w_avg + psi (w - w_avg); 1: none), and returns `images` (float32 [N, C, H, W], the generator's range, about
+[-1, 1]). It computes in float32 (a run's bf16 stages are a training-speed choice). ONNX goes through
+torch.export (`pip install gankit[export]`: onnx, onnxscript); TorchScript through torch.jit.trace, which PyTorch
+has deprecated in favour of torch.export but which C++ and older runtimes still load.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import GankitError
+
+FORMATS = ("onnx", "torchscript")
+
+
+class Sampler(nn.Module):
+    """G_ema as a function of named tensors: z, then class (conditional), then psi (families with a mapping)."""
+
+    def __init__(self, G: nn.Module) -> None:
+        super().__init__()
+        self.G = G
+        self.inputs = ["z"] + (["class"] if G.num_classes else []) + (["psi"] if getattr(G, "mapping", None) is not None else [])
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        a = dict(zip(self.inputs, args))
+        c = F.one_hot(a["class"], self.G.num_classes).float() if "class" in a else None
+        if "psi" not in a:
+            return self.G(a["z"], c)
+        w_avg = self.G.mapping.w_avg  # StyleGAN's truncation as tensor arithmetic, so psi stays an input
+        w = w_avg + a["psi"] * (self.G.mapping(a["z"], c) - w_avg)
+        return self.G.synthesis(w[:, None].repeat(1, self.G.num_ws, 1), a["z"], c)
+
+    def example(self, n: int = 2) -> tuple[torch.Tensor, ...]:
+        """Inputs of batch n (the export traces these; N stays free)."""
+        g = torch.Generator().manual_seed(0)
+        out = {"z": torch.randn(n, self.G.z_dim, generator=g), "class": torch.arange(n) % max(1, self.G.num_classes),
+               "psi": torch.tensor(0.7)}
+        return tuple(out[k] for k in self.inputs)
+
+
+def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
+    """Write run's G_ema to `out` in `fmt` (onnx or torchscript), with `out`.json describing its inputs; returns that."""
+    from .run import load_generator
+
+    if fmt not in FORMATS:
+        raise GankitError(f"--format {fmt} is unknown; use {' or '.join(FORMATS)}")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise GankitError(f"--out {out} is a folder; name a file, e.g. {out / ('generator.' + ('onnx' if fmt == 'onnx' else 'pt'))}")
+    G = load_generator(run)
+    if hasattr(G, "bf16"):
+        G.bf16 = False
+    for m in G.modules():  # StyleGAN's modulated convs: the batch-independent form (groups = batch cannot export)
+        if hasattr(m, "fused"):
+            m.fused = False
+    model = Sampler(G).eval()
+    example = model.example()
+    if fmt == "onnx":
+        _onnx(model, example, out)
+    else:
+        with warnings.catch_warnings():  # torch.jit is deprecated: said once in the docs, not at every export
+            warnings.simplefilter("ignore")
+            torch.jit.trace(model, example, check_trace=False).save(str(out))
+    info = {"run": str(run), "format": fmt, "inputs": {k: _spec(k, G) for k in model.inputs},
+            "outputs": {"images": f"float32 [N, {G.channels}, {G.resolution}, {G.resolution}], about [-1, 1]"}}
+    out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _onnx(model: Sampler, example: tuple[torch.Tensor, ...], out: Path) -> None:
+    try:
+        import onnxscript  # noqa: F401  (torch.export's ONNX translator)
+    except ImportError:
+        raise GankitError("ONNX export needs the onnx and onnxscript packages: pip install 'gankit[export]' "
+                          "(or pip install onnx onnxscript)") from None
+    n = torch.export.Dim("n")
+    dynamic = tuple({0: n} if k in ("z", "class") else {} for k in model.inputs)
+    quiet = logging.getLogger("torch.onnx")  # it logs one line per torchvision op it cannot register
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # and prints its progress
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, example, str(out), input_names=model.inputs, output_names=["images"],
+                              dynamic_shapes=(dynamic,), dynamo=True, external_data=False)  # one entry: the *args tuple
+    finally:
+        quiet.setLevel(level)
+
+
+def _spec(name: str, G: nn.Module) -> str:
+    return {"z": f"float32 [N, {G.z_dim}], N(0, 1)", "class": f"int64 [N] in 0..{G.num_classes - 1}",
+            "psi": "float32 scalar: truncation towards w_avg (1: none, 0.7: typical)"}[name]
