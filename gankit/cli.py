@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, import, export, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, report, import, export, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -263,6 +263,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_command
+
+    print(f"wrote {report_command(Path(args.run_dir), Path(args.out) if args.out else None)}")
+    return 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from .data import build_dataset, nominal_shape
     from .networks import build_networks, count_params
@@ -412,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", required=True, choices=["onnx", "torchscript"])
     ex.add_argument("--out", required=True, help="file to write (e.g. generator.onnx), with FILE.json describing it")
     ex.set_defaults(fn=cmd_export)
+
+    rp = sub.add_parser("report", help="one self-contained HTML page for a run: info, config, metrics with their "
+                        "protocol, curves, samples, events, best checkpoint")
+    rp.add_argument("run_dir", help="run directory written by `gankit train`")
+    rp.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    rp.set_defaults(fn=cmd_report)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
 

@@ -163,7 +163,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
-    """Read every finished cell; write results.csv, summary.csv, summary.md and one plot per dataset; return the summary."""
+    """Read every finished cell; write results.csv, summary.csv, summary.md, one plot per dataset and report.html (the
+    study's page); return the summary."""
     exp: Experiment = EXPERIMENTS.get(name)
     root = Path(out) / name
     results = [json.loads((c.path(root) / "result.json").read_text()) for c in cells(exp, seeds)
@@ -215,6 +216,11 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     if exp.curves:
         plot_curves(exp.curves, runs, root)
     plot_samples(runs, root)
+    from .report import study_report
+
+    study_report(root, f"gankit experiment {name}: {exp.description}", summary, cols,
+                 [(f"{c.dataset} {c.method} {c.config_id} seed {c.seed}", c.path(root) / "run") for c in cells(exp, seeds)
+                  if (c.path(root) / "result.json").exists()])
     return summary
 
 

@@ -1,0 +1,131 @@
+"""`gankit report RUN`: one self-contained HTML page for a run (and, from `gankit experiment`, for a study).
+
+Everything is inside the file (inline CSS and script; plots and sample grids as base64 PNGs), so it opens offline,
+travels by e-mail and renders the same anywhere: run info and resolved config, the metric table at every snapshot
+with its protocol, learning curves, sample grids over training, events, and the best checkpoint.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import GankitError
+from .run import MetricsLog, load_run_config
+
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:8px 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3;cursor:pointer}td.l,th.l{text-align:left}
+img{max-width:100%}figure img{max-width:520px}figure{display:inline-block;margin:6px;text-align:center}figcaption{font-size:12px;color:#555}
+.muted{color:#666}code{background:#f5f5f5;padding:0 3px}"""
+SCRIPT = """document.querySelectorAll('table.sortable th').forEach(function(th, i){th.addEventListener('click', function(){
+var t=th.closest('table'), rows=Array.from(t.tBodies[0].rows), up=th.dataset.up!=='1';th.dataset.up=up?'1':'0';
+rows.sort(function(a,b){var x=a.cells[i].innerText, y=b.cells[i].innerText, nx=parseFloat(x), ny=parseFloat(y);
+var c=(isNaN(nx)||isNaN(ny))?x.localeCompare(y):nx-ny;return up?c:-c;});rows.forEach(function(r){t.tBodies[0].appendChild(r);});});});
+document.body.dataset.rendered='yes';"""
+
+
+def _png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _table(head: list[str], rows: Iterable[list[Any]], sortable: bool = True, left: int = 1) -> str:
+    def cell(i: int, v: Any, tag: str) -> str:
+        text = f"{v:.4g}" if isinstance(v, float) else str(v)
+        return f"<{tag}{' class=l' if i < left else ''}>{html.escape(text)}</{tag}>"
+    out = [f"<table{' class=sortable' if sortable else ''}><thead><tr>" + "".join(cell(i, h, "th") for i, h in enumerate(head)) + "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(cell(i, v, "td") for i, v in enumerate(r)) + "</tr>" for r in rows]
+    return "".join(out) + "</tbody></table>"
+
+
+def page(title: str, sections: list[tuple[str, str]]) -> str:
+    """A whole HTML document: a title, then (heading, HTML body) sections."""
+    body = "".join(f"<h2>{html.escape(h)}</h2>{b}" for h, b in sections)
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}<script>{SCRIPT}</script></body></html>")
+
+
+def _protocol(cfg: Any) -> str:
+    """What the snapshot metrics measure, from the run's config."""
+    t = cfg.train
+    return (f"snapshot metrics <code>{html.escape(t.metrics)}</code> on {t.eval_n} samples of the EMA generator "
+            f"(seeded apart from training); features for fid/kid/pr/dc: <code>{html.escape(t.eval_extractor)}</code>; "
+            f"reference: the run's training set (<code>{html.escape(cfg.data.name)}</code>); best checkpoint by "
+            f"<code>{html.escape(t.best_metric)}</code>")
+
+
+def run_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write the run's report (default RUN/report.html) and return its path."""
+    from .plot import plot_run
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    log = run_dir / "metrics.jsonl"
+    records = MetricsLog.read(log) if log.exists() else []
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    sections = []
+    facts = [["preset", cfg.preset], ["images seen", f"{max((r.get('images', 0) for r in records), default=0):,}"],
+             *[[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()]]
+    if (run_dir / "import.json").exists():
+        facts.append(["imported from", json.loads((run_dir / "import.json").read_text()).get("source")])
+    sections.append(("Run", _table(["item", "value"], facts, sortable=False, left=2)))
+    flat = [[f"{sec}.{k}", json.dumps(v) if isinstance(v, list) else v] for sec, d in cfg.to_dict().items()
+            if isinstance(d, dict) for k, v in d.items()]
+    sections.append(("Resolved config", f"<details><summary>{len(flat)} keys (config.json)</summary>"
+                                        f"{_table(['key', 'value'], flat, left=2)}</details>"))
+    snaps = [r for r in records if "event" not in r and "loss_d" not in r]
+    keys = sorted({k for r in snaps for k in r} - {"time", "images", "kimg"})
+    sections.append(("Metrics at every snapshot", f"<p class=muted>{_protocol(cfg)}</p>" + (
+        _table(["kimg", *keys], [[r["kimg"], *(r.get(k, "") for k in keys)] for r in snaps]) if snaps
+        else "<p>no snapshot metrics (train.metrics=none, or no snapshot yet)</p>")))
+    if records:
+        with tempfile.TemporaryDirectory() as tmp:
+            plots = plot_run(run_dir, tmp)
+            figs = "".join(f"<figure><img alt='{p.stem}' src='{_png(p)}'><figcaption>{p.stem}</figcaption></figure>" for p in plots)
+        sections.append(("Learning curves", figs))
+    grids = sorted(p for p in run_dir.glob("samples-*.png") if "channels" not in p.name)
+    if grids:
+        pick = [grids[round(i * (len(grids) - 1) / 5)] for i in range(min(6, len(grids)))] if len(grids) > 6 else grids
+        figs = "".join(f"<figure><img alt='{p.stem}' src='{_png(p)}' width=256><figcaption>{int(p.stem.split('-')[1]) / 1000:g} kimg"
+                       f"</figcaption></figure>" for p in dict.fromkeys(pick))
+        sections.append(("Samples over training (EMA generator)", figs))
+    events = [r for r in records if "event" in r]
+    sections.append(("Events", _table(["kimg", "event", "message"], [[r.get("kimg", ""), r["event"], r.get("message", "")]
+                                                                    for r in events], left=3) if events else "<p>none</p>"))
+    best = run_dir / "checkpoints" / "best.json"
+    if best.exists():
+        meta = json.loads(best.read_text()).get("meta", {})
+        sections.append(("Best checkpoint", _table(["item", "value"], [["images", meta.get("images")], *[[k, v] for k, v in
+                                                   (meta.get("metrics") or {}).items()]], sortable=False, left=2)))
+    out = Path(out) if out else run_dir / "report.html"
+    name = "/".join(run_dir.resolve().parts[-2:]) if run_dir.name == "run" else run_dir.name  # experiment cells: */run
+    out.write_text(page(f"gankit run {name}", sections))
+    return out
+
+
+def study_report(root: Path, title: str, summary: list[dict], cols: list[str], cells: list[tuple[str, Path]]) -> Path:
+    """A study's page (root/report.html): its summary table, its plots and a link to every cell's run."""
+    sections = [("Summary (mean and sample std over seeds; diverged and failed seeds counted, never averaged)",
+                 _table(cols, [[row.get(c, "") for c in cols] for row in summary], left=2))]
+    figs = "".join(f"<figure><img alt='{p.stem}' src='{_png(p)}'><figcaption>{p.name}</figcaption></figure>"
+                   for p in sorted(root.glob("*.png")))
+    if figs:
+        sections.append(("Plots", figs))
+    links = "".join(f"<li><a href='{html.escape(os.path.relpath(run, root))}/'>{html.escape(label)}</a>"
+                    + (f" (<a href='{html.escape(os.path.relpath(run / 'report.html', root))}'>report</a>)"
+                       if (run / "report.html").exists() else "") + "</li>" for label, run in cells)
+    sections.append(("Cells", f"<ul>{links}</ul>"))
+    out = root / "report.html"
+    out.write_text(page(title, sections))
+    return out
+
+
+def report_command(run_dir: Path, out: Path | None) -> Path:
+    """The CLI's entry: a run directory (has config.json) or refused in one line."""
+    if not (Path(run_dir) / "config.json").exists():
+        raise GankitError(f"{run_dir} is not a gankit run (no config.json); pass the --out of a `gankit train`")
+    return run_report(Path(run_dir), out)

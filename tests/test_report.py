@@ -1,0 +1,88 @@
+"""`gankit report`: a self-contained HTML page for a real run, opened in headless Chromium (the Debian package; .ci/run
+installs it): it renders with no console error, its script runs, and a screenshot is taken. Outside CI a missing
+browser skips the browser test, naming it."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+from gankit.report import SCRIPT, run_report, study_report
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome-headless-shell")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("r") / "tiny"
+    assert main(["train", "--preset", "r3gan-tiny", "--kimg", "0.064", "--set", "train.snapshot_kimg=0.032", "--set",
+                 "train.eval_n=256", "--set", "train.tensorboard=false", "--set", "train.log_kimg=0.016", "--out", str(out)]) == 0
+    return out
+
+
+def browser() -> str:
+    found = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no headless browser ({', '.join(BROWSERS)}) in CI: .ci/run installs the Debian chromium package")
+        pytest.skip(f"no headless browser found ({', '.join(BROWSERS)}); `apt-get install chromium` runs this test")
+    return found
+
+
+def test_the_report_holds_everything_and_needs_no_network(run, tmp_path):
+    path = run_report(run, tmp_path / "r.html")
+    text = path.read_text()
+    for heading in ("Run", "Resolved config", "Metrics at every snapshot", "Learning curves", "Samples over training",
+                    "Events", "Best checkpoint"):
+        assert f"<h2>{heading}" in text, heading
+    assert text.count("<tr><td class=l>0.032</td>") + text.count("<tr><td class=l>0.064</td>") == 2  # two snapshots
+    assert "modes_kl" in text and "on 256 samples" in text  # the metric table with its protocol
+    assert len(re.findall(r"src='data:image/png;base64,", text)) >= 4  # plots and sample grids inside the file
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", text)  # nothing fetched from anywhere
+
+
+def render(html: Path, tmp_path: Path) -> tuple[str, str, Path]:
+    exe = browser()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--log-level=0"]
+    dom = subprocess.run([exe, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    shot = tmp_path / "report.png"
+    subprocess.run([exe, *flags, "--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", html.as_uri()],
+                   capture_output=True, text=True, timeout=120)
+    return dom.stdout, dom.stderr, shot
+
+
+def test_the_report_renders_in_headless_chromium_without_console_errors(run, tmp_path):
+    path = run_report(run, tmp_path / "r.html")
+    dom, log, shot = render(path, tmp_path)
+    errors = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    assert not errors, errors
+    assert 'data-rendered="yes"' in dom  # the page's script ran to its end
+    assert "Metrics at every snapshot" in dom
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (2400, 1200) and pixels.std() > 10  # a page, not a blank
+    shutil.copy(shot, path.with_suffix(".png"))
+
+
+def test_a_script_error_would_be_caught(run, tmp_path):
+    """The console check can fail: the same page with a broken script shows an error."""
+    path = run_report(run, tmp_path / "r.html")
+    path.write_text(path.read_text().replace(SCRIPT, "undefinedFunction();" + SCRIPT))
+    dom, log, _ = render(path, tmp_path)
+    assert any("Uncaught ReferenceError" in ln for ln in log.splitlines()) and 'data-rendered="yes"' not in dom
+
+
+def test_the_study_page_and_the_cli(run, tmp_path, capsys):
+    shutil.copy(next(run.glob("samples-*.png")), tmp_path / "grid-plot.png")
+    out = study_report(tmp_path, "a study", [{"dataset": "d", "method": "m", "modes": 3.5}], ["dataset", "method", "modes"],
+                       [("d m seed 0", run)])
+    text = out.read_text()
+    assert "<td>3.5</td>" in text and "grid-plot.png" in text and os.path.relpath(run, tmp_path) in text
+    assert main(["report", str(run)]) == 0 and (run / "report.html").exists()
+    assert main(["report", str(tmp_path / "nope")]) == 2 and "not a gankit run" in capsys.readouterr().err
