@@ -36,6 +36,8 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
     assert "| grid25 | stops | 2 | 2 (0.096 0.096) | 0 | - | - |" in md
     for png in ("grid25.png", "grid25-curves.png", "grid25-samples.png"):
         assert (root / name / png).stat().st_size > 1000
+    page = (root / name / "report.html").read_text()  # the study's page: table, plots inside, a link per cell
+    assert page.count("data:image/png;base64,") == 3 and page.count("<li><a href='grid25/") == len(results)
     # --collect-only rebuilds the same table from the run directories alone
     (root / name / "summary.md").unlink()
     collect(name, root)
