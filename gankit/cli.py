@@ -175,6 +175,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         who = f", {p['extractor']} {p['weights_sha256'][:8]}" if "extractor" in p else ""
         named = f"{p['named']['name']}: " if "named" in p else ""
         print(f"{name:10s} {fields}   ({named}n_gen {p['n_gen']}{extra}{who}, seed {p['seed']})")
+    seen = {}
+    for r in results.values():  # how the images were prepared for each network, in plain text
+        p = r["protocol"]
+        if "preprocessing" in p:
+            seen[p["extractor"]] = f"{p['preprocessing']} (input {p['input_size']})"
+    for who, how in seen.items():
+        print(f"protocol  {who}: {how}")
     t = next(iter(results.values()))["seconds"]
     print("seconds   " + "  ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "score")
           + "  score " + " ".join(f"{name} {r['seconds']['score']:.1f}" for name, r in results.items()))

@@ -198,7 +198,7 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         t1 = time.perf_counter()
         h.update(x.numpy().tobytes())
         out.n += x.shape[0]
-        if opts.progress and i % 20 == 19:
+        if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
             opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {out.n / (time.time() - t0):.1f} img/s")
         if feat is not None:
             f = feat.features(x)
@@ -315,6 +315,15 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     need_ref = needs_reference(list(metrics))
     if need_ref and ref is None:
         raise GankitError(f"{', '.join(k for k, m in metrics.items() if m.reference)} compare against a reference; pass --ref")
+    if "kid" in metrics:  # refused before any feature is extracted, not after minutes of Inception
+        sizes = {"generated set (--n)": src.n}
+        if ref_collected is not None or ref is not None:
+            sizes["reference (--n-ref)"] = (ref_collected.n if ref_collected is not None else
+                                            ref.stats["collected"].n if ref.stats is not None else ref.n)
+        short = [f"the {k} has {v}" for k, v in sizes.items() if v < opts.kid_subset_size]
+        if short:
+            raise GankitError(f"KID draws subsets of {opts.kid_subset_size} samples but {' and '.join(short)}; raise the "
+                              "counts or lower --kid-subset-size")
     g = collect(src, needs, opts, ref)
     t0 = time.perf_counter()
     r = ref_collected if ref_collected is not None or not need_ref else reference(ref, {"features"}, opts, save_ref)

@@ -185,10 +185,19 @@ def test_colour_on_grey_is_bounded():
     assert y.abs().max() > 0
 
 
-def test_full_pipeline_bounded():
+def test_full_pipeline_identity_at_p0_live_at_p1_and_seeded():
+    """The whole pipeline: p = 0 returns the input bitwise (catches a transform firing regardless of p); p = 1 changes
+    every image (catches a pipeline that skips its stages); the same generator seed gives the same output and
+    another seed a different one (catches draws from the global RNG, which would break bitwise resume)."""
     x = images(16, 3, 16)
+    assert torch.equal(augment(x, 0.0, generator=gen(10)), x)
+    torch.manual_seed(123)
     y = augment(x, 1.0, generator=gen(10))
-    assert torch.isfinite(y).all() and y.abs().max() < 50
+    torch.manual_seed(456)  # the global RNG must not matter
+    assert torch.equal(augment(x, 1.0, generator=gen(10)), y)
+    assert not torch.equal(augment(x, 1.0, generator=gen(11)), y)
+    changed = (y - x).flatten(1).abs().amax(1) > 1e-3
+    assert y.shape == x.shape and bool(torch.isfinite(y).all()) and bool(changed.all()), changed
 
 
 def test_xflip_rate():

@@ -2,6 +2,7 @@
 `evaluate` driver with its cache and protocol, mode counting on real StackedMNIST, and bad input."""
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +177,23 @@ def test_fid_same_images_zero_and_kid_too_few():
     ds_src = lambda: resolve_source("stacked-digits", 200, 5)  # noqa: E731
     r = evaluate(ds_src(), ds_src(), EvalOptions(metrics=["fid"], n=200, extractor="digits", cache=False))
     assert abs(r["fid"]["value"]) < 1e-6
-    with pytest.raises(GankitError, match="subset_size"):
+    with pytest.raises(GankitError, match="KID draws subsets of 1000"):
         evaluate(ds_src(), ds_src(), EvalOptions(metrics=["kid"], n=200, extractor="digits", cache=False))
+
+
+def test_kid_with_too_few_samples_is_refused_before_any_feature(monkeypatch):
+    """A KID request whose sets are smaller than its subsets stops before an extractor is even loaded (catches the
+    check running after extraction, minutes of Inception later on a real run)."""
+    import gankit.metrics.extractors as ex
+
+    def no_features(*a, **k):
+        raise AssertionError("features were extracted before the KID sizes were checked")
+    monkeypatch.setattr(ex, "load_extractor", no_features)
+    src = lambda n: resolve_source("stacked-digits", n, 5)  # noqa: E731
+    with pytest.raises(GankitError, match=r"subsets of 1000 samples but the generated set \(--n\) has 200 and the reference"):
+        evaluate(src(200), src(300), EvalOptions(metrics=["kid"], n=200, extractor="digits", cache=False))
+    with pytest.raises(GankitError, match=r"the reference \(--n-ref\) has 300; raise"):
+        evaluate(src(1000), src(300), EvalOptions(metrics=["fid", "kid"], n=1000, extractor="digits", cache=False))
 
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST files not found at {MNIST}")
@@ -250,3 +266,37 @@ def test_inception_score_needs_logits_the_wheel_lacks():
     src = resolve_source("stacked-digits", 2, 0)
     with pytest.raises(GankitError, match="1008-logit"):
         evaluate(src, None, EvalOptions(metrics=["is"], n=2, classifier="inception"))
+
+
+def test_inception_score_probabilities_are_unbiased_over_all_1008_logits():
+    """IS takes pool3 @ W with no fc bias and a softmax over all 1008 logits, as openai/improved-gan's code and
+    torch-fidelity do. Catches adding the bias (a huge bias on class 0 would then take all the mass) and dropping
+    class 0 (1007 columns)."""
+    from gankit.metrics.extractors import InceptionExtractor
+
+    torch.manual_seed(0)
+    net = inc.InceptionV3(with_logits=True).eval()
+    with torch.no_grad():
+        net.fc.bias.zero_()
+        net.fc.bias[0] = 100.0
+    ext = object.__new__(InceptionExtractor)
+    ext.net, ext.device = net, torch.device("cpu")
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        p = ext._probs(x)
+        feats = net(ext._input(x))
+    assert p.shape == (2, 1008) and torch.allclose(p.sum(1), torch.ones(2, dtype=p.dtype))
+    want = F.softmax(feats @ net.fc.weight.T, 1)
+    assert torch.allclose(p, want, atol=1e-7) and p[:, 0].max() < 0.5
+
+
+def test_eval_shows_progress_for_any_n_and_the_preprocessing_in_plain_text(capsys):
+    """50 images at batch 100 is one batch: progress still shows (it used to appear only every 20 batches), and the
+    printed result names how the images were prepared for the network."""
+    from gankit.cli import main
+
+    assert main(["eval", "--images", "digits", "--ref", "digits", "--metrics", "fid", "--extractor", "digits",
+                 "--n", "50", "--no-cache"]) == 0
+    out, err = capsys.readouterr()
+    assert "50/50 images" in err
+    assert re.search(r"^protocol  digits: .+ \(input .+\)$", out, re.M), out

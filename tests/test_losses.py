@@ -87,17 +87,25 @@ def test_g_step_freezes_d_and_uses_softplus():
 
 
 def test_penalty_taken_before_augmentation():
-    """With augmentation on, R1 is the gradient w.r.t. the un-augmented reals (a linear D: grad = b)."""
+    """R1 is the gradient w.r.t. the un-augmented reals, through the augmentation: ||d D(A(x)) / dx||^2. With a
+    quadratic D and contrast (which scales each image's deviations from its mean by a random c), that differs from
+    the gradient w.r.t. the augmented images, ||dD/dA(x)||^2, by about c^2: the test computes both with the same
+    augmentation draws and checks d_step gives the first (catches a penalty taken after augmentation)."""
+    from gankit.augment import AUGMENTS, augment
+
     torch.manual_seed(2)
     D, G = QuadraticD(12), FixedG()
-    with torch.no_grad():
-        D.a.zero_()
     regs = {"r1": REGULARIZERS.get("r1")}
-    cfg = AugmentConfig(**{k: 0.0 for k in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
-                                             "contrast", "lumaflip", "hue", "saturation", "cutout")})
-    stats = d_step(G, D, LOSSES.get("rpgan"), regs, torch.randn(4, 3, 2, 2), None, torch.randn(4, 12), 1.0,
-                   1.0, cfg, torch.Generator().manual_seed(0))
-    assert abs(stats["r1"] - D.b.detach().square().sum().item()) < 1e-5  # brightness shifts do not change it
+    cfg = AugmentConfig(**{k: 0.0 for k in AUGMENTS})
+    cfg.contrast = 1.0
+    real, z = torch.randn(64, 3, 2, 2), torch.randn(64, 12)
+    stats = d_step(G, D, LOSSES.get("rpgan"), regs, real, None, z, 1.0, 1.0, cfg, torch.Generator().manual_seed(0))
+    x = real.clone().requires_grad_(True)
+    y = augment(x, 1.0, cfg, torch.Generator().manual_seed(0))  # the same draws d_step made for the reals
+    (before, after) = torch.autograd.grad(D(y).sum(), (x, y))
+    right, wrong = before.square().flatten(1).sum(1).mean(), after.square().flatten(1).sum(1).mean()
+    assert abs(float(stats["r1"]) - float(right)) < 1e-5 * float(right)
+    assert abs(float(wrong) - float(right)) > 0.05 * float(right)  # the two orders are far apart here
 
 
 def test_registry_unknown_names_list_valid():

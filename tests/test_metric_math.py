@@ -208,12 +208,12 @@ def _prdc_ref(real: np.ndarray, fake: np.ndarray, k: int) -> dict:
     np.fill_diagonal(dff, np.inf)
     r_real = np.sort(drr, 1)[:, k - 1]
     r_fake = np.sort(dff, 1)[:, k - 1]
-    inside = drf <= r_real[:, None]  # [N, M]: fake j inside real i's ball
+    inside = drf <= r_real[:, None]  # [N, M]: fake j inside real i's ball (NVlabs' precision/recall: <=)
     return {
         "precision": inside.any(0).mean(),
         "recall": (drf <= r_fake[None, :]).any(1).mean(),
-        "density": inside.sum() / (k * fake.shape[0]),
-        "coverage": (drf.min(1) <= r_real).mean(),
+        "density": (drf < r_real[:, None]).sum() / (k * fake.shape[0]),  # Naeem et al.'s prdc: strict <
+        "coverage": (drf.min(1) < r_real).mean(),
     }
 
 
@@ -229,6 +229,19 @@ def test_prdc_matches_brute_force(k):
         assert pr["precision"] == ref["precision"] and pr["recall"] == ref["recall"]
         assert dc["density"] == pytest.approx(ref["density"], rel=1e-14) and dc["coverage"] == ref["coverage"]
     assert 0 < ref["precision"] < 1 and 0 < ref["recall"] < 1 and 0 < ref["coverage"] < 1
+
+
+def test_ties_follow_each_papers_code():
+    """Points 0, 1, 2 (1-D) scored against themselves, k = 1: every radius is 1 and neighbours sit exactly on it.
+    NVlabs' precision/recall count the boundary (<=): both 1. Naeem et al.'s density/coverage do not (<): each fake
+    lies strictly inside only its own twin's ball, so density = 3 / (1 * 3) = 1 (with <= it would be 7 / 3), and
+    coverage = 1 (nearest fake at distance 0 < 1). Catches a <= in density or a < in precision."""
+    x = torch.tensor([[0.0], [1.0], [2.0]])
+    assert density_coverage(x, x, k=1) == {"density": 1.0, "coverage": 1.0}
+    assert precision_recall(x, x, k=1) == {"precision": 1.0, "recall": 1.0}
+    y = torch.tensor([[0.5], [3.5], [1.0]])  # 0.5 strictly inside two balls; 3.5 in none; 1.0 on two boundaries, in one
+    assert density_coverage(x, y, k=1)["density"] == pytest.approx(3 / 3)
+    assert precision_recall(x, y, k=1)["precision"] == pytest.approx(2 / 3)
 
 
 def test_expected_coverage_identical_distributions():

@@ -92,7 +92,7 @@ class InceptionExtractor(Extractor):
         return self.net(self._input(x))
 
     def _probs(self, x: Tensor) -> Tensor:
-        return F.softmax(self.net.logits(self.net(self._input(x)))[:, 1:], 1)  # class 0 is the unused "background"
+        return F.softmax(self.net.logits(self.net(self._input(x))), 1)  # over all 1008, as the original and torch-fidelity
 
 
 class DigitExtractor(Extractor):

@@ -173,11 +173,12 @@ class InceptionV3(nn.Module):
         return F.avg_pool2d(x, 8).flatten(1)
 
     def logits(self, feats: Tensor) -> Tensor:
-        """The 1008 logits of the original graph (index 0 unused), for the Inception Score."""
+        """The 1008 logits as the original IS code takes them: pool3 @ W, no bias (openai/improved-gan's
+        inception_score.py multiplies by softmax/logits/MatMul's weight; torch-fidelity's "logits_unbiased")."""
         if self.fc is None:
             raise GankitError("these Inception weights have no 1008-logit layer (fid-helper's default_1.pt drops it); "
                               f"use {HUB_FILE}, which keeps it, or score IS with a digit classifier")
-        return self.fc(feats)
+        return feats @ self.fc.weight.T
 
 
 # --------------------------------------------------------------------------- TF1 resize

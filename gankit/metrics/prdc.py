@@ -2,7 +2,8 @@
 
 Real set X [N, D], fake set Y [M, D]. r_k(x) is the Euclidean distance from x to its k-th nearest
 neighbour in its own set, the point itself excluded. A point is "inside" a sample's ball when its
-distance is <= the radius. Distances are float64, computed in batch x batch blocks so the full N x M
+distance is <= the radius for precision/recall (NVlabs' improved-precision-recall code) and < the radius for
+density/coverage (Naeem et al.'s prdc code); the two differ only on ties, e.g. a set scored against itself. Distances are float64, computed in batch x batch blocks so the full N x M
 (or N x N) matrix is never held at once.
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _cross(real: Tensor, fake: Tensor, r_real: Tensor, r_fake: Tensor | None, ba
     n, m = real.shape[0], fake.shape[0]
     fake_in_real = torch.zeros(m, dtype=torch.bool)      # precision: fake inside some real ball
     real_in_fake = torch.zeros(n, dtype=torch.bool)      # recall: real inside some fake ball
-    fake_ball_count = torch.zeros(m, dtype=torch.float64)  # density: # real balls containing each fake
+    fake_ball_count = torch.zeros(m, dtype=torch.float64)  # density: # real balls strictly containing each fake
     real_nn_fake = torch.full((n,), float("inf"), dtype=torch.float64)  # coverage: nearest fake to each real
     for i in range(0, n, batch):
         rr = r_real[i:i + batch, None]
@@ -61,7 +62,7 @@ def _cross(real: Tensor, fake: Tensor, r_real: Tensor, r_fake: Tensor | None, ba
             d = _dist(real[i:i + batch], fake[j:j + batch])
             inside = d <= rr
             fake_in_real[j:j + batch] |= inside.any(0)
-            fake_ball_count[j:j + batch] += inside.sum(0)
+            fake_ball_count[j:j + batch] += (d < rr).sum(0)
             if r_fake is not None:
                 real_in_fake[i:i + batch] |= (d <= r_fake[None, j:j + batch]).any(1)
             real_nn_fake[i:i + batch] = torch.minimum(real_nn_fake[i:i + batch], d.min(1).values)
@@ -87,7 +88,7 @@ def density_coverage(real: Tensor, fake: Tensor, k: int = 5, batch: int = 1024) 
     r_real = knn_radii(x, k, batch)
     c = _cross(x, y, r_real, None, batch)
     density = float(c["fake_ball_count"].sum()) / (k * y.shape[0])
-    coverage = float((c["real_nn_fake"] <= r_real).double().mean())
+    coverage = float((c["real_nn_fake"] < r_real).double().mean())
     return {"density": density, "coverage": coverage}
 
 
