@@ -6,6 +6,7 @@ steps the optimizers; these functions only compute losses and call backward().
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -70,15 +71,43 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     return stats
 
 
+def unrolled_adam(params: dict[str, torch.Tensor], grads: list[torch.Tensor], moments: dict[str, tuple], lr: float,
+                  betas: tuple[float, float], eps: float) -> tuple[dict[str, torch.Tensor], dict[str, tuple]]:
+    """One differentiable Adam step (Kingma & Ba 2015, Algorithm 1, torch.optim.Adam's form): new params and moments.
+
+    moments: name -> (exp_avg, exp_avg_sq, step). The graph through the gradients is kept, so a loss on the new
+    params differentiates through the step (Metz et al. 2017 unroll D's Adam this way)."""
+    b1, b2 = betas
+    out, new = {}, {}
+    for (name, w), g in zip(params.items(), grads):
+        m, v, t = moments[name]
+        m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
+        denom = v.clamp_min(1e-38).sqrt() / math.sqrt(1 - b2**t) + eps  # clamp: no inf gradient of sqrt at v = 0
+        out[name], new[name] = w - (lr / (1 - b1**t)) * m / denom, (m, v, t)
+    return out, new
+
+
+def adam_moments(D: nn.Module, opt: Optional[torch.optim.Optimizer]) -> tuple[dict[str, tuple], tuple[float, float], float]:
+    """D's Adam state as unrolled_adam takes it (zeros at step 0 before D's first step), its betas and eps."""
+    group = opt.param_groups[0] if opt is not None else {"betas": (0.0, 0.99), "eps": 1e-8}
+    moments = {}
+    for name, p in D.named_parameters():
+        st = opt.state.get(p, {}) if opt is not None else {}
+        moments[name] = (st["exp_avg"].detach(), st["exp_avg_sq"].detach(), int(st["step"])) if st else (
+            torch.zeros_like(p), torch.zeros_like(p), 0)
+    return moments, tuple(map(float, group["betas"])), float(group["eps"])
+
+
 def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Optional[torch.Tensor],
            z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator,
            weight: float = 1.0, noise: float = 0.0, unroll: int = 0, unroll_lr: float = 0.0,
-           feature_matching: bool = False) -> dict[str, torch.Tensor]:
+           feature_matching: bool = False, d_opt: Optional[torch.optim.Optimizer] = None) -> dict[str, torch.Tensor]:
     """G loss on fresh z (and a fresh real batch for relativistic losses); D's parameters frozen; backward of weight * mean.
 
-    unroll = K > 0 (Metz et al. 2017, eqs. 4-6): G's loss is taken against D after K differentiable gradient
-    steps theta_D <- theta_D - unroll_lr * grad L_D on this batch (adversarial loss only), and G's gradient
-    flows through those steps; D's own parameters are not changed.
+    unroll = K > 0 (Metz et al. 2017, eqs. 4-6): G's loss is taken against D after K differentiable steps of the
+    optimiser D trains with, Adam from D's current moments and step count (d_opt; as their code unrolls Adam), at
+    step size unroll_lr, on this batch (adversarial loss only); G's gradient flows through those steps and D's own
+    parameters and moments are not changed. Without d_opt, Adam from zero moments (unit tests).
     """
     D.requires_grad_(False)
     try:
@@ -91,11 +120,12 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
             return {"loss_g": fm.detach()}
         if unroll > 0:
             params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+            moments, betas, eps = adam_moments(D, d_opt)
             for _ in range(unroll):
                 d_loss = loss.d(functional_call(D, params, (_maybe_augment(real.detach(), aug_p, aug_cfg, rng, noise), c)),
                                 functional_call(D, params, (_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c))).mean()
                 grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)  # keeps d theta_D / d theta_G
-                params = {n: w - unroll_lr * g for (n, w), g in zip(params.items(), grads)}
+                params, moments = unrolled_adam(params, grads, moments, unroll_lr, betas, eps)
 
             def disc(x: torch.Tensor) -> torch.Tensor:
                 return functional_call(D, params, (x, c))

@@ -165,7 +165,7 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
     for real, c, z in g_batches:
         part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch,
                       h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio,
-                      cfg.loss.feature_matching)
+                      cfg.loss.feature_matching, s.opt_D)
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
     if cfg.loss.mma_lambda > 0:  # MMA-GAN's L_div on a separate batch Z_div of M samples, the same on every rank
         z_div = torch.randn(cfg.loss.mma_batch, s.G.z_dim, generator=s.rng).to(s.device)

@@ -238,18 +238,86 @@ def test_unrolled_gan_gradient_flows_through_the_unrolled_d():
     plain = _unrolled_grads(0, 0.0, D, G, loss, real, z)
     unrolled = _unrolled_grads(3, 0.5, D, G, loss, real, z)
     assert max(float((a - b).abs().max()) for a, b in zip(plain, unrolled)) > 1e-4
-    # the same K steps with G's samples detached inside the unroll (D moves, but no second-order path to G)
+    # the same K Adam steps with G's samples detached inside the unroll (D moves, but no second-order path to G)
     from torch.func import functional_call
+
+    from gankit.step import adam_moments, unrolled_adam
     params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+    moments, betas, eps = adam_moments(D, None)
     fake = G(z)
     for _ in range(3):
         dl = loss.d(functional_call(D, params, (real,)), functional_call(D, params, (fake.detach(),))).mean()
         grads = torch.autograd.grad(dl, list(params.values()))
-        params = {n: (w - 0.5 * g).detach().requires_grad_(True) for (n, w), g in zip(params.items(), grads)}
+        params, moments = unrolled_adam(params, grads, moments, 0.5, betas, eps)
+        params = {n: w.detach().requires_grad_(True) for n, w in params.items()}
     G.zero_grad(set_to_none=True)
     loss.g(None, functional_call(D, params, (fake,))).mean().backward()
     first_order = [p.grad.clone() for p in G.parameters()]
     assert max(float((a - b).abs().max()) for a, b in zip(first_order, unrolled)) > 1e-6  # the unroll term matters
+
+
+def test_the_unroll_takes_the_adam_steps_d_would_take():
+    """Three unrolled steps from D's real Adam state (after 4 training steps) land on the parameters that
+    torch.optim.Adam reaches with three real steps on the same loss (catches SGD steps, lost moments or a wrong
+    step count in the bias correction)."""
+    import copy
+
+    from torch.func import functional_call
+
+    from gankit.step import adam_moments, unrolled_adam
+    G, D = _tiny_pair()
+    loss = LOSSES.get("nonsaturating")
+    real, z = torch.randn(32, 2), torch.randn(32, 2)
+    opt = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.9), eps=1e-8)
+    for _ in range(4):  # D's optimiser with moments and a step count, as in training
+        opt.zero_grad()
+        loss.d(D(torch.randn(32, 2)), D(G(torch.randn(32, 2)).detach())).mean().backward()
+        opt.step()
+    fake = G(z).detach()
+    params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+    moments, betas, eps = adam_moments(D, opt)
+    ref, ref_opt = copy.deepcopy(D), copy.deepcopy(opt)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=2e-3, betas=(0.5, 0.9), eps=1e-8)
+    ref_opt.load_state_dict(opt.state_dict())
+    for _ in range(3):
+        dl = loss.d(functional_call(D, params, (real,)), functional_call(D, params, (fake,))).mean()
+        params, moments = unrolled_adam(params, torch.autograd.grad(dl, list(params.values())), moments, 2e-3, betas, eps)
+        params = {n: w.detach().requires_grad_(True) for n, w in params.items()}
+        ref_opt.zero_grad()
+        loss.d(ref(real), ref(fake)).mean().backward()
+        ref_opt.step()
+    for (n, w), r in zip(params.items(), ref.parameters()):
+        assert torch.allclose(w, r, rtol=1e-5, atol=1e-7), n
+    assert any(not torch.allclose(w, p0) for (_, w), p0 in zip(params.items(), D.parameters()))  # D moved
+
+
+def test_the_default_unroll_changes_gs_gradient_measurably():
+    """At the catalog's ns+unrolled5 settings (mlp-ring8, K = 5 at D's learning rate, D's Adam state after 50 real
+    steps), the unroll moves G's gradient by more than half its norm (measured: 181%; the SGD unroll it replaced,
+    5 plain steps at the same rate: 13%, and 0.6% in the catalog's runs, where ns+unrolled5 came out as ns)."""
+    from gankit.presets import resolve
+    from gankit.networks import build_networks
+
+    cfg = resolve("mlp-ring8")
+    torch.manual_seed(0)
+    G, D = build_networks(cfg.model, (2,), 0)
+    loss = LOSSES.get("nonsaturating")
+    opt = torch.optim.Adam(D.parameters(), lr=cfg.train.lr, betas=(float(cfg.train.beta1), float(cfg.train.beta2)))
+    for _ in range(50):
+        opt.zero_grad()
+        loss.d(D(torch.randn(64, 2)), D(G(torch.randn(64, 2)).detach())).mean().backward()
+        opt.step()
+    real, z = torch.randn(64, 2), torch.randn(64, 2)
+    from gankit.step import g_step
+
+    def grads(k: int, d_opt=opt) -> torch.Tensor:
+        G.zero_grad(set_to_none=True)
+        g_step(G, D, loss, real, None, z, 0.0, AugmentConfig(), torch.Generator(), unroll=k, unroll_lr=cfg.train.lr,
+               d_opt=d_opt)
+        return torch.cat([p.grad.flatten() for p in G.parameters()])
+    plain, unrolled, fresh = grads(0), grads(5), grads(5, None)
+    assert float((unrolled - plain).norm() / plain.norm()) > 0.5
+    assert float((unrolled - fresh).norm() / plain.norm()) > 0.01  # D's own moments are used, not fresh ones
 
 
 def test_unrolled_gan_trains(tmp_path):
