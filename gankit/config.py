@@ -46,7 +46,7 @@ class ModelConfig:
     mbstd_group: int = 0  # D: minibatch standard deviation over groups of this size (Karras et al. 2018; mlp, dcgan, stylegan; 0: off)
     mbdisc_kernels: int = 0  # MLP D: minibatch discrimination kernels B (Salimans et al. 2016; 0: off)
     mbdisc_dim: int = 5  # minibatch discrimination: dimension C of each kernel
-    ortho_init: bool = False  # orthogonal initialisation of G's conv and linear weights (Saxe et al. 2014; BigGAN)
+    ortho_init: bool = False  # orthogonal init of G's and D's conv, linear and embedding weights (Saxe et al. 2014; BigGAN-PyTorch)
     spectral_norm: bool = False  # spectral normalization of every conv and linear weight of D (Miyato et al. 2018)
     spectral_norm_g: bool = False  # the same for G (SAGAN, BigGAN)
 

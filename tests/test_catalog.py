@@ -429,6 +429,20 @@ def test_orthogonal_init_gives_orthogonal_rows():
             w = m.weight.detach()
             small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # the semi-orthogonal side is the identity
             assert torch.allclose(small, torch.eye(small.shape[0]), atol=1e-5)
+    # BigGAN: G, D and G's shared class embedding, as BigGAN-PyTorch's init_weights('ortho') does for both networks
+    # (catches an init that covers G only, or skips the embedding)
+    G, D = build_networks(ModelConfig(arch="resnet", widths=[16] * 3, widths_d=[16] * 3, d_final_res=4, z_dim=18,
+                                      shared_dim=8, hier=True, ortho_init=True), (3, 16, 16), 10)
+    checked = 0
+    for net in (G, D):
+        for m in net.modules():
+            w = getattr(m, "weight", None)
+            if isinstance(m, (nn.Conv2d, nn.Linear)) or m is G.shared:
+                w = w.detach().flatten(1)
+                small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+                assert torch.allclose(small, torch.eye(small.shape[0]), atol=1e-4), type(m).__name__
+                checked += 1
+    assert checked > 20 and G.shared is not None
     from gankit.errors import GankitError
     with pytest.raises(GankitError, match="Fix-up"):
         build_networks(ModelConfig(arch="r3gan", widths=[8, 8], groups=[2, 2], ortho_init=True), (3, 8, 8), 0)

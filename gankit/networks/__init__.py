@@ -129,10 +129,14 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
         G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
     except ValueError as e:
         raise GankitError(str(e)) from None
-    if cfg.ortho_init:
-        for m in G.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+    if cfg.ortho_init:  # BigGAN-PyTorch's init_weights('ortho'): every conv, linear and embedding of G and of D
+        from .resnet import ClassEmbedding
+
+        for m in [*G.modules(), *D.modules()]:
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
                 nn.init.orthogonal_(m.weight)
+            elif isinstance(m, ClassEmbedding) and bool(m.weight.detach().abs().sum() > 0):  # the shared embedding;
+                nn.init.orthogonal_(m.weight)  # not SNGAN's per-class gain/bias tables, which start at 0 on purpose
     if cfg.spectral_norm:
         apply_spectral_norm(D)
     if cfg.spectral_norm_g:
