@@ -7,7 +7,8 @@ steps the optimizers; these functions only compute losses and call backward().
 from __future__ import annotations
 
 import math
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -141,14 +142,39 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
     return {"loss_g": adv.mean().detach()}
 
 
-def div_step(G: nn.Module, D: nn.Module, z: torch.Tensor, lam: float, tau: float, weight: float = 1.0) -> dict[str, torch.Tensor]:
+@contextmanager
+def batch_stats_frozen(module: nn.Module) -> Iterator[None]:
+    """Forward passes inside run in the module's training mode (batch statistics) but leave its BatchNorm running
+    statistics as they were: a frozen D's state is not moved by a G-side term."""
+    saved = {name: b.clone() for name, b in module.named_buffers() if name.rsplit(".", 1)[-1] in BN_BUFFERS}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, b in module.named_buffers():
+                if name in saved:
+                    b.copy_(saved[name])
+
+
+BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def div_step(G: nn.Module, D: nn.Module, z: torch.Tensor, lam: float, tau: float, weight: float = 1.0,
+             aug_p: float = 0.0, aug_cfg: Optional[AugmentConfig] = None, rng: Optional[torch.Generator] = None,
+             noise: float = 0.0) -> dict[str, torch.Tensor]:
     """MMA-GAN's mode-coverage term on its own batch z (Z_div, M samples): backward of weight * lam * L_div, D frozen.
 
-    L_div = sum_k max(0, tau - A_k) with A_k the mean of sigmoid(D_k(G(z))) over the batch (losses.mode_coverage)."""
+    L_div = sum_k max(0, tau - A_k) with A_k the mean of sigmoid(D_k(G(z))) over the batch (losses.mode_coverage).
+    D sees the samples as in the adversarial term (augmentation at aug_p, instance noise); its BatchNorm statistics
+    are left as they were. (MMA-GAN's heads are unconditional: no class input.)"""
     D.requires_grad_(False)
     try:
-        l_div, a = mode_coverage(D(G(z)), tau)
-        (l_div * lam * weight).backward()
+        with batch_stats_frozen(D):  # restored after the backward, which needs the buffers' versions intact
+            x = G(z)
+            if aug_cfg is not None and rng is not None:
+                x = _maybe_augment(x, aug_p, aug_cfg, rng, noise)
+            l_div, a = mode_coverage(D(x), tau)
+            (l_div * lam * weight).backward()
     finally:
         D.requires_grad_(True)
     return {"l_div": l_div.detach(), **{f"head{k}_div": v for k, v in enumerate(a.detach())}}

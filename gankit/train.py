@@ -169,7 +169,8 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
         stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
     if cfg.loss.mma_lambda > 0:  # MMA-GAN's L_div on a separate batch Z_div of M samples, the same on every rank
         z_div = torch.randn(cfg.loss.mma_batch, s.G.z_dim, generator=s.rng).to(s.device)
-        stats.update(div_step(G_fwd, s.D, z_div, cfg.loss.mma_lambda, cfg.loss.mma_tau, 1.0 / dist.world()))
+        stats.update(div_step(G_fwd, s.D, z_div, cfg.loss.mma_lambda, cfg.loss.mma_tau, 1.0 / dist.world(),
+                              h["aug_p"], cfg.aug, s.aug_rng, h["noise_std"]))
     if grow is not None:
         stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(grow[0])), torch.tensor(grow[1])
     if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum

@@ -168,3 +168,32 @@ def test_declared_experiments_resolve_to_valid_configs(name):
         assert cfg.train.seed == c.seed and (cfg.loss.name == "mma") == c.method.startswith("mma")
     mma = [c for c in grid if c.method == "mma-gan"]
     assert len(mma) == len(exp.seeds) * len(exp.datasets) * len({tuple(c.params.items()) for c in mma})
+
+
+def test_l_div_sees_what_the_adversarial_term_sees_and_leaves_bn_statistics_alone():
+    """div_step augments (and noises) its samples like the adversarial term, and D's BatchNorm running statistics
+    are the same after it as before (catches L_div on raw samples while D trains on augmented ones, and a G-side
+    term moving a frozen D's statistics)."""
+    from gankit.augment import AUGMENTS, AugmentConfig
+    from gankit.config import ModelConfig
+    from gankit.networks import build_networks
+    from gankit.step import div_step
+
+    torch.manual_seed(0)
+    G, D = build_networks(ModelConfig(arch="dcgan", widths=[16, 8], z_dim=8, heads=4), (3, 16, 16), 0)
+    G.train(), D.train()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    seen = []
+    D.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    cfg = AugmentConfig(**{k: 0.0 for k in AUGMENTS})
+    cfg.brightness = 1.0
+    z = torch.randn(16, 8)
+    before = {n: b.clone() for n, b in D.named_buffers()}
+    div_step(G, D, z, 0.5, 0.5, 1.0, 1.0, cfg, torch.Generator().manual_seed(1))
+    after = dict(D.named_buffers())
+    assert all(torch.equal(before[n], after[n]) for n in before), [n for n in before if not torch.equal(before[n], after[n])]
+    with torch.no_grad():
+        raw = G(z)
+    assert not torch.allclose(seen[-1], raw)  # augmented, as in the adversarial term
+    div_step(G, D, z, 0.5, 0.5, 1.0, 0.0, cfg, torch.Generator().manual_seed(1))
+    assert torch.allclose(seen[-1], raw, atol=1e-6)  # p = 0: the samples as they are
