@@ -156,7 +156,8 @@ class BeganLoss:
         return fake
 
     def update(self, l_real: float, l_fake: float) -> dict[str, float]:
-        """The k_t step after a D step, from the batch means of L(x) and L(G(z)); returns k and M for the log."""
+        """The k_t step after each training step, from the batch means of L(x) (the D step's reals) and L(G(z_G))
+        (the generator step's samples, as in the paper); returns k and M for the log."""
         balance = self.gamma * l_real - l_fake
         self.k = min(max(self.k + self.lambda_k * balance, 0.0), 1.0)
         return {"began_k": self.k, "began_m": l_real + abs(balance)}

@@ -149,9 +149,6 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
                 step_stats[name] = step_stats.get(name, 0.0) + v * (real.shape[0] / per)
         dist.all_reduce_grads(s.D.parameters())
         s.opt_D.step()
-        if hasattr(loss, "update"):  # BEGAN's k_t, from the global batch means of L(x) and L(G(z))
-            means = dist.all_reduce_sum(torch.stack([step_stats["logit_real"], step_stats["logit_fake"]])) / dist.world()
-            step_stats.update({k: torch.tensor(v) for k, v in loss.update(*means.tolist()).items()})
         for name, v in step_stats.items():
             stats[name] = stats.get(name, 0.0) + v / t.n_critic
         if cfg.loss.clip > 0:  # WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1)
@@ -171,6 +168,11 @@ def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regulariz
         z_div = torch.randn(cfg.loss.mma_batch, s.G.z_dim, generator=s.rng).to(s.device)
         stats.update(div_step(G_fwd, s.D, z_div, cfg.loss.mma_lambda, cfg.loss.mma_tau, 1.0 / dist.world(),
                               h["aug_p"], cfg.aug, s.aug_rng, h["noise_std"]))
+    if hasattr(loss, "update"):  # BEGAN's k_t (Berthelot et al. 2017, eq. 4): gamma L(x) from the D step against
+        # L(G(z_G)) of the generator step, as in the paper, each a global batch mean
+        means = dist.all_reduce_sum(torch.stack([torch.as_tensor(stats["logit_real"]).float(),
+                                                 torch.as_tensor(stats["loss_g"]).float()])) / dist.world()
+        stats.update({k: torch.tensor(v) for k, v in loss.update(*means.tolist()).items()})
     if grow is not None:
         stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(grow[0])), torch.tensor(grow[1])
     if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum

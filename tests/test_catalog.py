@@ -412,6 +412,23 @@ def test_began_run_keeps_k_in_range(tmp_path):
     assert 0.0 <= k <= 1.0 and k > 0  # it moved off its start
 
 
+def test_began_k_follows_the_generator_steps_loss(tmp_path):
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1) with L(G(z_G)) the generator step's loss
+    (Berthelot et al. 2017, eq. 4), checked on every logged step of a real run (catches the D step's L(G(z_D)))."""
+    import json
+
+    out = tmp_path / "began"
+    assert main(["train", *RING, "--set", "loss.name=began", "--set", "model.arch=mlp-ae", "--set", "loss.regularizers=[]",
+                 "--set", "loss.began_lambda_k=0.05", "--set", "train.log_kimg=0.064", "--out", str(out)]) == 0
+    steps = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if '"began_k"' in ln]
+    assert len(steps) == 10  # batch 64, one step per log line
+    k = 0.0
+    for r in steps:
+        k = min(1.0, max(0.0, k + 0.05 * (0.5 * r["logit_real"] - r["loss_g"])))
+        assert abs(r["began_k"] - k) < 1e-6, (r, k)
+    assert any(abs(r["loss_g"] - r["logit_fake"]) > 1e-3 for r in steps)  # the two fake losses differ: the test can tell
+
+
 @pytest.mark.parametrize("sets", [["loss.name=began"], ["model.arch=mlp-ae"]])
 def test_began_needs_its_autoencoder_and_vice_versa(tmp_path, capsys, sets):
     argv = ["train", *RING, *sum((["--set", s] for s in sets), []), "--out", str(tmp_path / "x")]
