@@ -26,6 +26,7 @@ class ModelConfig:
     blocks: int = 2  # residual blocks per stage
     expansion: float = 2.0  # r3gan block's hidden width / width: 2 inverted bottleneck (Config E), 0.25 bottleneck (D)
     d_norm: str = "batch"  # dcgan D: "batch" (Radford et al. 2016) or "none" (WGAN-GP's critic)
+    pggan: bool = False  # dcgan: PGGAN's layers (equalized lr in G and D, pixel norm in G, no BN in D, linear to-RGB)
     d_final_res: int = 4  # resnet D: downsampling stops at this resolution (SNGAN/BigGAN CIFAR: 8)
     attn_res: int = 0  # self-attention block at this resolution in G and D (SAGAN; resnet, dcgan; 0: none)
     shared_dim: int = 0  # resnet G: BigGAN's shared class embedding size feeding every conditional BN (0: per-class BN)

@@ -171,8 +171,9 @@ PRESETS.register("dcgan-digits")({
     "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64]}, "data": _DIGITS,
     "loss": {"name": "nonsaturating", "regularizers": []}, "train": {**_DIGITS_TRAIN, "beta1": 0.5},
 })
-PRESETS.register("pggan-digits")({  # DCGAN grown 8 -> 16 pixels with a fade-in, minibatch stddev in D
-    "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64], "progressive": True, "mbstd_group": 4}, "data": _DIGITS,
+PRESETS.register("pggan-digits")({  # PGGAN's layers on DCGAN's convs, grown 8 -> 16 pixels, minibatch stddev in D
+    "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64], "progressive": True, "mbstd_group": 4, "pggan": True},
+    "data": _DIGITS,
     "loss": {"name": "nonsaturating", "regularizers": []}, "train": {**_DIGITS_TRAIN, "beta1": 0.5, "grow_kimg": 25},
 })
 PRESETS.register("sngan-digits")({

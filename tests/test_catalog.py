@@ -463,3 +463,39 @@ def test_orthogonal_init_gives_orthogonal_rows():
     from gankit.errors import GankitError
     with pytest.raises(GankitError, match="Fix-up"):
         build_networks(ModelConfig(arch="r3gan", widths=[8, 8], groups=[2, 2], ortho_init=True), (3, 8, 8), 0)
+
+
+def test_pggan_layers_pixel_norm_and_equalized_learning_rate(tmp_path):
+    """PGGAN (Karras et al. 2018, sec. 4): pixel norm by hand; every conv's stored weights N(0, 1) and its effective
+    weights scaled by sqrt(2 / fan_in) (catches a missing or wrong He constant); no batch norm in G or D; a real
+    pggan-digits run trains through its fade-in."""
+    import torch.nn.functional as F
+
+    from gankit.errors import GankitError
+    from gankit.networks import build_networks
+    from gankit.networks.dcgan import PixelNorm
+    from gankit.presets import resolve
+
+    x = torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
+    assert torch.allclose(PixelNorm()(x).flatten(), torch.tensor([3.0, 4.0]) / math.sqrt(12.5 + 1e-8))
+    cfg = resolve("pggan-digits")
+    G, D = build_networks(cfg.model, (3, 16, 16), 0)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in [*G.modules(), *D.modules()])
+    assert sum(isinstance(m, PixelNorm) for m in G.modules()) == 2
+    convs = [m for m in [*G.modules(), *D.modules()] if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    for m in convs:
+        raw = m.parametrizations.weight.original
+        fan_in = (raw.shape[0] if isinstance(m, nn.ConvTranspose2d) else raw.shape[1]) * raw.shape[2] * raw.shape[3]
+        assert torch.allclose(m.weight, raw * math.sqrt(2 / fan_in))
+        if raw.numel() > 1000:  # N(0, 1): the sample std is within 5 of its standard errors, 1 / sqrt(2n)
+            assert abs(float(raw.detach().std()) - 1) < 5 / math.sqrt(2 * raw.numel())
+    conv = next(m for m in D.modules() if isinstance(m, nn.Conv2d))
+    inp = torch.randn(2, conv.in_channels, 8, 8)
+    raw = conv.parametrizations.weight.original
+    want = F.conv2d(inp, raw * math.sqrt(2 / raw[0].numel()), stride=conv.stride, padding=conv.padding)
+    assert torch.allclose(conv(inp), want, atol=1e-5)
+    with pytest.raises(GankitError, match="PGGAN's layers"):
+        build_networks(resolve("r3gan-tiny", {"model.pggan": True}).model, (3, 8, 8), 0)
+    out = tmp_path / "pggan"
+    assert main(["train", "--preset", "pggan-digits", "--kimg", "0.512", "--set", "train.grow_kimg=0.128", "--set",
+                 "train.metrics=none", "--set", "train.tensorboard=false", "--out", str(out)]) == 0

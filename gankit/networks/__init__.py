@@ -49,9 +49,9 @@ def build_r3gan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> t
 def build_dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """DCGAN (Radford et al. 2016); conditional by z ++ one-hot in G and projection in D; optionally progressive."""
     c, r = _image_shape("dcgan", shape)
-    G = DCGANGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.attn_res, cfg.progressive)
+    G = DCGANGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.attn_res, cfg.progressive, cfg.pggan)
     D = DCGANDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.d_norm, cfg.attn_res, cfg.mbstd_group,
-                           cfg.progressive, cfg.heads)
+                           cfg.progressive, cfg.heads, cfg.pggan)
     return G, D
 
 
@@ -114,6 +114,12 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
     if cfg.mbdisc_kernels and cfg.arch != "mlp":
         raise GankitError(f"model.mbdisc_kernels: minibatch discrimination is a layer of the mlp discriminator; "
                           f"model.arch={cfg.arch} has none: set it to 0")
+    if cfg.pggan and cfg.arch != "dcgan":
+        raise GankitError(f"model.pggan gives the dcgan family PGGAN's layers; model.arch={cfg.arch} has no such "
+                          "variant: use model.arch=dcgan or model.pggan=false")
+    if cfg.ortho_init and cfg.pggan:
+        raise GankitError("model.ortho_init would overwrite PGGAN's N(0, 1) weights of the equalized learning rate: "
+                          "set model.ortho_init=false")
     if cfg.ortho_init and (cfg.arch == "r3gan" or (cfg.arch == "stylegan" and cfg.equalized_lr)):
         raise GankitError(f"model.ortho_init would overwrite {cfg.arch}'s own initialisation ("
                           + ("Fix-up: zero last convs, L^(-1/4) scaling" if cfg.arch == "r3gan" else
