@@ -190,22 +190,25 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         for m in exp.metrics:
             vals = [float(r[m]) for r in ok if isinstance(r.get(m), (int, float)) and math.isfinite(float(r[m]))]
             row[m], row[m + "_std"] = _mean_std(vals) if vals else (math.nan, math.nan)
+            row[m + "_nan"] = len(ok) - len(vals)  # finished seeds whose value is NaN or missing: shown, not hidden
         summary.append(row)
     cols = ["dataset", "method", *params, "seeds", "failed", "diverged", "diverged_kimg"] + [
-        c for m in exp.metrics for c in (m, m + "_std")]
+        c for m in exp.metrics for c in (m, m + "_std", m + "_nan")]
     with open(root / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         w.writerows([[row[c] for c in cols] for row in summary])
     lines = [f"# {name}: {exp.description}", "",
-             "Means and sample std (n - 1) over the seeds that finished; diverged and failed seeds are counted, never averaged.",
+             "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
+             "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged.",
              "",
              "| " + " | ".join(["dataset", "method", *params, "seeds", "diverged (at kimg)", "failed", *exp.metrics]) + " |",
              "|" + "---|" * (len(params) + 5 + len(exp.metrics))]
     for row in summary:
         div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
         cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]), div, str(row["failed"])]
-        cells_md += [f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-" for m in exp.metrics]
+        cells_md += [(f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-")
+                     + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "") for m in exp.metrics]
         lines.append("| " + " | ".join(cells_md) + " |")
     (root / "summary.md").write_text("\n".join(lines) + "\n")
     plot_final(exp.plot, summary, root)

@@ -39,8 +39,10 @@ def main() -> None:
         cells = []
         for m in metrics:
             v, ref = values(method, m), values(args.ref, m)
+            ok = [r for r in by[method] if r["status"] == "ok"]
+            nan = f" ({len(ok) - len(v)} NaN)" if len(ok) > len(v) else ""  # counted and shown, never dropped silently
             if not v:
-                cells.append("-")
+                cells.append("-" + nan)
                 continue
             mean = sum(v) / len(v)
             std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
@@ -48,6 +50,7 @@ def main() -> None:
             if method != args.ref and len(v) > 1 and len(ref) > 1:
                 p = stats.ttest_ind(v, ref, equal_var=False).pvalue
                 cell += f" (p {p:.2g})" if math.isfinite(p) else " (p -)"
+            cell += nan
             cells.append(cell)
         ok = sum(r["status"] == "ok" for r in rs)
         print(f"| {method} | {ok} / {len(rs)} | " + " | ".join(cells) + " |")

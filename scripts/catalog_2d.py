@@ -112,7 +112,7 @@ def main() -> None:
 
 
 def _ms(values: list[float], fmt: str) -> str:
-    sd = statistics.pstdev(values) if len(values) > 1 else 0.0
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0  # sample std (n - 1), as every gankit table
     return f"{format(statistics.mean(values), fmt)} +- {format(sd, fmt)}"
 
 
@@ -145,7 +145,7 @@ from these invocations, which merge into `catalog_2d.json`:
 
 Each row is a real training run of the `mlp-grid25` / `mlp-ring8` preset with the overrides below,
 {args.kimg:g} kimg with the schedule horizon at the same length. The row reports the EMA
-generator's final 2,500 samples, as mean +- std over seeds {', '.join(map(str, seeds))}:
+generator's final 2,500 samples, as mean +- sample std (n - 1) over seeds {', '.join(map(str, seeds))}:
 
 - **modes**: modes holding at least one high-quality sample;
 - **hq**: the share of samples within 3 sigma of their nearest mode.

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gankit.experiment import EXPERIMENTS, Experiment, Method, cells, collect, run_experiment
 
 
@@ -42,3 +44,26 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
     (root / name / "summary.md").unlink()
     collect(name, root)
     assert (root / name / "summary.md").read_text() == md
+
+
+def test_a_nan_metric_is_counted_and_shown_never_dropped_silently(tmp_path):
+    """Three finished seeds, one with KL NaN (0 modes): the mean and sample std are over the two finite values and
+    the table says "(1 NaN)" beside them; summary.csv carries the count (catches a NaN silently dropped)."""
+    import json
+
+    name = "test-nan-count"
+    EXPERIMENTS._items.pop(name, None)
+    exp = Experiment("nan counting", {"grid25": ("mlp-grid25", {})}, [Method("gan", {})], ["modes", "modes_kl"],
+                     seeds=[0, 1, 2], plot=("modes", "modes_kl"))
+    EXPERIMENTS.register(name)(exp)
+    root = tmp_path / "exp"
+    for c, (modes, kl) in zip(cells(exp), [(25, 0.1), (24, 0.3), (0, float("nan"))]):
+        home = c.path(root / name)
+        (home / "run").mkdir(parents=True)
+        (home / "result.json").write_text(json.dumps({"dataset": c.dataset, "method": c.method, "seed": c.seed,
+                                                      "status": "ok", "modes": modes, "modes_kl": kl}))
+    row = collect(name, root)[0]
+    assert row["modes_kl"] == pytest.approx(0.2) and row["modes_kl_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert row["modes_kl_nan"] == 1 and row["modes_nan"] == 0 and row["modes"] == pytest.approx(49 / 3)
+    md = (root / name / "summary.md").read_text()
+    assert "| 0.2 +- 0.14 (1 NaN) |" in md and "sample std (n - 1)" in md
