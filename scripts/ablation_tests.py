@@ -1,6 +1,7 @@
 """Welch's t-test of every configuration of an experiment against a reference one, per metric, from results.csv.
 
     python scripts/ablation_tests.py runs/experiments/r3gan-ablation --ref rpgan+r1+r2
+    python scripts/ablation_tests.py runs/experiments/r3gan-reg-cost --ref r1r2-every-step --dataset grid25
 
 Prints a markdown table: per method and metric the mean +- sample std over the seeds that finished, the
 difference to the reference and the two-sided p-value of Welch's t-test (unequal variances). Seeds that
@@ -21,8 +22,9 @@ def main() -> None:
     ap.add_argument("root", type=Path, help="the experiment's folder (holds results.csv)")
     ap.add_argument("--ref", required=True, help="the reference method's name")
     ap.add_argument("--metrics", default="modes,modes_kl,modes_hq_fraction")
+    ap.add_argument("--dataset", help="only this dataset's cells (an experiment over several datasets)")
     args = ap.parse_args()
-    rows = list(csv.DictReader(open(args.root / "results.csv")))
+    rows = [r for r in csv.DictReader(open(args.root / "results.csv")) if not args.dataset or r["dataset"] == args.dataset]
     metrics = args.metrics.split(",")
     by: dict[str, list[dict]] = {}
     for r in rows:
