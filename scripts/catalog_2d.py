@@ -158,6 +158,17 @@ long.
 |---|---|---|---|---|---|---|
 """ + "\n".join(rows) + f"""
 
+Rows re-measured after code changes (2026-11-26, the third invocation above):
+
+- `ns+unrolled5`: the unroll now takes D's own Adam steps, with its moments and step count, as Metz et al.'s
+  code does. The old unroll took plain SGD steps at D's learning rate, which changed G's gradient by about
+  0.6%, and that row came out as `ns` (20.3 +- 1.2 grid modes). With Adam at these settings (D's lr 1e-3,
+  K = 5) the unroll moves G's gradient by 181% (`docs/catalog.md`). It covers fewer grid modes than `ns` but
+  places more of its samples on them (higher hq). Metz et al. used Adam at 1e-4 on a smaller network; this
+  row uses the common settings below, not theirs.
+- `began`: k_t is now updated from the generator step's L(G(z)) as in the paper, not the D step's. BEGAN
+  still collapses on both mixtures under these settings.
+
 ## Overrides per row
 
 Everything else is the preset's:
