@@ -164,7 +164,7 @@ def test_eval_run_json_keys_and_best_checkpoint(tiny_run, capsys, tmp_path, monk
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--metrics", "kid", "--extractor", "digits", "--n", "50"], "subset_size"),
+    (["--metrics", "kid", "--extractor", "digits", "--n", "50"], "KID draws subsets of 1000"),
     (["--metrics", "fidd"], "unknown metric"),
     (["--protocol", "fid50k"], "unknown metric protocol 'fid50k'; valid metric protocol names: fid10k_full, fid50k_full"),
     (["--protocol", "fid50k_full", "--ref", "cifar10"], "fixes the samples and the reference"),
