@@ -271,9 +271,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import report_command
+    from .report import run_report
 
-    print(f"wrote {report_command(Path(args.run_dir), Path(args.out) if args.out else None)}")
+    print(f"wrote {run_report(Path(args.run_dir), Path(args.out) if args.out else None)}")
     return 0
 
 

@@ -249,7 +249,7 @@ _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", 
                 "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
 _UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)
 _UNIT = ("train.aug_p", "loss.smooth_real", "loss.smooth_fake", "model.style_mixing")  # [0, 1]
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")  # train.device and eval --device
 
 
 def validate_ranges(cfg: Config) -> None:
@@ -278,5 +278,5 @@ def validate_ranges(cfg: Config) -> None:
         raise bad("train.nonfinite_lr_factor", "in (0, 1)")
     if flat["train.prefetch"] < -1:
         raise bad("train.prefetch", "0 (load in the step), N > 0 batches ahead, or -1 (auto)")
-    if not _DEVICE.match(flat["train.device"]):
-        raise bad("train.device", "auto, cpu, cuda or cuda:N")
+    if not DEVICE_NAME.match(flat["train.device"]):
+        raise bad("train.device", "auto, cpu, cuda, cuda:N or mps")

@@ -7,7 +7,6 @@ hand before the optimizer steps. NCCL on GPUs, gloo on CPU.
 from __future__ import annotations
 
 import os
-import re
 from datetime import timedelta
 from typing import Any, Iterable
 
@@ -15,6 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .config import DEVICE_NAME
 from .errors import GankitError
 
 
@@ -39,7 +39,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """auto, cpu, cuda or cuda:N -> a device that exists here (cuda: this process's local GPU), else one line."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cpu", "mps") and not re.fullmatch(r"cuda(:\d+)?", name):
+    if not DEVICE_NAME.match(name):
         raise GankitError(f"device '{name}' is unknown; use auto, cpu, cuda, cuda:N or mps")
     if name == "mps" and not torch.backends.mps.is_available():
         raise GankitError("device mps was asked for but this machine has no MPS device; use cpu")

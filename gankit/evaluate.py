@@ -276,11 +276,12 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
     for x in ref.batches(opts.batch):
         h.update(x.numpy().tobytes())
     path = cache_dir() / "stats" / f"{_stats_key(h.hexdigest(), proto)}.safetensors"
-    if opts.cache and path.is_file():
+    cached = opts.cache  # whether the statistics are in the cache file when this returns
+    if cached and path.is_file():
         c = read_stats(path)["collected"]
     else:
         c = collect(ref, {"features"}, opts)
-        if opts.cache:
+        if cached:
             from safetensors import SafetensorError
 
             try:
@@ -288,10 +289,10 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
             except (OSError, SafetensorError) as e:  # the cache only saves time: say so and go on
                 warnings.warn(f"could not write the reference statistics cache {path} ({e}); the result is unaffected. "
                               "Set $GANKIT_CACHE to a writable folder, or pass --no-cache", stacklevel=2)
-                path = Path("")
+                cached = False
     if save is not None:
         write_stats(save, c, proto)
-    ref.describe["stats_cache"] = str(path) if opts.cache and str(path) != "." else ""
+    ref.describe["stats_cache"] = str(path) if cached else ""
     return c
 
 
@@ -317,9 +318,10 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
         raise GankitError(f"{', '.join(k for k, m in metrics.items() if m.reference)} compare against a reference; pass --ref")
     if "kid" in metrics:  # refused before any feature is extracted, not after minutes of Inception
         sizes = {"generated set (--n)": src.n}
-        if ref_collected is not None or ref is not None:
-            sizes["reference (--n-ref)"] = (ref_collected.n if ref_collected is not None else
-                                            ref.stats["collected"].n if ref.stats is not None else ref.n)
+        if ref_collected is not None:
+            sizes["reference (--n-ref)"] = ref_collected.n
+        elif ref is not None:
+            sizes["reference (--n-ref)"] = ref.stats["collected"].n if ref.stats is not None else ref.n
         short = [f"the {k} has {v}" for k, v in sizes.items() if v < opts.kid_subset_size]
         if short:
             raise GankitError(f"KID draws subsets of {opts.kid_subset_size} samples but {' and '.join(short)}; raise the "

@@ -13,6 +13,7 @@ name), mapped onto gankit's r3gan networks (shapes inferred from the tensors), a
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import pickle
@@ -72,7 +73,9 @@ class Stub:
         return f"{self.module}.{self.name}"
 
 
+@functools.lru_cache(maxsize=None)
 def _stub_class(module: str, name: str) -> type:
+    """The inert class standing for global module.name (one per name)."""
     return type(name, (Stub,), {"module": module, "name": name, "__module__": "gankit.import_r3gan.stubs"})
 
 

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import GankitError
 from .run import MetricsLog, load_run_config
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
@@ -123,9 +122,3 @@ def study_report(root: Path, title: str, summary: list[dict], cols: list[str], c
     out.write_text(page(title, sections))
     return out
 
-
-def report_command(run_dir: Path, out: Path | None) -> Path:
-    """The CLI's entry: a run directory (has config.json) or refused in one line."""
-    if not (Path(run_dir) / "config.json").exists():
-        raise GankitError(f"{run_dir} is not a gankit run (no config.json); pass the --out of a `gankit train`")
-    return run_report(Path(run_dir), out)

@@ -57,8 +57,9 @@ def check_same_data(out: Path, now: dict) -> None:
         return
 
     def show(d: dict) -> str:
-        return (f"{d.get('name', '?')} {d.get('path', '')} {d.get('size')} items of shape {'x'.join(map(str, d.get('shape') or []))}, "
-                f"{d.get('num_classes')} classes, fingerprint {d.get('fingerprint', '?')}").replace("  ", " ")
+        where = " ".join(str(x) for x in (d.get("name", "?"), d.get("path")) if x)
+        return (f"{where} {d.get('size')} items of shape {'x'.join(map(str, d.get('shape') or []))}, "
+                f"{d.get('num_classes')} classes, fingerprint {d.get('fingerprint', '?')}")
 
     raise GankitError(f"--out {out} was trained on other data: it started on {show(was)}; the data now is {show(now)}. "
                       "Point --data at the run's data, or use another --out (or --restart) for the new data")

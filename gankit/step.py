@@ -142,6 +142,9 @@ def g_step(G: nn.Module, D: nn.Module, loss: Loss, real: torch.Tensor, c: Option
     return {"loss_g": adv.mean().detach()}
 
 
+BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 @contextmanager
 def batch_stats_frozen(module: nn.Module) -> Iterator[None]:
     """Forward passes inside run in the module's training mode (batch statistics) but leave its BatchNorm running
@@ -154,9 +157,6 @@ def batch_stats_frozen(module: nn.Module) -> Iterator[None]:
             for name, b in module.named_buffers():
                 if name in saved:
                     b.copy_(saved[name])
-
-
-BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def div_step(G: nn.Module, D: nn.Module, z: torch.Tensor, lam: float, tau: float, weight: float = 1.0,

@@ -2,6 +2,7 @@
 bf16 stages and lazy regularization run, and a run writes TensorBoard events and plots."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,12 @@ def max_diff(a: dict, b: dict, key: str) -> float:
 
 def test_torchrun_two_processes_equal_one_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "gankit", "train",
-                          *COMMON, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
+    with socket.socket() as sock:  # a free port, not torchrun's default 29500, which another process may hold
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                          "-m", "gankit", "train", *COMMON, "--out", str(tmp_path / "two")], env=env, capture_output=True,
+                         text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     assert main(["train", *COMMON, "--out", str(tmp_path / "one")]) == 0
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")

@@ -144,9 +144,7 @@ class _Source:
         if self.kind == "folder":
             return (self.path / name).stat().st_size
         with self._lock:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            return self._zip.getinfo(name).file_size
+            return self._zipfile().getinfo(name).file_size
 
     def read(self, name: str) -> bytes:
         if self.kind == "tar":
@@ -154,9 +152,13 @@ class _Source:
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         with self._lock:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            return self._zip.read(name)
+            return self._zipfile().read(name)
+
+    def _zipfile(self) -> zipfile.ZipFile:
+        """The archive, opened once per process on first use (callers hold the lock)."""
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        return self._zip
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_zip": None, "_lock": None}

@@ -141,8 +141,8 @@ def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
         for m in [*G.modules(), *D.modules()]:
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
                 nn.init.orthogonal_(m.weight)
-            elif isinstance(m, ClassEmbedding) and bool(m.weight.detach().abs().sum() > 0):  # the shared embedding;
-                nn.init.orthogonal_(m.weight)  # not SNGAN's per-class gain/bias tables, which start at 0 on purpose
+            elif isinstance(m, ClassEmbedding) and not m.zero_init:  # the shared embedding, not SNGAN's tables
+                nn.init.orthogonal_(m.weight)
     if cfg.spectral_norm:
         apply_spectral_norm(D)
     if cfg.spectral_norm_g:

@@ -25,7 +25,8 @@ class ClassEmbedding(nn.Module):
 
     def __init__(self, num_classes: int, dim: int, init: float | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(num_classes, dim) if init == 0 else torch.randn(num_classes, dim))
+        self.zero_init = init == 0  # SNGAN's per-class gain/bias tables start at 0 (identity conditioning)
+        self.weight = nn.Parameter(torch.zeros(num_classes, dim) if self.zero_init else torch.randn(num_classes, dim))
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         return c.to(self.weight.dtype) @ self.weight
