@@ -1,6 +1,4 @@
 """`python -m gankit ...` is the same as the `gankit` console script."""
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

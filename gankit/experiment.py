@@ -37,6 +37,10 @@ class Method:
     sets: dict[str, Any]
     grid: dict[str, list] = field(default_factory=dict)
     short: dict[str, str] = field(default_factory=dict)  # swept key -> column name ("model.heads" -> "K")
+    # train.kimg (and snapshot_kimg, horizon_kimg) times this: e.g. 5 for WGAN-GP's n_critic = 5, so that its G takes
+    # as many steps as the others' in a study that equalises G steps rather than real images
+    kimg_scale: float = 1.0
+    seeds: list[int] | None = None  # its own seeds (e.g. fewer for a costly arm); None: the experiment's
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Experiment:
     def __post_init__(self) -> None:
         if not set(self.plot) <= set(self.metrics):
             raise ValueError(f"experiment plot axes {self.plot} must be among its metrics {self.metrics}")
+        if any(m.kimg_scale != 1.0 for m in self.methods) and any("train.kimg" not in o for _, o in self.datasets.values()):
+            raise ValueError("a method with kimg_scale needs train.kimg set in every dataset's overrides")
 
 
 @dataclass
@@ -80,8 +86,11 @@ def cells(exp: Experiment, seeds: list[int] | None = None) -> list[Cell]:
         keys = list(m.grid)
         for values in itertools.product(*(m.grid[k] for k in keys)) if keys else [()]:
             params = {m.short.get(k, k): v for k, v in zip(keys, values)}
-            for seed in seeds or exp.seeds:
+            for seed in seeds or m.seeds or exp.seeds:
                 sets = {**dsets, **m.sets, **dict(zip(keys, values)), "train.seed": seed}
+                if m.kimg_scale != 1.0:
+                    sets.update({k: sets[k] * m.kimg_scale for k in ("train.kimg", "train.snapshot_kimg",
+                                                                      "train.horizon_kimg") if k in sets})
                 out.append(Cell(label, m.name, params, seed, preset, sets))
     return out
 

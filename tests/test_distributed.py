@@ -101,3 +101,18 @@ def test_tensorboard_events_and_plots(tmp_path):
     for name in ("losses", "penalties", "logits", "metrics"):
         im = np.asarray(Image.open(out / "plots" / f"{name}.png").convert("L"))
         assert im.shape[1] >= 600 and len(np.unique(im)) > 10  # a drawn figure, not a blank page
+
+
+def test_torchrun_worker_skips_interpreter_teardown(tmp_path):
+    """A torchrun worker (WORLD_SIZE > 1) leaves by os._exit after flushing (distributed.exit_process): gloo could
+    abort in teardown after a finished run. Seen from outside: atexit handlers do not run, output and code arrive."""
+    hook = tmp_path / "sitecustomize.py"
+    hook.write_text("import atexit\natexit.register(lambda: print('TEARDOWN RAN', flush=True))\n")
+    for world, teardown in (("2", False), ("1", True)):
+        env = {**os.environ, "WORLD_SIZE": world, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+        ok = subprocess.run([sys.executable, "-m", "gankit", "presets"], env=env, capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0 and "r3gan-tiny" in ok.stdout
+        assert ("TEARDOWN RAN" in ok.stdout) == teardown, world
+        bad = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "nope"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert bad.returncode == 2 and "unknown preset 'nope'" in bad.stderr

@@ -67,3 +67,18 @@ def test_a_nan_metric_is_counted_and_shown_never_dropped_silently(tmp_path):
     assert row["modes_kl_nan"] == 1 and row["modes_nan"] == 0 and row["modes"] == pytest.approx(49 / 3)
     md = (root / name / "summary.md").read_text()
     assert "| 0.2 +- 0.14 (1 NaN) |" in md and "sample std (n - 1)" in md
+
+
+def test_method_budget_scale_and_own_seeds():
+    """kimg_scale multiplies a method's real-image budget (and its snapshot interval), e.g. WGAN-GP's 5 D steps per G
+    step at equal G steps; a method's own seeds replace the experiment's; a scale without train.kimg is refused."""
+    from gankit.experiment import Experiment, Method, cells
+
+    exp = Experiment("t", {"grid25": ("mlp-grid25", {"train.kimg": 10, "train.snapshot_kimg": 5})},
+                     [Method("a", {}), Method("b", {"train.n_critic": 5}, kimg_scale=5.0, seeds=[7])], ["modes"],
+                     seeds=[1, 2], plot=("modes", "modes"))
+    got = [(c.method, c.seed, c.sets["train.kimg"], c.sets["train.snapshot_kimg"]) for c in cells(exp)]
+    assert got == [("a", 1, 10, 5), ("a", 2, 10, 5), ("b", 7, 50.0, 25.0)]
+    assert [c.seed for c in cells(exp, seeds=[3])] == [3, 3]  # the command line's --seeds still wins
+    with pytest.raises(ValueError, match="kimg_scale needs train.kimg"):
+        Experiment("t", {"grid25": ("mlp-grid25", {})}, [Method("b", {}, kimg_scale=5.0)], ["modes"], plot=("modes", "modes"))

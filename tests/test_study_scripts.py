@@ -1,0 +1,80 @@
+"""The study scripts: ablation_tests.py (configurations against a reference, p-values worked by hand) and mma_heads.py's
+head-specialisation measure on hand-made logits."""
+import csv
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablation_tests.py"
+
+
+def write(root: Path, rows: list[dict]) -> None:
+    with open(root / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["dataset", "method", "K", "seed", "status", "modes"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run(root: Path, *args: str) -> str:
+    out = subprocess.run([sys.executable, str(SCRIPT), str(root), "--metrics", "modes", *args], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_configurations_against_a_reference(tmp_path):
+    rows = [{"dataset": "ring8", "method": "dcgan", "K": "", "seed": s, "status": "ok", "modes": m}
+            for s, m in enumerate([4, 5, 6])]
+    rows += [{"dataset": "ring8", "method": "mma", "K": 4, "seed": s, "status": "ok", "modes": m} for s, m in enumerate([1, 2, 3])]
+    rows += [{"dataset": "ring8", "method": "mma", "K": 16, "seed": s, "status": "ok", "modes": m}
+             for s, m in enumerate([4, 5, 6, float("nan")])]
+    rows += [{"dataset": "ring8", "method": "mma", "K": 16, "seed": 9, "status": "diverged", "modes": ""}]
+    write(tmp_path, rows)
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in run(tmp_path, "--ref", "dcgan").splitlines()[2:]}
+    assert set(lines) == {"dcgan", "mma K4", "mma K16"}  # K4 and K16 are separate configurations, not pooled
+    # [1,2,3] vs [4,5,6]: difference -3; Welch t = -3 / sqrt(1/3 + 1/3) on 4 degrees of freedom, p = 0.0213;
+    # Mann-Whitney, complete separation of 3 and 3: exact two-sided p = 2 / C(6,3) = 0.1; the bootstrap interval of
+    # the difference of resampled means lies in [1 - 6, 3 - 4] = [-5, -1]
+    k4 = lines["mma K4"]
+    assert "2 +- 1; -3 [" in k4 and "p_t 0.021, p_U 0.1" in k4
+    lo, hi = (float(x) for x in k4.split("-3 [")[1].split("]")[0].split(", "))
+    assert -5 <= lo < -3 < hi <= -1
+    # K16 equals the reference on its finite seeds: a NaN counted, a diverged seed counted, p_U = 1
+    assert "| 4 / 5 |" in lines["mma K16"] and "(1 NaN)" in lines["mma K16"] and "p_U 1" in lines["mma K16"]
+
+
+def test_an_unknown_reference_lists_the_configurations(tmp_path):
+    write(tmp_path, [{"dataset": "d", "method": "mma", "K": 4, "seed": 0, "status": "ok", "modes": 1}])
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--ref", "mma"], capture_output=True, text=True)
+    assert out.returncode != 0 and "it has mma K4" in out.stderr
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_head_profile_on_hand_made_heads():
+    profile = load_script("mma_heads").head_profile
+    modes = torch.tensor([0] * 6 + [1] * 6 + [-1] * 3)  # -1: low quality, left out of the per-mode profile
+    hi, lo = math.log(9), -math.log(9)  # sigmoid: 0.9 and 0.1
+    # head 0 fires on mode 0, head 1 on mode 1: R = [[.9, .1], [.1, .9]], centred per head [[.4, -.4], [-.4, .4]], whose
+    # mean over heads is 0 per mode: spec = 1; each mode has its own winning head; the logits anti-correlate exactly
+    own = torch.tensor([[hi, lo]] * 6 + [[lo, hi]] * 6 + [[0.0, 0.0]] * 3)
+    corr, spec, winners, used = profile(own, modes)
+    assert (round(corr, 6), round(spec, 6), winners, used) == (round(-1.0, 6), 1.0, 2, 2)
+    # two copies of one head: one function twice, corr 1, spec 0, one head (the first) wins both modes
+    same = torch.tensor([[hi, hi]] * 6 + [[lo, lo]] * 6 + [[0.0, 0.0]] * 3)
+    corr, spec, winners, used = profile(same, modes)
+    assert (round(corr, 6), spec, winners) == (1.0, 0.0, 1)
+    # head 1 = head 0 plus 0.05 in D_k (0.95 and 0.15): one profile over modes, spec 0 (offsets are not specialisation)
+    shifted = torch.tensor([[hi, math.log(.95 / .05)]] * 6 + [[lo, math.log(.15 / .85)]] * 6 + [[0.0, 0.0]] * 3)
+    assert profile(shifted, modes)[1] < 1e-12
+    # a mode with fewer than 5 samples is not used
+    assert profile(own[:16], torch.tensor([0] * 6 + [1] * 4 + [-1] * 6))[3] == 1
