@@ -22,10 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from gankit.data import InfiniteLoader, nominal_shape  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
-from gankit.losses import build_loss  # noqa: E402
 from gankit.networks import build_networks  # noqa: E402
 from gankit.presets import resolve  # noqa: E402
-from gankit.regularizers import REGULARIZERS  # noqa: E402
+from gankit.objectives import build_objective  # noqa: E402
 from gankit.train import TrainState, train_step  # noqa: E402
 
 
@@ -59,15 +58,13 @@ def main() -> None:
     adam = lambda m: torch.optim.Adam(m.parameters(), lr=cfg.train.lr, betas=(0.0, 0.99))  # noqa: E731
     s = TrainState(G, copy.deepcopy(G).eval().requires_grad_(False), D, adam(G), adam(D),
                    InfiniteLoader(Noise(shape), cfg.train.batch, seed=0), torch.Generator().manual_seed(1),
-                   torch.Generator().manual_seed(2), torch.device("cpu"))
-    loss = build_loss(cfg.loss)
-    regs = {n: REGULARIZERS.get(n) for n in cfg.loss.regularizers}
+                   torch.Generator().manual_seed(2), torch.device("cpu"), objective=build_objective(cfg))
     for _ in range(3):
-        train_step(s, cfg, loss, regs, 0, fmt, G)
+        train_step(s, cfg, s.objective, 0, fmt, G)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
         for _ in range(args.steps):
-            train_step(s, cfg, loss, regs, 0, fmt, G)
+            train_step(s, cfg, s.objective, 0, fmt, G)
         wall = time.perf_counter() - t0
     events = prof.key_averages()
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.top))

@@ -89,7 +89,7 @@ def _toml_value(v: Any) -> str:
 def to_toml(cfg: Config) -> str:
     """The whole config as TOML: `preset`, then one table per section, keys sorted; read_config_file reads it back."""
     d = cfg.to_dict()
-    out = [f"# gankit config: `gankit train --config FILE` (keys here override the preset; --set goes on top)",
+    out = ["# gankit config: `gankit train --config FILE` (keys here override the preset; --set goes on top)",
            f"preset = {_toml_value(d['preset'])}"]
     for section in SECTIONS:
         out += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in sorted(d[section].items())]

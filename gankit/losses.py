@@ -85,7 +85,16 @@ def _ragan_g(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-(fake - real.mean())) + F.softplus(real - fake.mean())
 
 
+def _rplsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return (real - fake - 1).square()  # Jolicoeur-Martineau 2018, relativistic paired form with LSGAN's f(y) = (y - 1)^2
+
+
+def _rplsgan_g(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return (fake - real - 1).square()  # the same with the roles of real and fake swapped
+
+
 LOSSES.register("rpgan")(Loss(_rpgan_d, _rpgan_g, g_needs_real=True))
+LOSSES.register("rplsgan")(Loss(_rplsgan_d, _rplsgan_g, g_needs_real=True))
 LOSSES.register("nonsaturating")(Loss(_ns_d, _ns_g, g_needs_real=False))
 LOSSES.register("minimax")(Loss(_ns_d, _minimax_g, g_needs_real=False))
 LOSSES.register("hinge")(Loss(_hinge_d, _hinge_g, g_needs_real=False))
@@ -169,4 +178,4 @@ class BeganLoss:
         self.k = float(state["k"])
 
 
-LOSSES.register("began")(BeganLoss())  # the defaults; build_loss makes a fresh one per run with the config's gamma, lambda_k
+LOSSES.register("began", k_control=True)(BeganLoss())  # the defaults; build_loss makes a fresh one per run with the config's gamma, lambda_k

@@ -10,7 +10,6 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,24 +18,23 @@ from torch import nn
 
 from . import __version__
 from . import distributed as dist
-from .checkpoint import (DAMAGED, list_checkpoints, load_checkpoint, load_latest, process_rng_state,
-                         remove_stale_temporaries, restore_process_rng)
+from .checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
 from .config import Config, validate_ranges
 from .data import DATASETS, Dataset, InfiniteLoader, build_dataset
-from .data.prefetch import Prefetcher, prefetching
+from .data.prefetch import prefetching
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
-from .losses import Loss, build_loss
 from .monitor import Monitor
+from .objectives import Batch, Objective, StepContext, build_objective
 from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
-from .networks.progressive import fade_reals, growth, set_growth
-from .regularizers import REGULARIZERS, Regularizer, orthogonal_penalty
+from .regularizers import REGULARIZERS
 from .run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from .runlock import RunLock
 from .sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
-from .step import d_step, div_step, g_step, one_hot
+from .state import TrainState
+from .step import one_hot
 
 
 def schedule(cfg: Config, images: float) -> dict[str, float]:
@@ -59,130 +57,53 @@ def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
         be.copy_(b)
 
 
-@dataclass
-class TrainState:
-    """Everything a run changes while it trains; its state_dict() is the checkpoint (collective across ranks)."""
-
-    G: nn.Module
-    G_ema: nn.Module
-    D: nn.Module
-    opt_G: torch.optim.Optimizer
-    opt_D: torch.optim.Optimizer
-    loader: InfiniteLoader | Prefetcher
-    rng: torch.Generator  # latents: the same stream on every rank, each takes its slice
-    aug_rng: torch.Generator  # augmentation: seeded from (seed, rank)
-    device: torch.device
-    images: int = 0
-    step: int = 0
-    lr_scale: float = 1.0  # lowered by rollbacks after non-finite values
-    rollbacks: int = 0
-    loss: Any = None  # a stateful loss (BEGAN's k_t) with state_dict()
-
-    def state_dict(self) -> dict[str, Any]:
-        mine = {"aug": self.aug_rng.get_state(), **process_rng_state(self.device)}
-        return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "loader": self.loader.state_dict(),
-                "counters": {"images": self.images, "step": self.step, "lr_scale": self.lr_scale, "rollbacks": self.rollbacks},
-                "rng": {"latents": self.rng.get_state(), "ranks": dist.gather_objects(mine)},
-                "loss": self.loss.state_dict() if hasattr(self.loss, "state_dict") else {}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("G", "G_ema", "D", "opt_G", "opt_D", "loader"):
-            getattr(self, name).load_state_dict(state[name])
-        c = state["counters"]
-        self.images, self.step = int(c["images"]), int(c["step"])
-        self.lr_scale, self.rollbacks = float(c.get("lr_scale", 1.0)), int(c.get("rollbacks", 0))
-        self.rng.set_state(state["rng"]["latents"])
-        if hasattr(self.loss, "load_state_dict"):
-            self.loss.load_state_dict(state["loss"])
-        ranks = state["rng"]["ranks"]
-        if len(ranks) == dist.world():  # same number of ranks: every stream continues exactly
-            self.aug_rng.set_state(ranks[dist.rank()]["aug"])
-            restore_process_rng(ranks[dist.rank()], self.device)
-
-
-def train_step(s: TrainState, cfg: Config, loss: Loss, regs: dict[str, Regularizer], num_classes: int,
-               fmt: torch.memory_format, G_fwd: nn.Module) -> dict[str, torch.Tensor]:
-    """One D step on (real i, fake i) pairs, then one G step with a fresh real batch and fresh z.
-
-    Each rank runs its slice of the global batch in micro-batches of train.batch_gpu, gradients are
-    summed over micro-batches and ranks (losses weighted micro / global batch), then Adam steps.
-    """
-    t, h = cfg.train, schedule(cfg, s.images)
-    grow = growth(s.images, t.grow_kimg * 1000, s.G.levels) if cfg.model.progressive else None
-    if grow is not None and grow != (s.G.level, s.G.alpha):  # PGGAN: level and fade-in alpha, a function of images seen
-        for m in (s.G, s.G_ema, s.D):
-            set_growth(m, *grow)
+def set_optimizers(s: TrainState, cfg: Config, h: dict[str, float]) -> None:
+    """Both Adams' lr and betas from the schedule at this step; TTUR: D's lr scaled and optionally its own betas."""
+    t = cfg.train
     betas = (float(t.beta1), float(h["beta2"]))
     for opt, ratio, b in ((s.opt_G, 1.0, betas), (s.opt_D, t.lr_d_ratio, tuple(map(float, t.betas_d)) or betas)):
-        for group in opt.param_groups:  # TTUR: D's lr on the same schedule, scaled, and optionally its own betas
+        for group in opt.param_groups:
             group["lr"], group["betas"] = h["lr"] * s.lr_scale * ratio, b
-    per = t.batch // dist.world()
-    mb = t.batch_gpu or per
-    lo = dist.rank() * per
 
-    waited = [0.0]  # seconds this step spent waiting for batches (decoding them, or for the prefetch thread)
 
-    def micro_batches() -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+def train_step(s: TrainState, cfg: Config, obj: Objective, num_classes: int, fmt: torch.memory_format,
+               G_fwd: nn.Module) -> dict[str, torch.Tensor]:
+    """n_critic D steps, then one G step, each on a fresh real batch and fresh z; the objective does the method's part.
+
+    Each rank runs its slice of the global batch in micro-batches of train.batch_gpu; gradients are summed over
+    micro-batches and ranks (losses weighted micro / global batch), then Adam steps, then G_ema follows G."""
+    t, h = cfg.train, schedule(cfg, s.images)
+    set_optimizers(s, cfg, h)
+    per, waited = t.batch // dist.world(), [0.0]  # waited: seconds spent waiting for batches (decoding, prefetch)
+    ctx = StepContext(s, cfg, h, G_fwd, per)
+    obj.begin(ctx)
+
+    def micro_batches() -> list[Batch]:
         t0 = time.perf_counter()
         x, y = next(s.loader)  # this rank's slice
         waited[0] += time.perf_counter() - t0
-        x = x if grow is None else fade_reals(x, *grow, s.G.levels)
-        z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[lo:lo + per]  # the global stream, sliced
-        c = one_hot(y, num_classes)
+        x, c, mb = obj.reals(x, ctx), one_hot(y, num_classes), t.batch_gpu or per
+        z = torch.randn(t.batch, s.G.z_dim, generator=s.rng)[dist.rank() * per:(dist.rank() + 1) * per]  # global stream
         return [(x[i:i + mb].to(s.device, memory_format=fmt, non_blocking=True),
                  None if c is None else c[i:i + mb].to(s.device, non_blocking=True), z[i:i + mb].to(s.device))
                 for i in range(0, per, mb)]
 
-    k = max(1, cfg.loss.reg_interval)
-    active = regs if s.step % k == 0 else {}  # lazy regularization: every k steps with its weight * k
-    weights = {n: k * (cfg.loss.lambda_gp if r.on == "interp" else h["gamma"] / 2) for n, r in active.items()}
     stats: dict[str, torch.Tensor] = {}
-    for _ in range(t.n_critic):  # n_critic D steps, each on a fresh batch
+    for _ in range(obj.n_critic):
         s.opt_D.zero_grad(set_to_none=True)
-        step_stats: dict[str, torch.Tensor] = {}
         d_batches = micro_batches()
-        for real, c, z in d_batches:
-            part = d_step(G_fwd, s.D, loss, active, real, c, z, h["gamma"], h["aug_p"], cfg.aug, s.aug_rng,
-                          real.shape[0] / t.batch, weights, h["noise_std"])
-            for name, v in part.items():
-                step_stats[name] = step_stats.get(name, 0.0) + v * (real.shape[0] / per)
+        for name, v in obj.d_step(ctx, d_batches).items():
+            stats[name] = stats.get(name, 0.0) + v / obj.n_critic
         dist.all_reduce_grads(s.D.parameters())
         s.opt_D.step()
-        for name, v in step_stats.items():
-            stats[name] = stats.get(name, 0.0) + v / t.n_critic
-        if cfg.loss.clip > 0:  # WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1)
-            with torch.no_grad():
-                for p in s.D.parameters():
-                    p.clamp_(-cfg.loss.clip, cfg.loss.clip)
+        obj.after_d(ctx)
     s.opt_G.zero_grad(set_to_none=True)
-    g_batches = micro_batches()
-    if t.g_reuse_z:  # MMA-GAN: G's adversarial term on the D step's Z_adv
-        g_batches = [(real, c, z) for (real, c, _), (_, _, z) in zip(g_batches, d_batches)]
-    for real, c, z in g_batches:
-        part = g_step(G_fwd, s.D, loss, real, c, z, h["aug_p"], cfg.aug, s.aug_rng, real.shape[0] / t.batch,
-                      h["noise_std"], t.unroll_steps, t.unroll_lr or h["lr"] * s.lr_scale * t.lr_d_ratio,
-                      cfg.loss.feature_matching, s.opt_D)
-        stats["loss_g"] = stats.get("loss_g", 0.0) + part["loss_g"] * (real.shape[0] / per)
-    if cfg.loss.mma_lambda > 0:  # MMA-GAN's L_div on a separate batch Z_div of M samples, the same on every rank
-        z_div = torch.randn(cfg.loss.mma_batch, s.G.z_dim, generator=s.rng).to(s.device)
-        stats.update(div_step(G_fwd, s.D, z_div, cfg.loss.mma_lambda, cfg.loss.mma_tau, 1.0 / dist.world(),
-                              h["aug_p"], cfg.aug, s.aug_rng, h["noise_std"]))
-    if hasattr(loss, "update"):  # BEGAN's k_t (Berthelot et al. 2017, eq. 4): gamma L(x) from the D step against
-        # L(G(z_G)) of the generator step, as in the paper, each a global batch mean
-        means = dist.all_reduce_sum(torch.stack([torch.as_tensor(stats["logit_real"]).float(),
-                                                 torch.as_tensor(stats["loss_g"]).float()])) / dist.world()
-        stats.update({k: torch.tensor(v) for k, v in loss.update(*means.tolist()).items()})
-    if grow is not None:
-        stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(grow[0])), torch.tensor(grow[1])
-    if cfg.loss.ortho_beta > 0:  # once per step; every rank adds 1 / world of it before the gradient sum
-        ortho = orthogonal_penalty(s.G)
-        (cfg.loss.ortho_beta * ortho / dist.world()).backward()
-        stats["ortho"] = ortho.detach()
+    stats.update(obj.g_step(ctx, obj.g_latents(d_batches, micro_batches())))
+    obj.after_g(ctx, stats)
     dist.all_reduce_grads(s.G.parameters())
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
-    s.images, s.step = s.images + t.batch * t.n_critic, s.step + 1  # real images shown to D
+    s.images, s.step = s.images + t.batch * obj.n_critic, s.step + 1  # real images shown to D
     stats["data_s"] = torch.tensor(waited[0])
     return stats
 
@@ -378,8 +299,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
-    loss = build_loss(cfg.loss)
-    regs = {name: REGULARIZERS.get(name) for name in cfg.loss.regularizers}
+    obj = build_objective(cfg)
     dataset = build_dataset(cfg.data)
     num_classes = _check(cfg, dataset, world, device)
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
@@ -405,7 +325,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
                    prefetching(InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
                                t.prefetch, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
-                   loss=loss)
+                   objective=obj)
     latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None),
                            lambda states, meta: s.load_state_dict(states))
     if latest is not None:
@@ -424,14 +344,14 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     G_fwd = torch.compile(G) if t.compile else G
     try:
         with StopSignal() as stop:
-            _loop(s, cfg, out, dataset, loss, regs, num_classes, fmt, G_fwd, monitor, stop, total)
+            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total)
     finally:
         monitor.close()
         s.loader.close()
     return out
 
 
-def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, regs: dict[str, Regularizer],
+def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objective,
           num_classes: int, fmt: torch.memory_format, G_fwd: nn.Module, monitor: Monitor, stop: StopSignal, total: int) -> None:
     t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
@@ -444,7 +364,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
 
     next_log, next_snap, sums, counts, images_log, t_log = marks()
     while s.images < total:
-        stats = train_step(s, cfg, loss, regs, num_classes, fmt, G_fwd)
+        stats = train_step(s, cfg, obj, num_classes, fmt, G_fwd)
         if fault("nan_at_step", s.step):
             stats["loss_d"] = stats["loss_d"] * float("nan")
         bad = nonfinite(stats)
@@ -483,7 +403,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, loss: Loss, r
             # the share of wall time the steps waited for their batches (rank mean)
             record["data_wait"] = record.pop("data_s") * counts["data_s"] / max(now - t_log, 1e-9)
             monitor.scalars(record)
-            monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in regs if k in record))
+            monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in obj.penalties if k in record))
             sums, counts, images_log, t_log = {}, {}, s.images, now
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:

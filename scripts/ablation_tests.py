@@ -68,7 +68,7 @@ def main() -> None:
     def values(name: str, m: str) -> list[float]:
         return [float(r[m]) for r in by[name] if r["status"] == "ok" and r[m] and math.isfinite(float(r[m]))]
 
-    print(f"| configuration | seeds ok / run | " + " | ".join(f"{m}: mean +- std; vs {args.ref}: diff [95% CI], p"
+    print("| configuration | seeds ok / run | " + " | ".join(f"{m}: mean +- std; vs {args.ref}: diff [95% CI], p"
                                                          for m in metrics) + " |")
     print("|---|---|" + "---|" * len(metrics))
     for name, rs in by.items():

@@ -49,7 +49,8 @@ RUNS: dict[str, tuple[str, dict[str, str]]] = {
                                                                    "train.g_reuse_z": "true", "train.aug_p": "0.3"}),
     "dcgan-digits": ("dcgan-digits", DIGITS),
     "sngan-digits (resnet, hinge, SN, n_critic, TTUR betas)": ("sngan-digits", DIGITS),
-    "biggan-digits (conditional resnet, ortho)": ("biggan-digits", DIGITS),
+    "biggan-digits (conditional resnet, ortho init)": ("biggan-digits", DIGITS),
+    "biggan-digits with the orthogonal penalty": ("biggan-digits", {**DIGITS, "loss.ortho_beta": "1e-4"}),
     "stylegan-digits": ("stylegan-digits", DIGITS),
     "pggan-digits (growing, fade-in)": ("pggan-digits", {**DIGITS, "train.grow_kimg": "0.008"}),
 }

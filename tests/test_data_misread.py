@@ -4,7 +4,6 @@ resume on data other than the run started on."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import struct
 import threading

@@ -112,7 +112,7 @@ def test_registry_unknown_names_list_valid():
     import pytest
 
     from gankit.errors import GankitError
-    with pytest.raises(GankitError, match="valid loss names: began, hinge, lsgan, minimax, mma, nonsaturating, ragan, rpgan, wasserstein"):
+    with pytest.raises(GankitError, match="valid loss names: began, hinge, lsgan, minimax, mma, nonsaturating, ragan, rpgan, rplsgan, wasserstein"):
         LOSSES.get("hinge2")
     with pytest.raises(GankitError, match="r1, r1_fd, r2, r2_fd"):
         REGULARIZERS.get("r3")
@@ -135,6 +135,8 @@ def test_catalog_losses_by_hand():
         # means: E D(x) = 0.5, E D(G(z)) = 0.75
         "ragan": ([sp(-(2 - 0.75)) + sp(0.5 - 0.5), sp(-(-1 - 0.75)) + sp(1 - 0.5)],
                   [sp(-(0.5 - 0.5)) + sp(2 - 0.75), sp(-(1 - 0.5)) + sp(-1 - 0.75)]),
+        # paired: D(x) - D(G(z)) = 1.5 and -2; D: (1.5 - 1)^2, (-2 - 1)^2; G: (-1.5 - 1)^2, (2 - 1)^2
+        "rplsgan": ([0.25, 9.0], [6.25, 1.0]),
     }
     for name, (d_ref, g_ref) in cases.items():
         loss = LOSSES.get(name)

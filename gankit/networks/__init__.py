@@ -9,7 +9,7 @@ from ..errors import GankitError
 from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
-from .progressive import growth, set_growth
+from .progressive import growth, set_growth  # noqa: F401  (public: the growth schedule beside the networks)
 from .r3gan import Discriminator, Generator
 from .resnet import ResNetDiscriminator, ResNetGenerator, default_d_widths
 from .stylegan import StyleDiscriminator, StyleGenerator
