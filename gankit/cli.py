@@ -280,6 +280,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     from .data import build_dataset, nominal_shape
     from .networks import build_networks, count_params
+    from .validate import validate
 
     cfg = _config(args)
     try:
@@ -289,6 +290,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         shape, classes = nominal_shape(cfg.data), cfg.data.classes
     if cfg.model.cond and not classes:
         raise GankitError(f"preset {cfg.preset} is conditional: pass --data or --set data.classes=N")
+    validate(cfg, tuple(shape), classes, cfg.data.name)  # what `gankit train` would refuse, describe refuses too
     with torch.device("meta"):  # count parameters without allocating them
         G, D = build_networks(cfg.model, shape, classes if cfg.model.cond else 0)
     info = {"preset": cfg.preset, "config": cfg.to_dict(), "data_shape": list(shape),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .augment import AugmentConfig
-from .data.base import DataConfig
+from .data.base import RESUMABLE, DataConfig
 from .errors import GankitError
 
 
@@ -79,7 +79,7 @@ class LossConfig:
 class TrainConfig:
     """Optimisation, schedules (functions of images seen) and the run's bookkeeping."""
 
-    kimg: float = 20000.0  # run length in thousands of real images shown to D
+    kimg: float = field(default=20000.0, metadata=RESUMABLE)  # run length in thousands of real images shown to D
     batch: int = 512
     horizon_kimg: float = 0.0  # T of the cosine schedules; 0 means T = kimg
     lr: float = 2e-4
@@ -97,27 +97,27 @@ class TrainConfig:
     aug_p: float = 0.0  # final augmentation probability (ramps up from 0)
     ema_kimg: float = 5000.0  # final EMA half-life in kimg (ramps up from 0)
     seed: int = 0
-    log_kimg: float = 0.0  # scalars every so many kimg (0: 100 lines per run)
-    snapshot_kimg: float = 0.0  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
-    eval_n: int = 10000  # samples for the snapshot metrics
-    metrics: str = "auto"  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
-    eval_extractor: str = "inception"  # features of the snapshot metrics fid/kid/pr/dc: inception, digits or mnist
-    best_metric: str = "auto"  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
-    grid: int = 64  # samples in the snapshot grid
-    threads: int = 0  # torch CPU threads (0: leave torch's default)
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    channels_last: bool = True  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
-    batch_gpu: int = 0  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
-    prefetch: int = -1  # batches loaded ahead on a worker thread, pinned for CUDA (0: in the step; -1: 2 on CUDA, 0 on CPU)
+    log_kimg: float = field(default=0.0, metadata=RESUMABLE)  # scalars every so many kimg (0: 100 lines per run)
+    snapshot_kimg: float = field(default=0.0, metadata=RESUMABLE)  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
+    eval_n: int = field(default=10000, metadata=RESUMABLE)  # samples for the snapshot metrics
+    metrics: str = field(default="auto", metadata=RESUMABLE)  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
+    eval_extractor: str = field(default="inception", metadata=RESUMABLE)  # features of the snapshot metrics fid/kid/pr/dc: inception, digits or mnist
+    best_metric: str = field(default="auto", metadata=RESUMABLE)  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
+    grid: int = field(default=64, metadata=RESUMABLE)  # samples in the snapshot grid
+    threads: int = field(default=0, metadata=RESUMABLE)  # torch CPU threads (0: leave torch's default)
+    device: str = field(default="auto", metadata=RESUMABLE)  # "auto", "cpu", "cuda", "cuda:1", ...
+    channels_last: bool = field(default=True, metadata=RESUMABLE)  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
+    batch_gpu: int = field(default=0, metadata=RESUMABLE)  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
+    prefetch: int = field(default=-1, metadata=RESUMABLE)  # batches loaded ahead on a worker thread, pinned for CUDA (0: in the step; -1: 2 on CUDA, 0 on CPU)
     precision: str = "fp32"  # "fp32", "bf16" (R3GAN: stages above 4x4 under bf16 autocast, the 4x4 head in float32) or
     # "auto": bf16 on CUDA for families that have bf16 stages, fp32 elsewhere (the R3GAN presets)
     tf32: bool = False  # TF32 for float32 matmuls and cuDNN convolutions on CUDA (R3GAN's loop turns it off)
-    compile: bool = False  # torch.compile the generator (D runs eager: compiled graphs have no double backward for R1/R2)
-    keep_checkpoints: int = 2  # the last N checkpoints are kept (plus checkpoints/best)
-    on_nonfinite: str = "lower_lr"  # NaN/Inf in a loss or weight: roll back, then "lower_lr", "skip" (new batch and noise) or "stop"
-    nonfinite_lr_factor: float = 0.5  # lower_lr: the learning rate is multiplied by this at each rollback
-    max_rollbacks: int = 3  # stop with an error after this many rollbacks
-    tensorboard: bool = True  # TensorBoard events in RUN/tensorboard
+    compile: bool = field(default=False, metadata=RESUMABLE)  # torch.compile the generator (D runs eager: compiled graphs have no double backward for R1/R2)
+    keep_checkpoints: int = field(default=2, metadata=RESUMABLE)  # the last N checkpoints are kept (plus checkpoints/best)
+    on_nonfinite: str = field(default="lower_lr", metadata=RESUMABLE)  # NaN/Inf in a loss or weight: roll back, then "lower_lr", "skip" (new batch and noise) or "stop"
+    nonfinite_lr_factor: float = field(default=0.5, metadata=RESUMABLE)  # lower_lr: the learning rate is multiplied by this at each rollback
+    max_rollbacks: int = field(default=3, metadata=RESUMABLE)  # stop with an error after this many rollbacks
+    tensorboard: bool = field(default=True, metadata=RESUMABLE)  # TensorBoard events in RUN/tensorboard
     grow_kimg: float = 600.0  # model.progressive: kimg of each fade-in and each stabilisation phase (PGGAN: 600)
 
     @property
@@ -235,6 +235,13 @@ def config_from_dict(d: dict) -> Config:
                 raise GankitError(f"config key '{section}.{name}' is not known to this gankit version")
             setattr(obj, name, _coerce(value, types[name], f"{section}.{name}"))
     return cfg
+
+
+def resume_safe_keys() -> set[str]:
+    """Dotted keys whose fields carry RESUMABLE metadata: they may change when a run resumes."""
+    cfg = Config()
+    return {f"{section}.{f.name}" for section in SECTIONS for f in dataclasses.fields(getattr(cfg, section))
+            if f.metadata.get("resume")}
 
 
 # Ranges checked before anything is written: (keys, test, what the key must be). Every float must also be finite.

@@ -13,7 +13,6 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .errors import GankitError
 from .registry import Registry
 
 LossFn = Callable[[Optional[torch.Tensor], torch.Tensor], torch.Tensor]
@@ -95,11 +94,11 @@ def _rplsgan_g(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 LOSSES.register("rpgan")(Loss(_rpgan_d, _rpgan_g, g_needs_real=True))
 LOSSES.register("rplsgan")(Loss(_rplsgan_d, _rplsgan_g, g_needs_real=True))
-LOSSES.register("nonsaturating")(Loss(_ns_d, _ns_g, g_needs_real=False))
-LOSSES.register("minimax")(Loss(_ns_d, _minimax_g, g_needs_real=False))
+LOSSES.register("nonsaturating", smoothing=True)(Loss(_ns_d, _ns_g, g_needs_real=False))
+LOSSES.register("minimax", smoothing=True)(Loss(_ns_d, _minimax_g, g_needs_real=False))
 LOSSES.register("hinge")(Loss(_hinge_d, _hinge_g, g_needs_real=False))
-LOSSES.register("wasserstein")(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
-LOSSES.register("lsgan")(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))  # a=0, b=c=1; loss.lsgan_abc changes them
+LOSSES.register("wasserstein", clip=True)(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
+LOSSES.register("lsgan", abc=True)(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))  # a=0, b=c=1; loss.lsgan_abc changes them
 LOSSES.register("ragan")(Loss(_ragan_d, _ragan_g, g_needs_real=True))
 
 
@@ -126,16 +125,13 @@ def mode_coverage(div_logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, t
     return F.relu(tau - a).sum(), a
 
 
-LOSSES.register("mma")(Loss(_mma_d, _mma_g, g_needs_real=False))  # K sigmoid heads; K = 1: nonsaturating
+LOSSES.register("mma", heads=True)(Loss(_mma_d, _mma_g, g_needs_real=False))  # K sigmoid heads; K = 1: nonsaturating
 
 
 def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports nothing from here either way)
     """The registered loss `cfg.name` with the config's parameters: LSGAN's a, b, c and label smoothing."""
     base = LOSSES.get(cfg.name)
-    if cfg.smooth_real or cfg.smooth_fake:
-        if cfg.name not in ("nonsaturating", "minimax"):
-            raise GankitError(f"label smoothing (loss.smooth_real/smooth_fake) changes the targets of the "
-                              f"cross-entropy losses; loss.name={cfg.name} has none: use nonsaturating or minimax")
+    if cfg.smooth_real or cfg.smooth_fake:  # validate.validate refuses it for losses without smoothing
         base = Loss(partial(_smoothed_bce_d, real_target=1.0 - cfg.smooth_real, fake_target=cfg.smooth_fake),
                     base.g, base.g_needs_real)
     if cfg.name == "began":
@@ -143,8 +139,6 @@ def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports no
     if cfg.name == "lsgan":
         a, b, c = (float(v) for v in cfg.lsgan_abc)
         base = Loss(partial(_lsgan_d, a=a, b=b), partial(_lsgan_g, c=c), g_needs_real=False)
-    elif list(cfg.lsgan_abc) != [0.0, 1.0, 1.0]:
-        raise GankitError(f"loss.lsgan_abc is set but loss.name={cfg.name}; it only applies to lsgan")
     return base
 
 
@@ -178,4 +172,4 @@ class BeganLoss:
         self.k = float(state["k"])
 
 
-LOSSES.register("began", k_control=True)(BeganLoss())  # the defaults; build_loss makes a fresh one per run with the config's gamma, lambda_k
+LOSSES.register("began", k_control=True, autoencoder=True)(BeganLoss())  # the defaults; build_loss makes a fresh one per run with the config's gamma, lambda_k

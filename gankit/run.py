@@ -10,15 +10,11 @@ from typing import Any, Optional
 from torch import nn
 
 from .checkpoint import list_checkpoints, load_latest
-from .config import Config, config_from_dict, flatten
+from .config import Config, config_from_dict, flatten, resume_safe_keys
 from .errors import GankitError
 from .runlock import LOCK_NAME, RunLock
 
-# keys that may change between a run and its resumption (bookkeeping, not the experiment)
-SAFE_KEYS = {"train.kimg", "train.eval_n", "train.log_kimg", "train.snapshot_kimg", "train.threads",
-             "train.device", "train.grid", "train.metrics", "train.best_metric", "train.eval_extractor", "train.keep_checkpoints",
-             "train.batch_gpu", "train.prefetch", "train.compile", "train.on_nonfinite", "train.nonfinite_lr_factor", "train.max_rollbacks",
-             "train.tensorboard", "train.channels_last", "data.path", "data.in_memory"}
+SAFE_KEYS = resume_safe_keys()  # keys that may change between a run and its resumption (config field metadata)
 
 
 def config_diff(a: Config, b: Config) -> list[str]:
@@ -168,7 +164,7 @@ def load_run_config(run_dir: Path) -> Config:
 
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
     """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
-    from .networks import BF16_ARCHS, build_networks, resolve_precision
+    from .networks import NETWORKS, build_networks, resolve_precision
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -185,7 +181,7 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
     if latest is None:
         raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
     G, meta = built["G"], latest[1]
-    if cfg.model.arch in BF16_ARCHS:  # the precision the run trained and sampled in on this device (G_ema as G)
+    if NETWORKS.caps(cfg.model.arch).get("bf16"):  # the precision the run trained and sampled in on this device (G_ema as G)
         G.bf16 = resolve_precision(cfg.train.precision, cfg.model.arch, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count
         from .networks.progressive import growth, set_growth

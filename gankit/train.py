@@ -19,15 +19,14 @@ from torch import nn
 from . import __version__
 from . import distributed as dist
 from .checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
-from .config import Config, validate_ranges
+from .config import Config
 from .data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from .data.prefetch import prefetching
 from .errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from .objectives import Batch, Objective, StepContext, build_objective
-from .networks import BF16_ARCHS, PRECISIONS, build_networks, count_params, resolve_precision, spectral_sigmas
-from .regularizers import REGULARIZERS
+from .networks import build_networks, count_params, resolve_precision, spectral_sigmas
 from .run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from .runlock import RunLock
 from .sampling import save_samples
@@ -35,6 +34,7 @@ from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
 from .state import TrainState
 from .step import one_hot
+from .validate import validate
 
 
 def schedule(cfg: Config, images: float) -> dict[str, float]:
@@ -129,49 +129,9 @@ def seed_everything(seed: int, rank: int) -> None:
 
 
 def _check(cfg: Config, dataset: Dataset, world: int, device: torch.device) -> int:
-    """Refuse settings that cannot run, before anything is written; returns num_classes."""
-    validate_ranges(cfg)
-    t = cfg.train
-    num_classes = dataset.num_classes if cfg.model.cond else 0
-    if cfg.model.cond and num_classes == 0:
-        raise GankitError(f"model.cond=true but dataset '{cfg.data.name}' has no class labels; set model.cond=false")
-    if cfg.model.cond and cfg.data.classes and cfg.data.classes != num_classes:
-        raise GankitError(f"data.classes={cfg.data.classes} but the data has {num_classes} classes; "
-                          f"set data.classes={num_classes} or point --data at the intended set")
-    if t.batch % world:
-        raise GankitError(f"train.batch={t.batch} does not split over {world} processes; use a multiple of {world}")
-    if t.batch_gpu < 0 or (t.batch_gpu and (t.batch // world) % t.batch_gpu):
-        raise GankitError(f"train.batch_gpu={t.batch_gpu} must divide the per-process batch {t.batch // world}")
-    if t.precision not in PRECISIONS:
-        raise GankitError(f"train.precision '{t.precision}' is unknown; use {', '.join(PRECISIONS)}")
-    if (cfg.model.heads > 1 or cfg.loss.mma_lambda > 0) and cfg.loss.name != "mma":
-        raise GankitError(f"model.heads > 1 and loss.mma_lambda are MMA-GAN's; loss.name={cfg.loss.name} takes one logit "
-                          "per sample: set loss.name=mma, or model.heads=1 and loss.mma_lambda=0")
-    if cfg.loss.mma_lambda < 0 or cfg.loss.mma_batch < 1 or not 0 < cfg.loss.mma_tau < 1:
-        raise GankitError(f"need loss.mma_lambda >= 0, loss.mma_batch >= 1 and 0 < loss.mma_tau < 1; got "
-                          f"{cfg.loss.mma_lambda}, {cfg.loss.mma_batch}, {cfg.loss.mma_tau}")
-    if cfg.model.progressive and t.grow_kimg <= 0:
-        raise GankitError(f"model.progressive needs train.grow_kimg > 0 (kimg per fade-in and per stabilisation), got {t.grow_kimg}")
-    if t.precision == "bf16" and cfg.model.arch not in BF16_ARCHS:
-        raise GankitError(f"train.precision=bf16 is implemented for the r3gan networks, not {cfg.model.arch}; use fp32")
-    if t.on_nonfinite not in ("lower_lr", "skip", "stop"):
-        raise GankitError(f"train.on_nonfinite '{t.on_nonfinite}' is unknown; use lower_lr, skip or stop")
-    if cfg.loss.reg_interval < 1:
-        raise GankitError(f"loss.reg_interval must be >= 1, got {cfg.loss.reg_interval}")
-    if cfg.loss.clip > 0 and cfg.loss.name != "wasserstein":
-        raise GankitError(f"loss.clip (weight clipping) keeps a Wasserstein critic Lipschitz; with loss.name="
-                          f"{cfg.loss.name} it only cripples D: set loss.name=wasserstein or loss.clip=0")
-    if (cfg.loss.name == "began") != (cfg.model.arch == "mlp-ae"):
-        raise GankitError(f"BEGAN's loss needs an autoencoder discriminator and that D outputs reconstruction errors, "
-                          f"not logits: use loss.name=began with model.arch=mlp-ae together (got {cfg.loss.name}, "
-                          f"{cfg.model.arch})")
-    probing = [n for n in cfg.loss.regularizers if not REGULARIZERS.get(n).grad]
-    if probing and (t.aug_p > 0 or t.instance_noise > 0 or resolve_precision(t.precision, cfg.model.arch, device) == "bf16"):
-        raise GankitError(f"{', '.join(probing)} estimate the gradient by probing D at nearby points, which needs D to see "
-                          "the images as they are, in float32: set train.aug_p=0, train.instance_noise=0 and "
-                          "train.precision=fp32 (or auto on the CPU), or use r1/r2")
-    if cfg.loss.feature_matching and t.unroll_steps:
-        raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
+    """Refuse settings that cannot run, before anything is written (validate.validate, then the snapshot metrics);
+    returns num_classes."""
+    num_classes = validate(cfg, dataset.shape, dataset.num_classes, cfg.data.name, world, device)
     metric_names(cfg, dataset)
     return num_classes
 
@@ -299,14 +259,11 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
-    obj = build_objective(cfg)
     dataset = build_dataset(cfg.data)
     num_classes = _check(cfg, dataset, world, device)
+    obj = build_objective(cfg)
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
-    if cfg.loss.feature_matching and not hasattr(D, "features"):
-        raise GankitError(f"loss.feature_matching needs D's hidden features; the {cfg.model.arch} discriminator does not "
-                          "expose them: use model.arch=mlp, dcgan, resnet or stylegan")
     seed_everything(cfg.train.seed, rank)
     cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
     t = cfg.train

@@ -12,6 +12,7 @@ from gankit.cli import main
 from gankit.losses import LOSSES
 from gankit.regularizers import REGULARIZERS, interpolates
 from gankit.step import d_step
+from gankit.validate import validate, validate_model
 
 RING = ["--preset", "mlp-ring8", "--kimg", "0.64", "--set", "train.metrics=none", "--set", "train.tensorboard=false"]
 
@@ -121,14 +122,14 @@ def test_label_smoothing_value_and_gradient_by_hand():
     assert torch.allclose(plain.d(real.detach(), fake.detach()), LOSSES.get("nonsaturating").d(real.detach(), fake.detach()))
 
 
-@pytest.mark.parametrize("kw, words", [(dict(name="rpgan", smooth_real=0.1), "use nonsaturating or minimax"),
-                                       (dict(name="hinge", lsgan_abc=[-1.0, 1.0, 0.0]), "only applies to lsgan")])
+@pytest.mark.parametrize("kw, words", [({"loss.name": "rpgan", "loss.smooth_real": "0.1"}, "use minimax, nonsaturating"),
+                                       ({"loss.name": "hinge", "loss.lsgan_abc": "[-1,1,0]"}, "only applies to lsgan")])
 def test_loss_parameters_refused_where_they_mean_nothing(kw, words):
     from gankit.errors import GankitError
-    from gankit.losses import build_loss
+    from gankit.presets import resolve
 
     with pytest.raises(GankitError, match=words):
-        build_loss(_loss_cfg(**kw))
+        validate(resolve("r3gan-tiny", kw), (3, 8, 8), 0)
 
 
 def test_spectral_norm_top_singular_value_is_one_for_conv_and_linear():
@@ -295,8 +296,8 @@ def test_the_default_unroll_changes_gs_gradient_measurably():
     """At the catalog's ns+unrolled5 settings (mlp-ring8, K = 5 at D's learning rate, D's Adam state after 50 real
     steps), the unroll moves G's gradient by more than half its norm (measured: 181%; the SGD unroll it replaced,
     5 plain steps at the same rate: 13%, and 0.6% in the catalog's runs, where ns+unrolled5 came out as ns)."""
-    from gankit.presets import resolve
     from gankit.networks import build_networks
+    from gankit.presets import resolve
 
     cfg = resolve("mlp-ring8")
     torch.manual_seed(0)
@@ -462,7 +463,7 @@ def test_orthogonal_init_gives_orthogonal_rows():
     assert checked > 20 and G.shared is not None
     from gankit.errors import GankitError
     with pytest.raises(GankitError, match="Fix-up"):
-        build_networks(ModelConfig(arch="r3gan", widths=[8, 8], groups=[2, 2], ortho_init=True), (3, 8, 8), 0)
+        validate_model(ModelConfig(arch="r3gan", widths=[8, 8], groups=[2, 2], ortho_init=True), (3, 8, 8), 0)
 
 
 def test_pggan_layers_pixel_norm_and_equalized_learning_rate(tmp_path):
@@ -495,7 +496,7 @@ def test_pggan_layers_pixel_norm_and_equalized_learning_rate(tmp_path):
     want = F.conv2d(inp, raw * math.sqrt(2 / raw[0].numel()), stride=conv.stride, padding=conv.padding)
     assert torch.allclose(conv(inp), want, atol=1e-5)
     with pytest.raises(GankitError, match="PGGAN's layers"):
-        build_networks(resolve("r3gan-tiny", {"model.pggan": True}).model, (3, 8, 8), 0)
+        validate_model(resolve("r3gan-tiny", {"model.pggan": True}).model, (3, 8, 8), 0)
     out = tmp_path / "pggan"
     assert main(["train", "--preset", "pggan-digits", "--kimg", "0.512", "--set", "train.grow_kimg=0.128", "--set",
                  "train.metrics=none", "--set", "train.tensorboard=false", "--out", str(out)]) == 0

@@ -10,6 +10,7 @@ from gankit.networks import build_networks, count_params
 from gankit.networks.layers import LRELU_GAIN, Downsample2x, Upsample2x, lowpass_kernel
 from gankit.networks.r3gan import Discriminator, Generator, ResidualBlock
 from gankit.presets import resolve
+from gankit.validate import validate_model
 
 # (preset, classes, G params, D params) from ../shared/R3GAN-REFERENCE.md, in millions
 REFERENCE = [("r3gan-cifar10", 10, 20.78, 21.28), ("r3gan-cifar10-uncond", 0, 20.73, 20.68),
@@ -112,4 +113,4 @@ def test_mlp_networks():
     G, D = build_networks(cfg, (2,), 0)
     assert G(torch.randn(5, 8)).shape == (5, 2) and D(torch.randn(5, 2)).shape == (5,)
     with pytest.raises(GankitError, match="flat data"):
-        build_networks(cfg, (3, 8, 8), 0)
+        validate_model(cfg, (3, 8, 8), 0)

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
 
 from ..errors import GankitError
 from ..registry import Registry
+
+# Field metadata of a config key that may change between a run and its resumption (bookkeeping, not the experiment):
+# run.config_diff ignores these keys (config.resume_safe_keys lists them).
+RESUMABLE = {"resume": True}
 
 DATASETS = Registry("dataset")
 
@@ -18,14 +22,14 @@ class DataConfig:
     """Which data to train on; every field is settable as `--set data.FIELD=VALUE`."""
 
     name: str = "stacked-digits"  # dataset registry name
-    path: str = ""  # folder, archive or file for datasets read from disk
+    path: str = field(default="", metadata=RESUMABLE)  # folder, archive or file for datasets read from disk
     resolution: int = 16  # image side in pixels (power of two >= 4); ignored by 2-D sets
     xflip: bool = False  # double the set with mirrored images (StyleGAN-style x-flips)
     size: int = 0  # synthetic sets: number of samples (0: the dataset's default)
     sigma: float = 0.05  # 2-D mixtures: standard deviation of each mode
     seed: int = 0  # seed of the synthetic sets' composition (which digits are stacked)
     subdir: str = ""  # image folders/archives: use only this sub-folder (e.g. "train")
-    in_memory: str = "auto"  # image folders: "auto" (by size), "yes" or "no" (stream from disk)
+    in_memory: str = field(default="auto", metadata=RESUMABLE)  # image folders: "auto" (by size), "yes" or "no" (stream from disk)
     classes: int = 0  # expected number of classes for conditional models (0: as found in the data)
 
 

@@ -16,7 +16,6 @@ from .stylegan import StyleDiscriminator, StyleGenerator
 
 NETWORKS = Registry("network")
 PRECISIONS = ("fp32", "bf16", "auto")
-BF16_ARCHS = ("r3gan",)  # families with bf16 stages (the `bf16` attribute of their G and D)
 
 
 def resolve_precision(precision: str, arch: str, device: torch.device | str) -> str:
@@ -24,52 +23,56 @@ def resolve_precision(precision: str, arch: str, device: torch.device | str) -> 
     numerics), else fp32 (on the CPU gankit measured bf16 slower at the small presets' widths)."""
     if precision != "auto":
         return precision
-    return "bf16" if torch.device(device).type == "cuda" and arch in BF16_ARCHS else "fp32"
+    return "bf16" if torch.device(device).type == "cuda" and NETWORKS.caps(arch).get("bf16") else "fp32"
 
 
-def _image_shape(name: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    """(channels, resolution) of square image data, or a one-line error naming the network."""
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise GankitError(f"network '{name}' needs square images, the data has shape {tuple(shape)}; "
-                          "use model.arch=mlp for 2-D points")
-    return shape[0], shape[1]
+# What each family declares (read by gankit.validate, the one place that refuses configs):
+#   data: "images" (square, C x R x R) or "points" (flat); bf16: has bf16 stages (train.precision=bf16);
+#   heads: D can have K output heads (MMA-GAN); mbstd / mbdisc: D has a minibatch-stddev / -discrimination layer;
+#   progressive: grows (PGGAN); pggan: has PGGAN's layers (model.pggan); features: D.features() for feature matching;
+#   autoencoder: D outputs reconstruction errors (BEGAN); unconditional: takes no classes;
+#   own_init(cfg): the initialisation model.ortho_init would overwrite, or None; no_spectral_norm: why SN cannot apply.
+_FIXUP = ("Fix-up starts each block's last conv at zero, which spectral normalization divides by sigma = 0; R3GAN needs "
+          "no normalization (its R1 + R2 does that job): set model.spectral_norm=false")
 
 
-@NETWORKS.register("r3gan")
+@NETWORKS.register("r3gan", data="images", bf16=True, no_spectral_norm=_FIXUP,
+                   own_init=lambda cfg: "Fix-up: zero last convs, L^(-1/4) scaling")
 def build_r3gan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """R3GAN Config E for images of shape (C, R, R); roadmap Config D with expansion 0.25 and groups 1."""
-    c, r = _image_shape("r3gan", shape)
+    c, r = shape[0], shape[1]
     G = Generator(r, c, cfg.z_dim, cfg.widths, cfg.groups, cfg.blocks, cfg.expansion,
                   num_classes, cfg.class_embed_dim)
     D = Discriminator(r, c, cfg.widths_d or cfg.widths, cfg.groups, cfg.blocks, cfg.expansion, num_classes)
     return G, D
 
 
-@NETWORKS.register("dcgan")
+@NETWORKS.register("dcgan", data="images", heads=True, mbstd=True, progressive=True, pggan=True, features=True)
 def build_dcgan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """DCGAN (Radford et al. 2016); conditional by z ++ one-hot in G and projection in D; optionally progressive."""
-    c, r = _image_shape("dcgan", shape)
+    c, r = shape[0], shape[1]
     G = DCGANGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.attn_res, cfg.progressive, cfg.pggan)
     D = DCGANDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.d_norm, cfg.attn_res, cfg.mbstd_group,
                            cfg.progressive, cfg.heads, cfg.pggan)
     return G, D
 
 
-@NETWORKS.register("resnet")
+@NETWORKS.register("resnet", data="images", features=True)
 def build_resnet(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """SNGAN / SAGAN / BigGAN ResNets: conditional BN in G (per class, or BigGAN's shared embedding and
     hierarchical z), projection D, self-attention at model.attn_res."""
-    c, r = _image_shape("resnet", shape)
+    c, r = shape[0], shape[1]
     G = ResNetGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.shared_dim, cfg.hier, cfg.attn_res)
     widths_d = cfg.widths_d or default_d_widths(r, cfg.widths, cfg.d_final_res)
     D = ResNetDiscriminator(r, c, widths_d, num_classes, cfg.d_final_res, cfg.attn_res)
     return G, D
 
 
-@NETWORKS.register("stylegan")
+@NETWORKS.register("stylegan", data="images", mbstd=True, progressive=True, features=True, own_init=lambda cfg: (
+    "N(0, 1) weights scaled at run time by the equalized learning rate" if cfg.equalized_lr else None))
 def build_stylegan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """StyleGAN-style G (mapping, styles, noise, mixing, psi-truncation) and StyleGAN2's residual D with minibatch stddev."""
-    c, r = _image_shape("stylegan", shape)
+    c, r = shape[0], shape[1]
     G = StyleGenerator(r, c, cfg.z_dim, cfg.widths, num_classes, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr,
                        cfg.style, cfg.noise, cfg.style_mixing, cfg.equalized_lr, cfg.progressive)
     D = StyleDiscriminator(r, c, cfg.widths_d or cfg.widths, num_classes, cfg.mbstd_group, cfg.equalized_lr,
@@ -77,60 +80,24 @@ def build_stylegan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
     return G, D
 
 
-@NETWORKS.register("mlp")
+@NETWORKS.register("mlp", data="points", heads=True, mbstd=True, mbdisc=True, features=True)
 def build_mlp(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """MLPs for flat data of shape (dim,)."""
-    if len(shape) != 1:
-        raise GankitError(f"network 'mlp' needs flat data (points), the data has shape {tuple(shape)}; "
-                          "use model.arch=r3gan for images")
     G = MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth, num_classes)
     D = MLPDiscriminator(shape[0], cfg.hidden, cfg.depth, num_classes, cfg.mbstd_group, cfg.mbdisc_kernels, cfg.mbdisc_dim,
                          cfg.heads)
     return G, D
 
 
-@NETWORKS.register("mlp-ae")
+@NETWORKS.register("mlp-ae", data="points", autoencoder=True, unconditional=True)
 def build_mlp_ae(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """BEGAN for flat data: the MLP generator and an autoencoder discriminator (outputs reconstruction errors)."""
-    if len(shape) != 1 or num_classes:
-        raise GankitError(f"network 'mlp-ae' needs flat unconditional data, got shape {tuple(shape)}, {num_classes} classes")
     return MLPGenerator(shape[0], cfg.z_dim, cfg.hidden, cfg.depth), MLPAutoencoderD(shape[0], cfg.hidden, cfg.depth)
 
 
-MBSTD_ARCHS = ("mlp", "dcgan", "stylegan")  # discriminators with a minibatch-stddev layer
-PROGRESSIVE_ARCHS = ("dcgan", "stylegan")
-HEADS_ARCHS = ("mlp", "dcgan")  # discriminators with K output heads
-
-
 def build_networks(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
-    """Look up cfg.arch and build (G, D); num_classes = 0 for unconditional networks."""
-    if (cfg.spectral_norm or cfg.spectral_norm_g) and cfg.arch == "r3gan":
-        raise GankitError("model.spectral_norm does not compose with r3gan: Fix-up starts each block's last conv at "
-                          "zero, which spectral normalization divides by sigma = 0; R3GAN needs no normalization "
-                          "(its R1 + R2 does that job): set model.spectral_norm=false")
-    if cfg.mbstd_group and cfg.arch not in MBSTD_ARCHS:
-        raise GankitError(f"model.mbstd_group: the {cfg.arch} discriminator has no minibatch-stddev layer (those of "
-                          f"{', '.join(MBSTD_ARCHS)} have): set it to 0")
-    if cfg.mbdisc_kernels and cfg.arch != "mlp":
-        raise GankitError(f"model.mbdisc_kernels: minibatch discrimination is a layer of the mlp discriminator; "
-                          f"model.arch={cfg.arch} has none: set it to 0")
-    if cfg.pggan and cfg.arch != "dcgan":
-        raise GankitError(f"model.pggan gives the dcgan family PGGAN's layers; model.arch={cfg.arch} has no such "
-                          "variant: use model.arch=dcgan or model.pggan=false")
-    if cfg.ortho_init and cfg.pggan:
-        raise GankitError("model.ortho_init would overwrite PGGAN's N(0, 1) weights of the equalized learning rate: "
-                          "set model.ortho_init=false")
-    if cfg.ortho_init and (cfg.arch == "r3gan" or (cfg.arch == "stylegan" and cfg.equalized_lr)):
-        raise GankitError(f"model.ortho_init would overwrite {cfg.arch}'s own initialisation ("
-                          + ("Fix-up: zero last convs, L^(-1/4) scaling" if cfg.arch == "r3gan" else
-                             "N(0, 1) weights scaled at run time by the equalized learning rate")
-                          + "): set model.ortho_init=false")
-    if cfg.heads != 1 and (cfg.heads < 1 or cfg.arch not in HEADS_ARCHS):
-        raise GankitError(f"model.heads={cfg.heads}: several D heads are built for {', '.join(HEADS_ARCHS)} (MMA-GAN), "
-                          f"not {cfg.arch}; use one of those or model.heads=1")
-    if cfg.progressive and cfg.arch not in PROGRESSIVE_ARCHS:
-        raise GankitError(f"model.progressive: {cfg.arch} does not grow; the growing networks are "
-                          f"{', '.join(PROGRESSIVE_ARCHS)}")
+    """Look up cfg.arch and build (G, D); num_classes = 0 for unconditional networks. Check the options against what
+    the family declares first (validate.validate_model; `gankit train` does, in validate.validate)."""
     try:
         G, D = NETWORKS.get(cfg.arch)(cfg, tuple(shape), num_classes)
     except ValueError as e:
