@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from gankit.metrics.extractors import load_extractor
+from gankit.eval.metrics.extractors import load_extractor
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gankit.presets import resolve  # noqa: E402
-from gankit.train import train  # noqa: E402
+from gankit.training.loop import train  # noqa: E402
 
 VARIANTS = {"every step": {}, "lazy 4": {"loss.reg_interval": 4}, "lazy 16": {"loss.reg_interval": 16},
             "fd": {"loss.regularizers": "r1_fd,r2_fd"}}

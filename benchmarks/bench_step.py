@@ -17,11 +17,11 @@ from torch.utils.flop_counter import flop_registry
 
 from gankit.config import parse_set
 from gankit.data import nominal_shape
-from gankit.losses import LOSSES
+from gankit.objectives.losses import LOSSES
 from gankit.networks import build_networks, count_params
 from gankit.presets import resolve
-from gankit.regularizers import REGULARIZERS
-from gankit.step import d_step, g_step, one_hot
+from gankit.objectives.regularizers import REGULARIZERS
+from gankit.objectives.step import d_step, g_step, one_hot
 
 
 class FlopCount(TorchDispatchMode):

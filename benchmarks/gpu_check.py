@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gankit.metrics.inception import CACHE_FILE  # noqa: E402
+from gankit.eval.metrics.inception import CACHE_FILE  # noqa: E402
 PREP = ROOT / ".gpu_check"
 CIFAR = ROOT.parent / "shared/data/cifar10-jpeg/cifar10-jpeg-q75_YoongiKim-CIFAR-10-images_6d04f75e.tar.gz"
 AUTHORS_CIFAR_IMG_S = 720  # the authors' CIFAR-10 run: about 250M images in about 4 days on 8 GPUs
@@ -78,7 +78,7 @@ def join_weights(src: Path, target: Path) -> str:
 
 def prepare() -> None:
     """Here: CIFAR-10 (the shared JPEG tarball) and gankit's Inception safetensors split in two, into .gpu_check/."""
-    from gankit.metrics.inception import locate_weights
+    from gankit.eval.metrics.inception import locate_weights
 
     if not CIFAR.is_file():
         sys.exit(f"gpu_check: {CIFAR} is missing; it comes from ../shared/data (see its README)")

@@ -25,7 +25,7 @@ from gankit.data.base import Dataset  # noqa: E402
 from gankit.networks import build_networks  # noqa: E402
 from gankit.presets import resolve  # noqa: E402
 from gankit.objectives import build_objective  # noqa: E402
-from gankit.train import TrainState, train_step  # noqa: E402
+from gankit.training.loop import TrainState, train_step  # noqa: E402
 
 
 class Noise(Dataset):

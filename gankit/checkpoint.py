@@ -42,7 +42,7 @@ _SAVES = 0  # checkpoint writes in this process (fault injection counts them)
 
 def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write path.safetensors and path.json; each is written to a temporary name, then renamed."""
-    from .health import fault, kill_self
+    from .training.health import fault, kill_self
 
     tensors: dict[str, torch.Tensor] = {}
     structure = {name: flatten_state(name, state, tensors) for name, state in states.items()}

@@ -34,7 +34,7 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .training.loop import train
 
     cfg = _config(args)
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
@@ -82,8 +82,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _eval_setup(args: argparse.Namespace):
     """(options, source(truncation, psi), reference) from the eval arguments; the reference defaults to a run's training set."""
-    from .evaluate import METRICS, EvalOptions, generator_source, resolve_source
-    from .protocols import PROTOCOLS, dataset_labels
+    from .eval.evaluate import METRICS, EvalOptions, generator_source, resolve_source
+    from .eval.protocols import PROTOCOLS, dataset_labels
 
     protocol = PROTOCOLS.get(args.protocol) if args.protocol else None  # an unknown name lists the valid ones
     if protocol is not None:
@@ -115,7 +115,7 @@ def _eval_setup(args: argparse.Namespace):
         src = resolve_source(args.images, args.n, args.seed, args.data or "", args.images_subdir or "", args.resolution)
         return opts, lambda truncation=0.0, psi=1.0: src, ref
     from .data import build_dataset
-    from .evaluate import CLASSIFIED_SETS, dataset_source, needs_reference
+    from .eval.evaluate import CLASSIFIED_SETS, dataset_source, needs_reference
     from .run import load_generator, load_run_config
 
     cfg = load_run_config(Path(args.run))
@@ -154,7 +154,7 @@ def _eval_setup(args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .eval.evaluate import evaluate
 
     if not args.run and (args.truncation or args.psi != 1):
         raise GankitError("--truncation and --psi sample a generator: use them with --run, not --images")
@@ -189,7 +189,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_truncation(args: argparse.Namespace) -> int:
-    from .truncation import sweep, write_sweep
+    from .eval.truncation import sweep, write_sweep
 
     if not args.run:
         raise GankitError("gankit truncation samples a generator: pass --run RUN_DIR, not --images")
@@ -206,7 +206,7 @@ def cmd_truncation(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from .config import parse_set
-    from .experiment import EXPERIMENTS, cells, collect, run_experiment
+    from .lab.experiment import EXPERIMENTS, cells, collect, run_experiment
 
     if args.list:
         for name in EXPERIMENTS.names():
@@ -230,7 +230,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import plot_run
+    from .lab.plot import plot_run
 
     for path in plot_run(args.run_dir, args.out):
         print(f"wrote {path}")
@@ -271,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import run_report
+    from .lab.report import run_report
 
     print(f"wrote {run_report(Path(args.run_dir), Path(args.out) if args.out else None)}")
     return 0

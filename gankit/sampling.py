@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .step import one_hot
+from .objectives.step import one_hot
 
 
 def latents(n: int, z_dim: int, seed: int, truncation: float = 0.0) -> torch.Tensor:

@@ -12,9 +12,9 @@ import torch
 
 from .config import Config, ModelConfig, validate_ranges
 from .errors import GankitError
-from .losses import LOSSES
+from .objectives.losses import LOSSES
 from .networks import NETWORKS, PRECISIONS, resolve_precision
-from .regularizers import REGULARIZERS
+from .objectives.regularizers import REGULARIZERS
 
 
 def _with(registry: Any, cap: str) -> str:

@@ -63,7 +63,7 @@ def run_one(job: tuple[str, str, int, float, str]) -> dict:
     """Train one (set, combo, seed) in a temporary run directory; return its final metrics and scatter."""
     data, combo, seed, kimg, tmp = job
     from gankit.presets import resolve
-    from gankit.train import train
+    from gankit.training.loop import train
 
     overrides = {**COMBOS[combo][1], "train.seed": str(seed), "train.kimg": str(kimg), "train.threads": "1",
                  "train.tensorboard": "false"}

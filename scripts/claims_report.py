@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gankit.experiment_plots import plot_curves, plot_samples  # noqa: E402
+from gankit.lab.plots import plot_curves, plot_samples  # noqa: E402
 from gankit.run import MetricsLog  # noqa: E402
 
 

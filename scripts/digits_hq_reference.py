@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from gankit.classifiers import DIGITS_TEST_SIZE, classify_channels
+from gankit.eval.classifiers import DIGITS_TEST_SIZE, classify_channels
 from gankit.data.digits import StackedImages, load_digits_base
-from gankit.evaluate import HQ_CONFIDENCE
+from gankit.eval.evaluate import HQ_CONFIDENCE
 
 
 def main() -> None:

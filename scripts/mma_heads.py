@@ -34,7 +34,7 @@ from gankit.data.base import to_float
 from gankit.networks import build_networks
 from gankit.run import load_run_config
 from gankit.sampling import generate
-from gankit.step import batch_stats_frozen
+from gankit.objectives.step import batch_stats_frozen
 
 MIN_PER_MODE = 5
 
@@ -44,7 +44,7 @@ def modes_of(x: torch.Tensor, ds) -> torch.Tensor:
     if hasattr(ds, "centers"):  # a Gaussian mixture (gankit.data.toy)
         d, nearest = torch.cdist(x.double(), ds.centers.double()).min(1)
         return torch.where(d <= 3 * ds.sigma, nearest, torch.full_like(nearest, -1))
-    from gankit.classifiers import mode_ids
+    from gankit.eval.classifiers import mode_ids
 
     return mode_ids(x, "digits")
 

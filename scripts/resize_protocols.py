@@ -46,8 +46,8 @@ def clean_resize(x: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    from gankit.metrics import inception as inc
-    from gankit.metrics.fid import fid
+    from gankit.eval.metrics import inception as inc
+    from gankit.eval.metrics.fid import fid
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)

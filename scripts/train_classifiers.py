@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from gankit.classifiers import (  # noqa: E402
+from gankit.eval.classifiers import (  # noqa: E402
     WEIGHTS_DIR, build_classifier, digits_split, load_mnist, sha256_file, to_unit, weight_paths,
 )
 

@@ -11,14 +11,14 @@ from gankit.augment import AugmentConfig
 from gankit.cli import main
 from gankit.config import ModelConfig
 from gankit.errors import GankitError
-from gankit.losses import LOSSES
+from gankit.objectives.losses import LOSSES
 from gankit.networks import build_networks, count_params, growth, set_growth
 from gankit.networks.layers import SelfAttention
 from gankit.networks.progressive import fade_reals
 from gankit.presets import resolve
-from gankit.regularizers import REGULARIZERS
+from gankit.objectives.regularizers import REGULARIZERS
 from gankit.sampling import latents
-from gankit.step import d_step, g_step
+from gankit.objectives.step import d_step, g_step
 from gankit.validate import validate_model
 
 TINY = {  # name -> model keys, every family small enough for a CPU second
@@ -83,7 +83,7 @@ def test_every_family_trains_one_step(name, num_classes, loss):
 @pytest.mark.parametrize("name", [n for n in TINY if TINY[n]["arch"] != "r3gan"])
 def test_every_family_takes_the_catalog_losses_and_regularizers(name):
     """Each classic loss, WGAN-GP on interpolates, feature matching on D.features and BigGAN's orthogonal penalty."""
-    from gankit.regularizers import orthogonal_penalty
+    from gankit.objectives.regularizers import orthogonal_penalty
 
     torch.manual_seed(0)
     G, D = build_networks(ModelConfig(**TINY[name]), SHAPE, 0)

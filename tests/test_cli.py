@@ -195,7 +195,7 @@ def test_snapshot_kid_needs_enough_samples(tmp_path, capsys):
 
 
 def test_a_failing_snapshot_metric_is_an_event_not_the_end(tmp_path, monkeypatch):
-    import gankit.snapshot as snap
+    import gankit.training.snapshot as snap
     from gankit.errors import GankitError
 
     def broken(*a, **k):

@@ -19,7 +19,7 @@ from gankit.cli import main
 from gankit.data import DataConfig, build_dataset
 from gankit.data.folder import decode
 from gankit.errors import GankitError
-from gankit.experiment import Cell, _extra_for
+from gankit.lab.experiment import Cell, _extra_for
 
 
 def folder(path: Path, **kw) -> object:

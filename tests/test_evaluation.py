@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
-from gankit.evaluate import EvalOptions, evaluate
-from gankit.sources import dataset_source, resolve_source
-from gankit.metrics import inception as inc
-from gankit.metrics.extractors import check_images, load_extractor
+from gankit.eval.evaluate import EvalOptions, evaluate
+from gankit.eval.sources import dataset_source, resolve_source
+from gankit.eval.metrics import inception as inc
+from gankit.eval.metrics.extractors import check_images, load_extractor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CIFAR = SHARED / "cifar10-jpeg" / "cifar10-jpeg-q75_YoongiKim-CIFAR-10-images_6d04f75e.tar.gz"
@@ -111,7 +111,7 @@ def test_digit_probs_are_joint_over_channels():
     # the argmax of the joint is the per-channel digits read as a number
     d, conf = ex.digits(x)
     assert torch.equal(p.argmax(1), d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2])
-    from gankit.classifiers import classify_channels
+    from gankit.eval.classifiers import classify_channels
 
     assert torch.equal(d, classify_channels(x.float() / 127.5 - 1, "digits"))  # the same digits as the mode counter
     assert torch.allclose(conf.double().prod(1), p.max(1).values, atol=1e-5)  # the joint's top probability
@@ -184,7 +184,7 @@ def test_fid_same_images_zero_and_kid_too_few():
 def test_kid_with_too_few_samples_is_refused_before_any_feature(monkeypatch):
     """A KID request whose sets are smaller than its subsets stops before an extractor is even loaded (catches the
     check running after extraction, minutes of Inception later on a real run)."""
-    import gankit.metrics.extractors as ex
+    import gankit.eval.metrics.extractors as ex
 
     def no_features(*a, **k):
         raise AssertionError("features were extracted before the KID sizes were checked")
@@ -206,7 +206,7 @@ def test_modes_on_real_stackedmnist_near_sampling_floor():
     # E[KL] of 26,000 uniform draws over 1000 modes is about (K - 1) / (2 N) = 0.019; classifier errors add a little
     assert r["modes"] >= 995 and r["kl"] < 0.03, r
     one = ds.get(torch.zeros(500, dtype=torch.long))[0]  # one digit triple, repeated
-    from gankit.sources import ArrayDataset
+    from gankit.eval.sources import ArrayDataset
     r1 = evaluate(dataset_source(ArrayDataset(one), 500, 0), None, EvalOptions(metrics=["modes"], n=500, classifier="mnist"))["modes"]
     assert r1["modes"] == 1 and abs(r1["kl"] - math.log(1000)) < 1e-9
 
@@ -230,7 +230,7 @@ def test_modes_without_a_digit_set_asks_for_a_classifier(tmp_path):
 
 @pytest.mark.skipif(not TRUNK.is_file(), reason=f"LPIPS AlexNet trunk not found at {TRUNK}")
 def test_lpips_formula_identity_and_diversity():
-    from gankit.metrics.lpips import load_lpips
+    from gankit.eval.metrics.lpips import load_lpips
 
     net, sha = load_lpips(TRUNK)
     g = torch.Generator().manual_seed(0)
@@ -245,7 +245,7 @@ def test_lpips_formula_identity_and_diversity():
     assert torch.allclose(d, want, rtol=1e-5)
     # diversity of one repeated image is 0; of the real digits it is positive; protocol names the net
     same = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 3, 16, 16), dtype=np.uint8), 40, 0)
-    from gankit.sources import ArrayDataset
+    from gankit.eval.sources import ArrayDataset
     opts = EvalOptions(metrics=["lpips_div"], n=40, lpips_trunk=str(TRUNK), lpips_pairs=20)
     r = evaluate(dataset_source(ArrayDataset(torch.from_numpy(same)), 40, 0), None, opts)["lpips_div"]
     assert r["mean"] == 0 and r["pairs"] == 20
@@ -254,7 +254,7 @@ def test_lpips_formula_identity_and_diversity():
 
 
 def test_lpips_missing_trunk_names_the_fix(monkeypatch):
-    from gankit.metrics.lpips import load_lpips
+    from gankit.eval.metrics.lpips import load_lpips
 
     monkeypatch.delenv("GANKIT_LPIPS_TRUNK", raising=False)
     with pytest.raises(GankitError, match="--lpips-trunk"):
@@ -272,7 +272,7 @@ def test_inception_score_probabilities_are_unbiased_over_all_1008_logits():
     """IS takes pool3 @ W with no fc bias and a softmax over all 1008 logits, as openai/improved-gan's code and
     torch-fidelity do. Catches adding the bias (a huge bias on class 0 would then take all the mass) and dropping
     class 0 (1007 columns)."""
-    from gankit.metrics.extractors import InceptionExtractor
+    from gankit.eval.metrics.extractors import InceptionExtractor
 
     torch.manual_seed(0)
     net = inc.InceptionV3(with_logits=True).eval()

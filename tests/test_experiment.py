@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from gankit.experiment import EXPERIMENTS, Experiment, Method, cells, collect, run_experiment
+from gankit.lab.experiment import EXPERIMENTS, Experiment, Method, cells, collect, run_experiment
 
 
 def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_a_nan_metric_is_counted_and_shown_never_dropped_silently(tmp_path):
 def test_method_budget_scale_and_own_seeds():
     """kimg_scale multiplies a method's real-image budget (and its snapshot interval), e.g. WGAN-GP's 5 D steps per G
     step at equal G steps; a method's own seeds replace the experiment's; a scale without train.kimg is refused."""
-    from gankit.experiment import Experiment, Method, cells
+    from gankit.lab.experiment import Experiment, Method, cells
 
     exp = Experiment("t", {"grid25": ("mlp-grid25", {"train.kimg": 10, "train.snapshot_kimg": 5})},
                      [Method("a", {}), Method("b", {"train.n_critic": 5}, kimg_scale=5.0, seeds=[7])], ["modes"],

@@ -3,7 +3,7 @@ import json
 import time
 
 from gankit.presets import resolve
-from gankit.train import train
+from gankit.training.loop import train
 
 
 def test_grid25_covers_modes(tmp_path):

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from gankit.augment import AugmentConfig
-from gankit.losses import LOSSES
-from gankit.regularizers import REGULARIZERS
-from gankit.step import d_step, g_step
+from gankit.objectives.losses import LOSSES
+from gankit.objectives.regularizers import REGULARIZERS
+from gankit.objectives.step import d_step, g_step
 
 
 class QuadraticD(torch.nn.Module):
@@ -191,7 +191,7 @@ def test_finite_difference_r1_is_unbiased_for_the_penalty_and_its_gradient():
     """r1_fd on a quadratic D (grad = 2 a x + b, curvature 2a): over many Rademacher directions, the mean of
     ((D(x + h v) - D(x)) / h)^2 equals ||grad||^2 up to (a h d)^2, and the mean gradient it gives D's parameters
     equals the exact R1's (the double-backward one) within the Monte-Carlo error."""
-    from gankit.regularizers import FD_STEP
+    from gankit.objectives.regularizers import FD_STEP
 
     torch.manual_seed(3)
     D = QuadraticD(12)
@@ -219,7 +219,7 @@ def test_finite_difference_penalties_in_the_d_step():
 
     from gankit.errors import GankitError
     from gankit.presets import resolve
-    from gankit.train import train
+    from gankit.training.loop import train
 
     torch.manual_seed(4)
     D, G = QuadraticD(12), FixedG()

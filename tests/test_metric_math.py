@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.metrics.fid import RunningMoments, fid, fid_from_moments, fid_from_moments_symmetric, fid_infinity
-from gankit.metrics.inception_score import inception_score
-from gankit.metrics.kid import kid
-from gankit.metrics.prdc import density_coverage, precision_recall
+from gankit.eval.metrics.fid import RunningMoments, fid, fid_from_moments, fid_from_moments_symmetric, fid_infinity
+from gankit.eval.metrics.inception_score import inception_score
+from gankit.eval.metrics.kid import kid
+from gankit.eval.metrics.prdc import density_coverage, precision_recall
 
 try:
     import scipy.linalg as sla

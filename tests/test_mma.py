@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from gankit.cli import main
-from gankit.experiment import EXPERIMENTS, Experiment, Method, cells, run_experiment
-from gankit.losses import LOSSES, mode_coverage
+from gankit.lab.experiment import EXPERIMENTS, Experiment, Method, cells, run_experiment
+from gankit.objectives.losses import LOSSES, mode_coverage
 
 EPS = 1e-12
 
@@ -177,7 +177,7 @@ def test_l_div_sees_what_the_adversarial_term_sees_and_leaves_bn_statistics_alon
     from gankit.augment import AUGMENTS, AugmentConfig
     from gankit.config import ModelConfig
     from gankit.networks import build_networks
-    from gankit.step import div_step
+    from gankit.objectives.step import div_step
 
     torch.manual_seed(0)
     G, D = build_networks(ModelConfig(arch="dcgan", widths=[16, 8], z_dim=8, heads=4), (3, 16, 16), 0)

@@ -8,7 +8,7 @@ import inspect
 import pytest
 import torch
 
-from gankit import train as train_module
+from gankit.training import loop as train_module
 from gankit.objectives import OBJECTIVE_PARTS, Part, build_objective
 from gankit.objectives.parts import KControl, ReuseLatents, WeightClip
 from gankit.presets import resolve

@@ -8,7 +8,7 @@ from gankit.augment import AUGMENTS, AugmentConfig, augment
 from gankit.errors import GankitError
 from gankit.networks import resolve_precision
 from gankit.presets import PRESETS, resolve
-from gankit.protocols import PROTOCOLS, dataset_labels
+from gankit.eval.protocols import PROTOCOLS, dataset_labels
 
 R3GAN_PRESETS = [p for p in PRESETS.names() if p.startswith("r3gan-") and p not in ("r3gan-roadmap-a", "r3gan-roadmap-b")]
 COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
@@ -83,7 +83,7 @@ def test_protocol_labels_follow_the_datasets_label_distribution() -> None:
 
 def test_tf32_follows_the_config_on_cuda_and_is_untouched_on_cpu() -> None:
     """set_numerics is what train() calls: the R3GAN presets turn TF32 off for matmuls and cuDNN on CUDA."""
-    from gankit.train import set_numerics
+    from gankit.training.loop import set_numerics
 
     m, c = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
@@ -106,7 +106,7 @@ def test_g_ema_samples_in_gs_precision_as_the_authors(tmp_path, precision: str, 
     import json
 
     from gankit.run import load_generator
-    from gankit.train import train
+    from gankit.training.loop import train
 
     cfg = resolve("r3gan-tiny", {"train.kimg": "0.032", "train.metrics": "none", "train.precision": precision,
                                  "train.tensorboard": "false"})

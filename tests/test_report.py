@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from gankit.cli import main
-from gankit.report import SCRIPT, run_report, study_report
+from gankit.lab.report import SCRIPT, run_report, study_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome-headless-shell")
 

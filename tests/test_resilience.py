@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from gankit import health
+from gankit.training import health
 from gankit.checkpoint import list_checkpoints, load_checkpoint, load_latest
 from gankit.cli import main
 
@@ -83,7 +83,7 @@ def test_nan_rolls_back_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
     assert lines[-1]["images"] == 256 and "event" not in lines[-1]
     last = [ln for ln in lines if "loss_d" in ln][-1]
     from gankit.presets import resolve
-    from gankit.train import schedule
+    from gankit.training.loop import schedule
     cfg = resolve("r3gan-tiny", {"train.kimg": 0.256})
     cfg.train.horizon_kimg = 0.256
     assert abs(last["lr"] - 0.5 * schedule(cfg, 256)["lr"]) < 1e-12  # the lowered learning rate stays

@@ -4,8 +4,8 @@ import math
 import torch
 
 from gankit.presets import resolve
-from gankit.schedules import cosine_ramp, ema_beta
-from gankit.train import schedule, update_ema
+from gankit.training.schedules import cosine_ramp, ema_beta
+from gankit.training.loop import schedule, update_ema
 
 
 def test_cosine_ramp_closed_form():

@@ -5,7 +5,7 @@ import pytest
 
 from gankit.config import ModelConfig
 from gankit.errors import GankitError
-from gankit.losses import LOSSES
+from gankit.objectives.losses import LOSSES
 from gankit.networks import NETWORKS
 from gankit.presets import resolve
 from gankit.run import config_diff

@@ -6,10 +6,10 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..losses import build_loss
-from ..regularizers import REGULARIZERS, Regularizer
-from ..step import d_step, g_step
-from . import Batch, StepContext
+from .losses import build_loss
+from .regularizers import REGULARIZERS, Regularizer
+from .step import d_step, g_step
+from .base import Batch, StepContext
 
 
 class Adversarial:

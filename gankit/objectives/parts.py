@@ -8,11 +8,11 @@ import torch
 
 from .. import distributed as dist
 from ..config import Config
-from ..losses import LOSSES
+from .losses import LOSSES
 from ..networks.progressive import fade_reals, growth, set_growth
-from ..regularizers import orthogonal_penalty
-from ..step import div_step
-from . import OBJECTIVE_PARTS, Batch, Part, StepContext
+from .regularizers import orthogonal_penalty
+from .step import div_step
+from .base import OBJECTIVE_PARTS, Batch, Part, StepContext
 
 
 class Growth(Part):

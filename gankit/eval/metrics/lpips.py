@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import GankitError
+from ...errors import GankitError
 
-HEADS_FILE = Path(__file__).resolve().parents[1] / "weights" / "lpips-alex-v0.1.safetensors"
+HEADS_FILE = Path(__file__).resolve().parents[2] / "weights" / "lpips-alex-v0.1.safetensors"
 MIN_SIZE = 64  # smaller images are bilinearly upsampled to 64 x 64 (AlexNet needs >= 32; LPIPS was fit on 64 px)
 _SHIFT = (-0.030, -0.088, -0.188)  # lpips' ScalingLayer: (x - shift) / scale on inputs in [-1, 1]
 _SCALE = (0.458, 0.448, 0.450)

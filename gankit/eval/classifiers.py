@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.base import to_float
-from .errors import GankitError
-from .registry import Registry
+from ..data.base import to_float
+from ..errors import GankitError
+from ..registry import Registry
 
 CLASSIFIERS = Registry("classifier")
 
 #: Folder of the shipped weights; tests may point it elsewhere.
-WEIGHTS_DIR: Path = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR: Path = Path(__file__).resolve().parents[1] / "weights"
 
 #: The script that writes the weights (named in the error for missing files).
 TRAIN_SCRIPT = "scripts/train_classifiers.py"
@@ -115,7 +115,7 @@ def digits_split() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     The split is fixed: the last ``DIGITS_TEST_SIZE`` (360) samples of ``load_digits`` are the
     test set, the first 1437 the training set. Shared by the training script and the tests.
     """
-    from .data.digits import load_digits_base
+    from ..data.digits import load_digits_base
 
     x, y = load_digits_base(8)
     k = len(y) - DIGITS_TEST_SIZE
@@ -127,7 +127,7 @@ def load_mnist(folder: str | Path, split: str = "train") -> tuple[Tensor, Tensor
 
     split: "train" (60000) or "test" (the t10k set, 10000). Reads through gankit.data.mnist.
     """
-    from .data.mnist import load_mnist as load_padded
+    from ..data.mnist import load_mnist as load_padded
 
     x, y = load_padded(str(folder), split, 32)
     return x[..., 2:-2, 2:-2].contiguous(), y  # undo the dataset's 2-pixel zero padding

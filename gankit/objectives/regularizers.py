@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from .registry import Registry
+from ..registry import Registry
 
 REGULARIZERS = Registry("regularizer")
 

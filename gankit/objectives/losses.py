@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .registry import Registry
+from ..registry import Registry
 
 LossFn = Callable[[Optional[torch.Tensor], torch.Tensor], torch.Tensor]
 

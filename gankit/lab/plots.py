@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .run import MetricsLog
+from ..run import MetricsLog
 
 
 def _pyplot():

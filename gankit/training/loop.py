@@ -16,25 +16,25 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from . import __version__
-from . import distributed as dist
-from .checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
-from .config import Config
-from .data import DATASETS, Dataset, InfiniteLoader, build_dataset
-from .data.prefetch import prefetching
-from .errors import GankitError
+from .. import __version__
+from .. import distributed as dist
+from ..checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
+from ..config import Config
+from ..data import DATASETS, Dataset, InfiniteLoader, build_dataset
+from ..data.prefetch import prefetching
+from ..errors import GankitError
 from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
 from .monitor import Monitor
-from .objectives import Batch, Objective, StepContext, build_objective
-from .networks import build_networks, count_params, resolve_precision, spectral_sigmas
-from .run import check_same_data, load_run_config, prepare_run_dir, set_aside
-from .runlock import RunLock
-from .sampling import save_samples
+from ..objectives import Batch, Objective, StepContext, build_objective
+from ..networks import build_networks, count_params, resolve_precision, spectral_sigmas
+from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
+from ..runlock import RunLock
+from ..sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, write_snapshot
 from .state import TrainState
-from .step import one_hot
-from .validate import validate
+from ..objectives.step import one_hot
+from ..validate import validate
 
 
 def schedule(cfg: Config, images: float) -> dict[str, float]:

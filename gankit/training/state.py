@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from . import distributed as dist
-from .checkpoint import process_rng_state, restore_process_rng
-from .data import InfiniteLoader
-from .data.prefetch import Prefetcher
+from .. import distributed as dist
+from ..checkpoint import process_rng_state, restore_process_rng
+from ..data import InfiniteLoader
+from ..data.prefetch import Prefetcher
 
-if TYPE_CHECKING:
-    from .objectives import Objective
+
+class Stateful(Protocol):
+    """What the state needs of the objective (objectives.Objective): its state, for the checkpoint."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -33,7 +38,7 @@ class TrainState:
     step: int = 0
     lr_scale: float = 1.0  # lowered by rollbacks after non-finite values
     rollbacks: int = 0
-    objective: Objective | None = None  # the method's objective (objectives.Objective): its state (BEGAN's k_t) is checkpointed
+    objective: Stateful | None = None  # the method's objective (objectives.Objective): its state (BEGAN's k_t) is checkpointed
 
     def state_dict(self) -> dict[str, Any]:
         mine = {"aug": self.aug_rng.get_state(), **process_rng_state(self.device)}

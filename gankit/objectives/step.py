@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .augment import AugmentConfig, augment
+from ..augment import AugmentConfig, augment
 from .losses import Loss, mode_coverage
 from .regularizers import Regularizer, interpolates
 

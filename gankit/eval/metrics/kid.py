@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import GankitError
+from ...errors import GankitError
 from .fid import _as_features, _same_dim
 
 

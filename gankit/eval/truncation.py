@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import GankitError
+from ..errors import GankitError
 from .evaluate import EvalOptions, Source, evaluate, flatten_results, needs_reference, reference
 
 # (x, y) axes of the plot, first pair whose keys the metrics give: diversity on x, quality on y

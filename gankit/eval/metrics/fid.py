@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import GankitError
+from ...errors import GankitError
 
 
 def _as_features(x, name: str, min_rows: int = 2) -> Tensor:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import GankitError
+from ...errors import GankitError
 
 HUB_FILE = "pt_inception-2015-12-05-6726825d.pth"
 CACHE_FILE = "inception-2015-12-05.safetensors"

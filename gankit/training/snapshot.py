@@ -10,13 +10,13 @@ from typing import Any, Callable
 
 import torch
 
-from . import distributed as dist
-from .checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
-from .config import Config
-from .data import Dataset
-from .errors import GankitError
-from .evaluate import METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
-from .sampling import generate, save_samples
+from .. import distributed as dist
+from ..checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
+from ..config import Config
+from ..data import Dataset
+from ..errors import GankitError
+from ..eval.evaluate import METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
+from ..sampling import generate, save_samples
 
 
 def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
@@ -30,7 +30,7 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     if "kid" in names and cfg.train.eval_n < EvalOptions.kid_subset_size:
         raise GankitError(f"train.metrics has kid, whose subsets hold {EvalOptions.kid_subset_size} samples, but "
                           f"train.eval_n is {cfg.train.eval_n}; raise train.eval_n or drop kid")
-    from .metrics.extractors import EXTRACTORS
+    from ..eval.metrics.extractors import EXTRACTORS
 
     EXTRACTORS.get(cfg.train.eval_extractor)
     return names

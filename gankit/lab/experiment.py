@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import GankitError
-from .experiment_plots import plot_curves, plot_final, plot_samples
-from .registry import Registry
-from .run import MetricsLog
+from ..errors import GankitError
+from .plots import plot_curves, plot_final, plot_samples
+from ..registry import Registry
+from ..run import MetricsLog
 
 EXPERIMENTS = Registry("experiment")
 
@@ -131,8 +131,8 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
 
 def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
     """The study-wide overrides that apply to cell c: data.path only where the cell's dataset reads files."""
-    from .data import DATASETS
-    from .presets import resolve
+    from ..data import DATASETS
+    from ..presets import resolve
 
     if "data.path" in extra:
         name = resolve(c.preset, {**c.sets, **{k: v for k, v in extra.items() if k == "data.name"}}).data.name
@@ -235,5 +235,3 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
                   if (c.path(root) / "result.json").exists()])
     return summary
 
-
-from . import studies  # noqa: E402,F401  (registers the declared experiments)

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import GankitError
-from ..registry import Registry
+from ...errors import GankitError
+from ...registry import Registry
 
 EXTRACTORS = Registry("feature extractor")
 

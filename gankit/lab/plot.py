@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import GankitError
-from .run import MetricsLog
+from ..errors import GankitError
+from ..run import MetricsLog
 
 PANELS = {  # file -> keys drawn in it (those present in the log)
     "losses": ["loss_d", "loss_g"],

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .run import MetricsLog
+from ..run import MetricsLog
 
 GROUPS = {"loss_d": "loss", "loss_g": "loss", "r1": "penalty", "r2": "penalty", "logit_real": "logits",
           "logit_fake": "logits", "logit_gap": "logits", "lr": "schedule", "beta2": "schedule", "gamma": "schedule",

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data.base import Dataset
-from .errors import GankitError
+from ..data.base import Dataset
+from ..errors import GankitError
 
 QUANTISATION = "uint8 = (x * 127.5 + 128).clamp(0, 255)"
 
@@ -39,7 +39,7 @@ def generator_source(G: nn.Module, n: int, seed: int = 0, dataset: Optional[Data
     """n samples of G from latents(n, z_dim, seed), quantised to uint8; a conditional G's classes are
     `classes` (int64 [n]) or 0, 1, 2, ... cycled; truncation / psi as in sampling.iter_samples (recorded
     in the description when used)."""
-    from .sampling import iter_samples, to_uint8
+    from ..sampling import iter_samples, to_uint8
 
     def batches(b: int) -> Iterator[Tensor]:
         for x in iter_samples(G, n, seed=seed, classes=classes, batch=b, truncation=truncation, psi=psi):
@@ -107,7 +107,7 @@ def _native_resolution(path: Path, subdir: str) -> int:
 
     from PIL import Image
 
-    from .data.folder import _select, _Source
+    from ..data.folder import _select, _Source
 
     root = path / subdir if subdir and path.is_dir() else path
     src = _Source(root)
@@ -121,7 +121,7 @@ def _native_resolution(path: Path, subdir: str) -> int:
 def resolve_source(spec: str, n: int, seed: int, data_path: str = "", subdir: str = "", resolution: int = 0,
                    allow_stats: bool = False) -> Source:
     """DATASET name | .npz | image folder or archive | (reference only) a .safetensors statistics file."""
-    from .data import DATASETS, DataConfig, build_dataset
+    from ..data import DATASETS, DataConfig, build_dataset
 
     path = Path(spec).expanduser()
     if spec in DATASETS.names() and not path.exists():
@@ -134,12 +134,12 @@ def resolve_source(spec: str, n: int, seed: int, data_path: str = "", subdir: st
     if path.suffix == ".safetensors":
         if not allow_stats:
             raise GankitError(f"{path} is a statistics file; it can only be a reference (--ref)")
-        from .evaluate import read_stats
+        from .stats import read_stats
 
         return Source({"kind": "stats", "path": str(path)}, 0, lambda b: iter(()), stats=read_stats(path))
     if path.suffix == ".npz":
         return dataset_source(ArrayDataset(load_npz(path)), n, seed, path.name, {"path": str(path)})
-    from .data.folder import ImageFolder
+    from ..data.folder import ImageFolder
 
     res = resolution or _native_resolution(path, subdir)
     ds = ImageFolder(str(path), subdir, res, "auto") if res >= 4 and not res & (res - 1) else None

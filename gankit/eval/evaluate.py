@@ -9,8 +9,6 @@ returns {metric: {fields..., protocol...}}. Generated images are quantised as
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,14 +16,15 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from .data.base import Dataset
-from .errors import GankitError
+from ..data.base import Dataset
+from ..errors import GankitError
+from ..registry import Registry
 from .metrics import RunningMoments, density_coverage, fid_from_moments, fid_infinity, inception_score, kid, mixture_stats
 from .metrics import mode_stats, precision_recall
-from .registry import Registry
 from .sources import QUANTISATION, Source, dataset_source, generator_source, resolve_source
+from .stats import Collected, _stats_key, read_stats, write_stats
 
 # dataset name -> shipped classifier for mode counting and digit-set IS/FID
 CLASSIFIED_SETS = {"digits": "digits", "stacked-digits": "digits", "mnist": "mnist", "stackedmnist": "mnist"}
@@ -140,25 +139,6 @@ def _lpips_div(g, r, o):
 # --------------------------------------------------------------------------- collection
 
 
-@dataclass
-class Collected:
-    """What one pass over a source produced."""
-
-    n: int = 0
-    images_sha256: str = ""
-    moments: Optional[RunningMoments] = None
-    features: Optional[Tensor] = None
-    probs: Optional[Tensor] = None
-    digits: Optional[Tensor] = None
-    digit_conf: Optional[Tensor] = None  # the classifier's probability of each channel's digit
-    lpips: object = None
-    points: Optional[Tensor] = None
-    dataset: Optional[Dataset] = None
-    protocols: dict = field(default_factory=dict)  # per need ("features", "probs", "digits"): the extractor's protocol
-    lpips_sha: str = ""
-    seconds: dict = field(default_factory=dict)  # wall time of the pass: "source" (generating or decoding), "extract"
-
-
 def _classifier_for(src: Source, ref: Optional[Source], opts: EvalOptions) -> str:
     if opts.classifier:
         return opts.classifier
@@ -220,45 +200,6 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     out.lpips = pairs
     out.protocols = {k: e.protocol() for k, e in (("features", feat), ("probs", prob), ("digits", dig)) if e is not None}
     return out
-
-
-# --------------------------------------------------------------------------- reference statistics
-
-
-def _stats_key(images_sha256: str, protocol: dict) -> str:
-    return hashlib.sha256(json.dumps([images_sha256, protocol], sort_keys=True).encode()).hexdigest()[:32]
-
-
-def write_stats(path: Path, c: Collected, protocol: dict) -> None:
-    """Reference statistics as safetensors: moments (float64), features (float32); protocol in the metadata."""
-    from safetensors.torch import save_file
-
-    st = c.moments.state_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({"n": st["n"], "mean": st["mean"], "m2": st["m2"], "features": c.features.contiguous()}, str(tmp),
-              metadata={"protocol": json.dumps(protocol), "images_sha256": c.images_sha256, "gankit": "reference-stats"})
-    os.replace(tmp, path)
-
-
-def read_stats(path: Path) -> dict:
-    """{"collected": Collected, "protocol": dict} from write_stats' file; a clear error for other files."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("gankit") != "reference-stats":
-                raise GankitError(f"{path} is not a gankit statistics file; write one with `gankit eval ... --save-ref {path}`")
-            t = {k: f.get_tensor(k) for k in f.keys()}
-    except GankitError:
-        raise
-    except Exception as e:
-        raise GankitError(f"cannot read statistics {path} ({type(e).__name__}: {e}); recompute them") from None
-    m = RunningMoments()
-    m.load_state_dict(t)
-    c = Collected(n=int(t["n"]), images_sha256=meta["images_sha256"], moments=m, features=t["features"])
-    return {"collected": c, "protocol": json.loads(meta["protocol"])}
 
 
 def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Path] = None) -> Collected:

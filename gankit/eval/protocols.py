@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .data.base import Dataset
-from .registry import Registry
+from ..data.base import Dataset
+from ..registry import Registry
 
 PROTOCOLS = Registry("metric protocol")
 

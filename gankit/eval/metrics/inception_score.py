@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import GankitError
+from ...errors import GankitError
 
 
 def inception_score(probs: Tensor, splits: int = 10) -> dict:
