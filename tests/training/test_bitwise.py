@@ -1,9 +1,9 @@
 """Results are bitwise unchanged by refactoring: short fixed-seed runs of every method, network family and loop option
 give final checkpoints (G, G_ema, D, both Adam states, counters, RNG and loader states, a loss's state) whose sha256
-equals the one recorded in tests/data/bitwise.json.
+equals the one recorded in tests/fixtures/bitwise.json.
 
 Record (only when a change is meant to change results, and say so in the commit): GANKIT_RECORD_BITWISE=1 pytest
-tests/test_bitwise.py. The hashes hold for this machine's CPU kernels at 1 thread (torch 2.13.0, the CI machine).
+tests/training/test_bitwise.py. The hashes hold for this machine's CPU kernels at 1 thread (torch 2.13.0, the CI machine).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.presets import resolve
 from gankit.training.loop import train
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORD = Path(__file__).parent / "data" / "bitwise.json"
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = Path(__file__).parents[1] / "fixtures" / "bitwise.json"
 QUIET = {"train.threads": "1", "train.metrics": "none", "train.tensorboard": "false"}
 
 

@@ -1,5 +1,5 @@
 """Objectives: the config picks a method's parts, each part does its one job, the loop calls every hook and names no
-method. (That the refactor into objectives changed no result is tests/test_bitwise.py.)"""
+method. (That the refactor into objectives changed no result is tests/training/test_bitwise.py.)"""
 from __future__ import annotations
 
 import ast

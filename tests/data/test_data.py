@@ -17,7 +17,7 @@ from gankit.data import DATASETS, DataConfig, InfiniteLoader, build_dataset, to_
 from gankit.data.toy import mixture_centers
 from gankit.errors import GankitError
 
-SHARED = Path(__file__).parents[1].parent / "shared/data"
+SHARED = Path(__file__).parents[2].parent / "shared/data"
 MNIST = SHARED / "mnist"
 CIFAR = SHARED / "cifar10-jpeg/cifar10-jpeg-q75_YoongiKim-CIFAR-10-images_6d04f75e.tar.gz"
 
