@@ -34,11 +34,13 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .training.health import Faults
     from .training.loop import train
 
     cfg = _config(args)
     out = Path(args.out) if args.out else Path("runs") / cfg.preset
-    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best)
+    faults = Faults.from_env()  # tests of real subprocesses inject faults through $GANKIT_FAULT
+    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best, hooks=[faults] if faults else [])
     from . import distributed
 
     if distributed.rank() == 0:

@@ -1,15 +1,16 @@
 """Keeping a long run alive: non-finite checks, graceful stop on SIGTERM/SIGINT, and fault injection for tests.
 
-Fault injection ($GANKIT_FAULT, comma list, each fires once per process) exists so tests can prove the
-recovery paths on real runs: `nan_at_step:K` turns step K's D loss into NaN, `kill_at_step:K` SIGKILLs
-the process after step K, `kill_in_save:N` SIGKILLs it halfway through the N-th checkpoint write.
+Fault injection exists so tests can prove the recovery paths on real runs. `Faults` is a step hook a test passes
+to `train(..., hooks=[...])` (or the CLI builds from $GANKIT_FAULT, a comma list, for tests of real subprocesses):
+`nan_at_step:K` turns step K's D loss into NaN, `kill_at_step:K` SIGKILLs the process after step K; each fires once.
+`kill_in_save:N` ($GANKIT_FAULT only) SIGKILLs the process halfway through the N-th checkpoint write.
 """
 from __future__ import annotations
 
 import os
 import signal
 from types import FrameType
-from typing import Optional
+from typing import Any, Iterable, Optional, Protocol
 
 import torch
 from torch import nn
@@ -24,6 +25,38 @@ def fault(name: str, value: int) -> bool:
         return False
     _FIRED.add(spec)
     return True
+
+
+class StepHook(Protocol):
+    """Called by the loop after every training step, before its statistics are checked."""
+
+    def after_step(self, s: Any, stats: dict[str, torch.Tensor]) -> None: ...
+
+
+class Faults:
+    """Fault injection as a step hook: specs like "nan_at_step:5" or "kill_at_step:8", each firing once."""
+
+    def __init__(self, specs: Iterable[str]) -> None:
+        self.specs, self.fired = {x.strip() for x in specs if x.strip()}, set()
+
+    @classmethod
+    def from_env(cls) -> Optional["Faults"]:
+        """The faults $GANKIT_FAULT asks for, or None."""
+        faults = cls(os.environ.get("GANKIT_FAULT", "").split(","))
+        return faults if faults.specs else None
+
+    def _fires(self, name: str, value: int) -> bool:
+        spec = f"{name}:{value}"
+        if spec in self.fired or spec not in self.specs:
+            return False
+        self.fired.add(spec)
+        return True
+
+    def after_step(self, s: Any, stats: dict[str, torch.Tensor]) -> None:
+        if self._fires("nan_at_step", s.step):
+            stats["loss_d"] = stats["loss_d"] * float("nan")
+        if self._fires("kill_at_step", s.step):
+            kill_self()
 
 
 def kill_self() -> None:

@@ -11,7 +11,7 @@ import platform
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from ..config import Config
 from ..data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from ..data.prefetch import prefetching
 from ..errors import GankitError
-from .health import StopSignal, fault, kill_self, nonfinite, nonfinite_weights
+from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
 from ..networks import build_networks, count_params, resolve_precision, spectral_sigmas
@@ -234,7 +234,7 @@ def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None],
 
 
 def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, restart: bool = False,
-          from_best: bool = False) -> Path:
+          from_best: bool = False, hooks: Sequence[StepHook] = ()) -> Path:
     """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
 
     Under torchrun every process calls this; rank 0 locks the directory, logs and writes. SIGTERM/SIGINT: finish
@@ -249,13 +249,13 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, resta
                           "put the run outside the data folder")
     lock = RunLock(Path(out), warn=progress)
     try:
-        return _train(cfg, Path(out), progress, lock, restart, from_best)
+        return _train(cfg, Path(out), progress, lock, restart, from_best, hooks)
     finally:
         lock.release()
 
 
 def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock, restart: bool,
-           from_best: bool) -> Path:
+           from_best: bool, hooks: Sequence[StepHook] = ()) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
@@ -301,7 +301,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     G_fwd = torch.compile(G) if t.compile else G
     try:
         with StopSignal() as stop:
-            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total)
+            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total, hooks)
     finally:
         monitor.close()
         s.loader.close()
@@ -309,7 +309,8 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
 
 
 def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objective,
-          num_classes: int, fmt: torch.memory_format, G_fwd: nn.Module, monitor: Monitor, stop: StopSignal, total: int) -> None:
+          num_classes: int, fmt: torch.memory_format, G_fwd: nn.Module, monitor: Monitor, stop: StopSignal, total: int,
+          hooks: Sequence[StepHook] = ()) -> None:
     t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
@@ -322,8 +323,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
     next_log, next_snap, sums, counts, images_log, t_log = marks()
     while s.images < total:
         stats = train_step(s, cfg, obj, num_classes, fmt, G_fwd)
-        if fault("nan_at_step", s.step):
-            stats["loss_d"] = stats["loss_d"] * float("nan")
+        for hook in hooks:  # e.g. a test's fault injection (health.Faults)
+            hook.after_step(s, stats)
         bad = nonfinite(stats)
         flags = dist.all_reduce_sum(torch.tensor([float(bool(bad)), float(stop.requested is not None)], device=s.device))
         if flags[0] > 0:
@@ -332,8 +333,6 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             continue
         for k, v in stats.items():
             sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
-        if fault("kill_at_step", s.step):
-            kill_self()
         if flags[1] > 0:
             path = save_state(s, cfg, out, dataset, num_classes)
             monitor.event("stop", s.images, f"{stop.requested or 'stop on another rank'}: saved {path.name}; "

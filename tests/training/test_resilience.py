@@ -429,3 +429,20 @@ def test_a_leftover_config_tmp_never_blocks_the_next_run(tmp_path, capsys):
     (out / "config.json.tmp").write_text('{"model": {"ar')
     assert main(["train", *ARGS, "--kimg", "0.032", "--out", str(out)]) == 0, capsys.readouterr().err
     assert (out / "config.json").exists() and not (out / "config.json.tmp").exists()
+
+
+def test_fault_injection_is_a_hook_the_test_passes_in(tmp_path):
+    """The loop knows no fault: a test hands train() a hook (health.Faults), which turns step 3's D loss into NaN once;
+    the run rolls back and finishes. Without the hook, the same run has no rollback."""
+    from gankit.presets import resolve
+    from gankit.training.health import Faults
+    from gankit.training.loop import train
+
+    cfg = resolve("r3gan-tiny", {"train.threads": "1", "train.metrics": "none", "train.tensorboard": "false"})
+    for hooks, rollbacks in (([Faults(["nan_at_step:3"])], 1), ([], 0)):
+        out = tmp_path / f"run{rollbacks}"
+        train(cfg, out, progress=lambda m: None, hooks=hooks)
+        lines = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+        events = [ln for ln in lines if ln.get("event") == "rollback"]
+        assert len(events) == rollbacks and all("non-finite loss_d at step 3" in e["message"] for e in events)
+        assert final_state(out)["counters"]["rollbacks"] == rollbacks
