@@ -22,6 +22,18 @@ def _with(registry: Any, cap: str) -> str:
     return ", ".join(n for n in registry.names() if registry.caps(n).get(cap))
 
 
+# (model option, the capability it needs, the message): each option refused where the family does not declare it
+_UNSUPPORTED = (
+    ("mbstd_group", "mbstd", "model.mbstd_group: the {arch} discriminator has no minibatch-stddev layer (those of {have} "
+                             "have): set it to 0"),
+    ("mbdisc_kernels", "mbdisc", "model.mbdisc_kernels: minibatch discrimination is a layer of the {have} discriminator; "
+                                 "model.arch={arch} has none: set it to 0"),
+    ("pggan", "pggan", "model.pggan gives the {have} family PGGAN's layers; model.arch={arch} has no such variant: use "
+                       "model.arch={have} or model.pggan=false"),
+    ("progressive", "progressive", "model.progressive: {arch} does not grow; the growing networks are {have}"),
+)
+
+
 def validate_model(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> None:
     """The network family cfg.arch supports every model option set, for this data shape and class count."""
     caps = NETWORKS.caps(cfg.arch)
@@ -35,18 +47,9 @@ def validate_model(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -
         raise GankitError(f"network '{cfg.arch}' needs flat unconditional data, got shape {tuple(shape)}, {num_classes} classes")
     if (cfg.spectral_norm or cfg.spectral_norm_g) and caps.get("no_spectral_norm"):
         raise GankitError(f"model.spectral_norm does not compose with {cfg.arch}: {caps['no_spectral_norm']}")
-    if cfg.mbstd_group and not caps.get("mbstd"):
-        raise GankitError(f"model.mbstd_group: the {cfg.arch} discriminator has no minibatch-stddev layer (those of "
-                          f"{_with(NETWORKS, 'mbstd')} have): set it to 0")
-    if cfg.mbdisc_kernels and not caps.get("mbdisc"):
-        raise GankitError(f"model.mbdisc_kernels: minibatch discrimination is a layer of the {_with(NETWORKS, 'mbdisc')} "
-                          f"discriminator; model.arch={cfg.arch} has none: set it to 0")
-    if cfg.pggan and not caps.get("pggan"):
-        raise GankitError(f"model.pggan gives the {_with(NETWORKS, 'pggan')} family PGGAN's layers; model.arch={cfg.arch} "
-                          f"has no such variant: use model.arch={_with(NETWORKS, 'pggan')} or model.pggan=false")
-    if cfg.progressive and not caps.get("progressive"):
-        raise GankitError(f"model.progressive: {cfg.arch} does not grow; the growing networks are "
-                          f"{_with(NETWORKS, 'progressive')}")
+    for key, cap, message in _UNSUPPORTED:
+        if getattr(cfg, key) and not caps.get(cap):
+            raise GankitError(message.format(arch=cfg.arch, have=_with(NETWORKS, cap)))
     own_init = caps.get("own_init", lambda m: None)(cfg)
     if cfg.ortho_init and (cfg.pggan or own_init):
         raise GankitError(f"model.ortho_init would overwrite {cfg.arch}'s own initialisation ("

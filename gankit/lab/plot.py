@@ -51,10 +51,18 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
             for e in events:
                 ax.axvline(e["kimg"], color="red" if e["event"] == "rollback" else "gray", ls="--", lw=1)
         axes[-1, 0].set_xlabel("kimg (thousands of real images shown to D)")
-        fig.suptitle(f"{run_dir.name}: {name}" + (f" ({len(events)} events, dashed)" if events else ""))
-        fig.tight_layout()
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"{name}.png",
+                                   f"{run_dir.name}: {name}" + (f" ({len(events)} events, dashed)" if events else "")))
     return written
+
+
+def save_figure(fig, path: Path, title: str = "") -> Path:
+    """Title, tight layout, a 100-dpi PNG at path; the figure is closed. Returns path."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from ..run import MetricsLog
+from .plot import save_figure
 
 
 def _pyplot():
@@ -35,9 +36,7 @@ def plot_final(plot: tuple[str, str], summary: list[dict], root: Path) -> None:
         ax.set_ylabel(y)
         ax.set_title(f"{ds}: mean +- sample std over seeds")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(root / f"{ds}.png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, root / f"{ds}.png")
 
 
 def snapshot_curves(run: Path, metric: str) -> list[tuple[float, float]]:
@@ -74,12 +73,7 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
-        fig.suptitle(f"{ds}: mean over seeds (thick), each seed (thin)")
-        fig.tight_layout()
-        path = root / f"{ds}-curves.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, root / f"{ds}-curves.png", f"{ds}: mean over seeds (thick), each seed (thin)"))
     return written
 
 
