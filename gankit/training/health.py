@@ -28,7 +28,7 @@ def fault(name: str, value: int) -> bool:
 
 
 class StepHook(Protocol):
-    """Called by the loop after every training step, before its statistics are checked."""
+    """Called by the loop after every training step (s: the TrainState), before its statistics are checked."""
 
     def after_step(self, s: Any, stats: dict[str, torch.Tensor]) -> None: ...
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -17,6 +17,7 @@ from ..data import Dataset
 from ..errors import GankitError
 from ..eval.evaluate import METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
 from ..sampling import generate, save_samples
+from .state import TrainState
 
 
 def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
@@ -45,7 +46,7 @@ def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
     return metric.key(names[0] if name == "auto" else name), metric.higher_is_better
 
 
-def save_state(s: Any, cfg: Config, out: Path, dataset: Dataset, num_classes: int,
+def save_state(s: TrainState, cfg: Config, out: Path, dataset: Dataset, num_classes: int,
                metrics: dict[str, float] | None = None) -> Path:
     """Every rank gathers the TrainState; rank 0 writes checkpoints/ckpt-<images> (the JSON meta rebuilds the
     networks: data shape, classes, config) and prunes to the last train.keep_checkpoints; returns the path."""
@@ -69,7 +70,7 @@ def save_state(s: Any, cfg: Config, out: Path, dataset: Dataset, num_classes: in
     return path
 
 
-def write_snapshot(s: Any, cfg: Config, dataset: Dataset, out: Path, num_classes: int,
+def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_classes: int,
                    warn: Callable[[str], None] = print) -> dict[str, float]:
     """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and checkpoints/best."""
     t = cfg.train
