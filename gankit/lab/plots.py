@@ -86,9 +86,10 @@ def last_samples(run: Path) -> Path | None:
     return None
 
 
-def plot_samples(groups: dict[tuple, list[Path]], root: Path, scale: float = 0.75) -> list[Path]:
+def plot_samples(groups: dict[tuple, list[Path]], root: Path, scale: float = 0.75, max_width: int = 2400) -> list[Path]:
     """Per dataset, one PNG: the training images' grid, then each configuration's last EMA grid (its first seed
-    that has one), each under a caption; the grids keep their pixels (scaled by `scale`), so digits stay legible."""
+    that has one), each under a caption, side by side in rows up to max_width pixels; the grids keep their pixels
+    (scaled by `scale`), so digits stay legible."""
     import json
 
     from PIL import Image, ImageDraw
@@ -119,11 +120,11 @@ def plot_samples(groups: dict[tuple, list[Path]], root: Path, scale: float = 0.7
             tile.paste(im, (0, 22))
             ImageDraw.Draw(tile).text((4, 4), caption, fill="black")
             tiles.append(tile)
-        sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height for t in tiles)), "white")
-        y = 0
-        for tile in tiles:
-            sheet.paste(tile, (0, y))
-            y += tile.height
+        w, h = max(t.width for t in tiles), max(t.height for t in tiles)
+        cols = max(1, min(len(tiles), max_width // w))  # side by side, as many per row as fit max_width
+        sheet = Image.new("RGB", (w * cols, h * -(-len(tiles) // cols)), "white")
+        for i, tile in enumerate(tiles):
+            sheet.paste(tile, ((i % cols) * w, (i // cols) * h))
         path = root / f"{ds}-samples.png"
         sheet.save(path, optimize=True)
         written.append(path)
