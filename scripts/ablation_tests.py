@@ -2,8 +2,8 @@
 means with a bootstrap 95% interval, Welch's t-test and the Mann-Whitney U test.
 
     python scripts/ablation_tests.py runs/experiments/r3gan-ablation --ref rpgan+r1+r2
-    python scripts/ablation_tests.py runs/experiments/mma-2d --ref dcgan --dataset ring8
-    python scripts/ablation_tests.py runs/experiments/mma-2d --ref "mma-gan K16 lambda0" --dataset grid25
+    python scripts/ablation_tests.py runs/experiments/mma-ring8 --ref dcgan
+    python scripts/ablation_tests.py runs/experiments/mma-grid25 --ref "mma-gan K16 lambda0.0"
 
 A configuration is a method with its swept values ("mma-gan K16 lambda0.5"); --ref names one. Prints a markdown
 table: per configuration and metric the mean +- sample std over the seeds that finished, the difference to the
