@@ -5,7 +5,7 @@ plus the parts a method adds around it (objectives.parts: weight clipping after 
 MMA-GAN's L_div, BigGAN's orthogonal penalty, BEGAN's k_t control, PGGAN's growth). Parts are registered factories
 of the config and the game (OBJECTIVE_PARTS; a factory returns None where its method is off) and run in their
 declared `order`.
-The loop (train.train_step) calls, per step:
+The loop (training.loop.train_step) calls, per step:
 
     begin -> n_critic x (D's micro-batches -> d_step -> all-reduce, Adam -> after_d)
           -> g_latents -> g_step -> after_g (extra G terms, state updates) -> all-reduce, Adam, EMA
