@@ -24,7 +24,7 @@ from ..registry import Registry
 from .metrics import RunningMoments, density_coverage, fid_from_moments, fid_infinity, inception_score, kid, mixture_stats
 from .metrics import mode_stats, precision_recall
 from .sources import QUANTISATION, Source, dataset_source, generator_source, resolve_source
-from .stats import Collected, _stats_key, read_stats, write_stats
+from .stats import Collected, stats_key, read_stats, write_stats
 
 # dataset name -> shipped classifier for mode counting and digit-set IS/FID
 CLASSIFIED_SETS = {"digits": "digits", "stacked-digits": "digits", "mnist": "mnist", "stackedmnist": "mnist"}
@@ -216,7 +216,7 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
     h = hashlib.sha256()
     for x in ref.batches(opts.batch):
         h.update(x.numpy().tobytes())
-    path = cache_dir() / "stats" / f"{_stats_key(h.hexdigest(), proto)}.safetensors"
+    path = cache_dir() / "stats" / f"{stats_key(h.hexdigest(), proto)}.safetensors"
     cached = opts.cache  # whether the statistics are in the cache file when this returns
     if cached and path.is_file():
         c = read_stats(path)["collected"]

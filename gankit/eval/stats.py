@@ -36,7 +36,7 @@ class Collected:
 
 
 
-def _stats_key(images_sha256: str, protocol: dict) -> str:
+def stats_key(images_sha256: str, protocol: dict) -> str:
     return hashlib.sha256(json.dumps([images_sha256, protocol], sort_keys=True).encode()).hexdigest()[:32]
 
 

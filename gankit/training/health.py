@@ -19,12 +19,8 @@ _FIRED: set[str] = set()
 
 
 def fault(name: str, value: int) -> bool:
-    """True once when $GANKIT_FAULT holds `name:value` (e.g. nan_at_step:5)."""
-    spec = f"{name}:{value}"
-    if spec in _FIRED or spec not in os.environ.get("GANKIT_FAULT", "").split(","):
-        return False
-    _FIRED.add(spec)
-    return True
+    """True once per process when $GANKIT_FAULT holds `name:value` (e.g. kill_in_save:2)."""
+    return Faults(os.environ.get("GANKIT_FAULT", "").split(","), fired=_FIRED).fires(name, value)
 
 
 class StepHook(Protocol):
@@ -36,8 +32,9 @@ class StepHook(Protocol):
 class Faults:
     """Fault injection as a step hook: specs like "nan_at_step:5" or "kill_at_step:8", each firing once."""
 
-    def __init__(self, specs: Iterable[str]) -> None:
-        self.specs, self.fired = {x.strip() for x in specs if x.strip()}, set()
+    def __init__(self, specs: Iterable[str], fired: Optional[set[str]] = None) -> None:
+        self.specs = {x.strip() for x in specs if x.strip()}
+        self.fired = set() if fired is None else fired  # the specs that have fired (shared: once per process)
 
     @classmethod
     def from_env(cls) -> Optional["Faults"]:
@@ -45,7 +42,8 @@ class Faults:
         faults = cls(os.environ.get("GANKIT_FAULT", "").split(","))
         return faults if faults.specs else None
 
-    def _fires(self, name: str, value: int) -> bool:
+    def fires(self, name: str, value: int) -> bool:
+        """True the first time `name:value` is asked for, if it is one of the specs."""
         spec = f"{name}:{value}"
         if spec in self.fired or spec not in self.specs:
             return False
@@ -53,9 +51,9 @@ class Faults:
         return True
 
     def after_step(self, s: Any, stats: dict[str, torch.Tensor]) -> None:
-        if self._fires("nan_at_step", s.step):
+        if self.fires("nan_at_step", s.step):
             stats["loss_d"] = stats["loss_d"] * float("nan")
-        if self._fires("kill_at_step", s.step):
+        if self.fires("kill_at_step", s.step):
             kill_self()
 
 
