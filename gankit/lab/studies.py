@@ -12,6 +12,10 @@ from .experiment import EXPERIMENTS, Experiment, Method
 # DCGAN's optimiser for G and D (Radford et al. 2016), as the MMA-GAN proposal specifies: Adam 2e-4, B = 64; no EMA
 _ADAM = {"train.lr": 2e-4, "train.lr_final": 2e-4, "train.beta1": 0.5, "train.beta2": 0.999, "train.beta2_final": 0.999,
          "train.ema_kimg": 0.0, "train.batch": 64, "train.aug_p": 0.0, "loss.regularizers": []}
+# WGAN-GP's own recipe (Gulrajani et al. 2017): the Wasserstein loss, lambda 10, n_critic 5, Adam 1e-4, (0.5, 0.9)
+_WGAN_GP_RECIPE = {**_ADAM, "loss.name": "wasserstein", "loss.regularizers": ["wgan_gp"], "loss.lambda_gp": 10.0,
+                   "train.n_critic": 5, "train.lr": 1e-4, "train.lr_final": 1e-4, "train.beta2": 0.9,
+                   "train.beta2_final": 0.9}
 MMA_GRID = {"model.heads": [4, 8, 16], "loss.mma_lambda": [0.1, 0.5, 1.0], "loss.mma_tau": [0.3, 0.5, 0.7]}
 MMA_SHORT = {"model.heads": "K", "loss.mma_lambda": "lambda", "loss.mma_tau": "tau"}
 
@@ -21,9 +25,7 @@ def mma_methods(grid: dict[str, list] | None = None) -> list[Method]:
     in the critic, whose per-sample gradient penalty BN would couple across the batch) and MMA-GAN."""
     return [
         Method("dcgan", {**_ADAM, "loss.name": "nonsaturating"}),
-        Method("wgan-gp", {**_ADAM, "loss.name": "wasserstein", "loss.regularizers": ["wgan_gp"], "loss.lambda_gp": 10.0,
-                           "train.n_critic": 5, "train.lr": 1e-4, "train.lr_final": 1e-4, "train.beta2": 0.9,
-                           "train.beta2_final": 0.9, "model.d_norm": "none"}),
+        Method("wgan-gp", {**_WGAN_GP_RECIPE, "model.d_norm": "none"}),
         Method("mma-gan", {**_ADAM, "loss.name": "mma", "loss.mma_batch": 64, "train.g_reuse_z": True},
                grid or MMA_GRID, MMA_SHORT),
     ]
@@ -41,9 +43,7 @@ def ablations(heads: list[int]) -> list[Method]:
 _MMA_ARMS = {"model.heads": [4, 8, 16], "loss.mma_lambda": [0.0, 0.5]}
 _MMA_SETS = {"loss.name": "mma", "loss.mma_tau": 0.5, "loss.mma_batch": 64, "train.g_reuse_z": True}
 _NS = {"loss.name": "nonsaturating", "loss.regularizers": []}
-_WGAN_GP = Method("wgan-gp", {**_ADAM, "loss.name": "wasserstein", "loss.regularizers": ["wgan_gp"], "loss.lambda_gp": 10.0,
-                              "train.n_critic": 5, "train.lr": 1e-4, "train.lr_final": 1e-4, "train.beta2": 0.9,
-                              "train.beta2_final": 0.9}, kimg_scale=5.0, seeds=list(range(42, 48)))
+_WGAN_GP = Method("wgan-gp", _WGAN_GP_RECIPE, kimg_scale=5.0, seeds=list(range(42, 48)))
 _SEEDS10 = list(range(42, 52))
 
 
