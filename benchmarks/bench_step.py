@@ -28,6 +28,8 @@ class FlopCount(TorchDispatchMode):
     """Counts matmul/conv FLOPs (2 per multiply-add) of every op with torch's flop formulas.
 
     FlopCounterMode itself cannot be used here: its module hooks reject autograd.grad (R1/R2's double backward).
+    torch's formula for convolution_backward counts a grouped weight gradient as if the convolution had one group
+    (groups times its FLOPs); here it is divided by the groups, so it equals the forward's count, as the arithmetic does.
     """
 
     def __init__(self) -> None:
@@ -40,6 +42,9 @@ class FlopCount(TorchDispatchMode):
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
+            if func._overloadpacket is torch.ops.aten.convolution_backward and args[9] > 1 and args[10][1]:
+                weight = formula(*args[:10], [False, True, False], out_val=out)
+                self.total -= weight - weight // args[9]
         return out
 
 

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv_grad import Conv2d, conv2d
+
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2 / (1 + LRELU_SLOPE**2))  # He gain of leaky ReLU 0.2, about 1.3868
 
@@ -40,7 +42,7 @@ class BiasedActivation(nn.Module):
 
 def conv(cin: int, cout: int, k: int = 1, groups: int = 1, gain: float = 1.0) -> nn.Conv2d:
     """Bias-free 'same' convolution with MSR initialisation."""
-    return msr_init(nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False), gain)
+    return msr_init(Conv2d(cin, cout, k, padding=(k - 1) // 2, groups=groups, bias=False), gain)
 
 
 def linear(cin: int, cout: int, gain: float = 1.0) -> nn.Linear:
@@ -79,7 +81,7 @@ class Downsample2x(nn.Module):
         self.register_buffer("kernel", k.expand(channels, 1, *k.shape).contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
+        return conv2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
 
 
 class MinibatchStdDev(nn.Module):

@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from .conv_grad import Conv2d
 from .layers import LRELU_GAIN, BiasedActivation, Downsample2x, Upsample2x, conv, linear, width_at
 
 
@@ -77,7 +78,7 @@ class DiscriminativeBasis(nn.Module):
 
     def __init__(self, channels: int, out: int) -> None:
         super().__init__()
-        self.basis = nn.Conv2d(channels, channels, 4, groups=channels, bias=False)
+        self.basis = Conv2d(channels, channels, 4, groups=channels, bias=False)
         nn.init.normal_(self.basis.weight, 0.0, 1 / 4)  # MSR: fan_in = 1 * 4 * 4
         self.linear = linear(channels, out)
 
