@@ -21,16 +21,13 @@ import types
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_step import FlopCount  # noqa: E402
+from bench_step import FlopCount, pytorch_grads  # noqa: E402
 from gankit.config import AugmentConfig  # noqa: E402
-from gankit.networks.conv_grad import Conv2d  # noqa: E402
-from gankit.networks.layers import Downsample2x  # noqa: E402
 from gankit.networks.r3gan import Discriminator, Generator  # noqa: E402
 from gankit.objectives.losses import LOSSES  # noqa: E402
 from gankit.objectives.regularizers import REGULARIZERS  # noqa: E402
@@ -82,18 +79,6 @@ def authors_step(src: Path, a: argparse.Namespace, channels_last: bool):
         oG.step()
 
     return step
-
-
-def pytorch_grads(net: torch.nn.Module) -> torch.nn.Module:
-    """gankit's networks as before conv_grad: every convolution through F.conv2d and PyTorch's own double backward."""
-    for m in net.modules():
-        if isinstance(m, Conv2d):
-            m.forward = types.MethodType(lambda self, x: F.conv2d(x, self.weight.to(x.dtype), None, self.stride,
-                                                                  self.padding, 1, self.groups), m)
-        elif isinstance(m, Downsample2x):
-            m.forward = types.MethodType(lambda self, x: F.conv2d(x, self.kernel.to(x.dtype), None, 2, 1, 1,
-                                                                  self.channels), m)
-    return net
 
 
 def gankit_step(a: argparse.Namespace, bf16: bool, before: bool):

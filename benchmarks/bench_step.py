@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import types
 
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -19,6 +21,8 @@ from gankit.config import parse_set
 from gankit.data import nominal_shape
 from gankit.objectives.losses import LOSSES
 from gankit.networks import build_networks, count_params
+from gankit.networks.conv_grad import Conv2d
+from gankit.networks.layers import Downsample2x
 from gankit.presets import resolve
 from gankit.objectives.regularizers import REGULARIZERS
 from gankit.objectives.step import d_step, g_step, one_hot
@@ -46,6 +50,18 @@ class FlopCount(TorchDispatchMode):
                 weight = formula(*args[:10], [False, True, False], out_val=out)
                 self.total -= weight - weight // args[9]
         return out
+
+
+def pytorch_grads(net: torch.nn.Module) -> torch.nn.Module:
+    """gankit's networks as before conv_grad: every convolution through F.conv2d and PyTorch's own double backward."""
+    for m in net.modules():
+        if isinstance(m, Conv2d):
+            m.forward = types.MethodType(lambda self, x: F.conv2d(x, self.weight.to(x.dtype), None, self.stride,
+                                                                  self.padding, 1, self.groups), m)
+        elif isinstance(m, Downsample2x):
+            m.forward = types.MethodType(lambda self, x: F.conv2d(x, self.kernel.to(x.dtype), None, 2, 1, 1,
+                                                                  self.channels), m)
+    return net
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 operators by self CPU time, and the share of wall time not inside any operator (Python and dispatch).
 
     python benchmarks/profile_step.py [--preset r3gan-digits] [--steps 10] [--threads 2] [--top 15]
+    python benchmarks/profile_step.py --preset r3gan-cifar10 --set model.widths=[256] --set model.groups=[16] \
+        --set train.batch=32 --set model.cond=false --precision bf16 --steps 1 --warmup 1 [--pytorch-grads]
 
 The step is the loop's own `train_step` (R1 + R2 every step for the R3GAN presets) on random data of the preset's
-shape, after 3 warm-up steps. Prints the profiler's table and one JSON line.
+shape, after --warmup steps. --pytorch-grads profiles the step as it was before conv_grad (every convolution
+differentiated by PyTorch). Prints the profiler's table and one JSON line.
 """
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_step import pytorch_grads  # noqa: E402
+from gankit.config import parse_set  # noqa: E402
 from gankit.data import InfiniteLoader, nominal_shape  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
 from gankit.networks import build_networks  # noqa: E402
@@ -47,19 +53,28 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--pytorch-grads", action="store_true", help="convolutions differentiated by PyTorch (before conv_grad)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = resolve(args.preset)
+    cfg = resolve(args.preset, parse_set(args.set))
     shape = nominal_shape(cfg.data)
     torch.manual_seed(0)
     G, D = build_networks(cfg.model, shape, 0)
     fmt = torch.channels_last if cfg.train.channels_last and len(shape) == 3 else torch.preserve_format
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+    if args.pytorch_grads:
+        G, D = pytorch_grads(G), pytorch_grads(D)
+    for m in (G, D):
+        if hasattr(m, "bf16"):  # the networks' own switch (the loop sets it from train.precision)
+            m.bf16 = args.precision == "bf16"
     adam = lambda m: torch.optim.Adam(m.parameters(), lr=cfg.train.lr, betas=(0.0, 0.99))  # noqa: E731
     s = TrainState(G, copy.deepcopy(G).eval().requires_grad_(False), D, adam(G), adam(D),
                    InfiniteLoader(Noise(shape), cfg.train.batch, seed=0), torch.Generator().manual_seed(1),
                    torch.Generator().manual_seed(2), torch.device("cpu"), objective=build_objective(cfg))
-    for _ in range(3):
+    for _ in range(args.warmup):
         train_step(s, cfg, s.objective, 0, fmt, G)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
@@ -69,7 +84,8 @@ def main() -> None:
     events = prof.key_averages()
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.top))
     self_total = sum(e.self_cpu_time_total for e in events) / 1e6
-    print(json.dumps({"preset": args.preset, "threads": args.threads, "batch": cfg.train.batch,
+    print(json.dumps({"preset": args.preset, "sets": args.set, "precision": args.precision,
+                      "pytorch_grads": args.pytorch_grads, "threads": args.threads, "batch": cfg.train.batch,
                       "ms_per_step_profiled": round(wall / args.steps * 1000, 1),
                       "operator_self_time_share": round(self_total / wall, 3),
                       "outside_operators_share": round(1 - self_total / wall, 3)}))

@@ -164,7 +164,7 @@ def load_run_config(run_dir: Path) -> Config:
 
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
     """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
-    from .networks import NETWORKS, build_networks, resolve_precision
+    from .networks import NETWORKS, build_networks, precision_for
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -182,7 +182,7 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
         raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
     G, meta = built["G"], latest[1]
     if NETWORKS.caps(cfg.model.arch).get("bf16"):  # the precision the run trained and sampled in on this device (G_ema as G)
-        G.bf16 = resolve_precision(cfg.train.precision, cfg.model.arch, device) == "bf16"
+        G.bf16 = precision_for(cfg, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count
         from .networks.progressive import growth, set_growth
 

@@ -13,7 +13,7 @@ import torch
 from .config import Config, ModelConfig, validate_ranges
 from .errors import GankitError
 from .objectives.losses import LOSSES
-from .networks import NETWORKS, PRECISIONS, resolve_precision
+from .networks import NETWORKS, PRECISIONS, precision_for
 from .objectives.regularizers import REGULARIZERS
 
 
@@ -103,10 +103,10 @@ def validate(cfg: Config, shape: tuple[int, ...], data_classes: int, data_name: 
     if list(loss.lsgan_abc) != [0.0, 1.0, 1.0] and not lcaps.get("abc"):
         raise GankitError(f"loss.lsgan_abc is set but loss.name={loss.name}; it only applies to lsgan")
     probing = [n for n in loss.regularizers if not REGULARIZERS.get(n).grad]
-    if probing and (t.aug_p > 0 or t.instance_noise > 0 or resolve_precision(t.precision, m.arch, device) == "bf16"):
+    if probing and (t.aug_p > 0 or t.instance_noise > 0 or precision_for(cfg, device) == "bf16"):
         raise GankitError(f"{', '.join(probing)} estimate the gradient by probing D at nearby points, which needs D to see "
                           "the images as they are, in float32: set train.aug_p=0, train.instance_noise=0 and "
-                          "train.precision=fp32 (or auto on the CPU), or use r1/r2")
+                          "train.precision=fp32, or use r1/r2")
     if loss.feature_matching and t.unroll_steps:
         raise GankitError("loss.feature_matching replaces G's adversarial loss, which train.unroll_steps unrolls: pick one")
     if loss.feature_matching and not net.get("features"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import Config, ModelConfig
 from ..errors import GankitError
 from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
 from .progressive import growth, set_growth  # noqa: F401  (public: the growth schedule beside the networks)
+from .layers import width_at
 from .r3gan import Discriminator, Generator
 from .resnet import ResNetDiscriminator, ResNetGenerator, default_d_widths
 from .stylegan import StyleDiscriminator, StyleGenerator
@@ -18,12 +19,27 @@ NETWORKS = Registry("network")
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
-def resolve_precision(precision: str, arch: str, device: torch.device | str) -> str:
-    """train.precision on this device: "auto" is bf16 on CUDA for families with bf16 stages (R3GAN's
-    numerics), else fp32 (on the CPU gankit measured bf16 slower at the small presets' widths)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if torch.device(device).type == "cuda" and NETWORKS.caps(arch).get("bf16") else "fp32"
+CPU_BF16_MIN_WIDTH = 32  # bf16 stages pay on the CPU only where every stage above 4x4 is at least this wide
+
+
+def resolve_precision(precision: str, arch: str, device: torch.device | str, stage_widths: list[int] = ()) -> str:
+    """train.precision on this device: "auto" is bf16 for families with bf16 stages (R3GAN's numerics) on CUDA, and on
+    the CPU where every stage above 4x4 (stage_widths) is at least CPU_BF16_MIN_WIDTH channels wide; else fp32.
+    Measured on the 2-core reference CPU (docs/benchmarks.md): bf16 2.0x faster at width 256, 1.3x at 32 (32x32), and
+    slower at the shipped CPU presets, whose 16-wide high-resolution stages spend more on casts than they save."""
+    if precision != "auto" or not NETWORKS.caps(arch).get("bf16"):
+        return "fp32" if precision == "auto" else precision
+    if torch.device(device).type == "cuda":
+        return "bf16"
+    return "bf16" if stage_widths and min(stage_widths) >= CPU_BF16_MIN_WIDTH else "fp32"
+
+
+def precision_for(cfg: Config, device: torch.device | str) -> str:
+    """resolve_precision for a config: the widths of its stages above 4x4 at the data's resolution."""
+    res = cfg.data.resolution or 0
+    stages = max(0, res.bit_length() - 2)  # stage i works at 4 * 2^i pixels: 4x4 is stage 0, res is stage n - 1
+    widths = [width_at(cfg.model.widths, i) for i in range(1, stages)] if cfg.model.widths else []
+    return resolve_precision(cfg.train.precision, cfg.model.arch, device, widths)
 
 
 # What each family declares (read by gankit.validate, the one place that refuses configs):

@@ -26,7 +26,7 @@ from ..errors import GankitError
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
-from ..networks import build_networks, count_params, resolve_precision, spectral_sigmas
+from ..networks import build_networks, count_params, precision_for, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from ..sampling import save_samples
@@ -113,7 +113,7 @@ def set_numerics(cfg: Config, device: torch.device) -> str:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.train.tf32
         torch.backends.cudnn.allow_tf32 = cfg.train.tf32
-    return resolve_precision(cfg.train.precision, cfg.model.arch, device)
+    return precision_for(cfg, device)
 
 
 def seed_everything(seed: int, rank: int) -> None:
