@@ -113,6 +113,16 @@ EXPERIMENTS.register("r3gan-ablation")(Experiment(
     ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction", "modes_kl")))
 
+# bf16 stages against float32 on the loss ablation's setting (issue 13: a faster precision counts only if it trains to
+# the same results): the default job's preset and budget, the ablation's seeds.
+EXPERIMENTS.register("r3gan-precision")(Experiment(
+    "float32 vs bf16 stages (train.precision) on stacked digits (R3GAN, the default job's preset and 180k images); "
+    "3 seeds",
+    {"stacked-digits": ("r3gan-digits", _ABLATION)},
+    [Method("fp32", {"train.precision": "fp32"}), Method("bf16", {"train.precision": "bf16"})],
+    ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
+    curves=("modes", "modes_hq_fraction", "modes_kl")))
+
 # Cheaper R1/R2 (docs/results/r1r2_cost.md): R3GAN's every-step penalties against lazy regularization (StyleGAN2:
 # every k D steps with gamma * k) and a finite-difference estimate without the double backward (regularizers.r1_fd),
 # on the loss ablation's setting (the default job's preset and budget, 3 seeds) and on the 25-Gaussian grid.
