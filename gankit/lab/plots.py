@@ -47,9 +47,16 @@ def snapshot_curves(run: Path, metric: str) -> list[tuple[float, float]]:
     return [(float(r["kimg"]), float(r[metric])) for r in MetricsLog.read(path) if metric in r]
 
 
+def needs_log_axis(ends: list[float], ratio: float = 4.0) -> bool:
+    """Whether runs ending at these kimg differ in length by more than `ratio` (then a log kimg axis)."""
+    return bool(ends) and min(ends) > 0 and max(ends) > ratio * min(ends)
+
+
 def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
     """Per dataset: one panel per metric, each configuration's mean over seeds against kimg, min-max shaded;
-    a seed that stopped early (diverged) ends its line where it stopped. groups: (dataset, label) -> run dirs."""
+    a seed that stopped early (diverged) ends its line where it stopped. groups: (dataset, label) -> run dirs.
+    Where the configurations' runs differ in length by more than 4x (WGAN-GP at several times the images), kimg is on
+    a log axis so the short runs stay readable."""
     plt = _pyplot()
     written = []
     for ds in dict.fromkeys(k[0] for k in groups):
@@ -69,7 +76,11 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
                 ks = sorted(by_kimg)
                 if ks:
                     ax.plot(ks, [sum(by_kimg[k]) / len(by_kimg[k]) for k in ks], color=f"C{i}", lw=2, label=label)
-            ax.set_xlabel("kimg (real images shown to D)")
+            ends = [max(k for k, _ in pts) for (d, _), runs in groups.items() if d == ds for r in runs
+                    if (pts := snapshot_curves(r, metric))]
+            if needs_log_axis(ends):
+                ax.set_xscale("log")
+            ax.set_xlabel("kimg (real images shown to D)" + (", log scale" if ax.get_xscale() == "log" else ""))
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)

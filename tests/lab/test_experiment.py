@@ -82,3 +82,12 @@ def test_method_budget_scale_and_own_seeds():
     assert [c.seed for c in cells(exp, seeds=[3])] == [3, 3]  # the command line's --seeds still wins
     with pytest.raises(ValueError, match="kimg_scale needs train.kimg"):
         Experiment("t", {"grid25": ("mlp-grid25", {})}, [Method("b", {}, kimg_scale=5.0)], ["modes"], plot=("modes", "modes"))
+
+
+def test_curves_take_a_log_axis_only_where_run_lengths_differ_by_more_than_4x():
+    from gankit.lab.plots import needs_log_axis
+
+    assert needs_log_axis([640, 1280, 12800])  # WGAN-GP at 20x the ring's 640k
+    assert not needs_log_axis([640, 1280, 2560])  # exactly 4x: linear
+    assert not needs_log_axis([960, 960])
+    assert not needs_log_axis([])
