@@ -92,7 +92,10 @@ class _WeightGrad(torch.autograd.Function):
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int = 0, groups: int = 1) -> torch.Tensor:
     """F.conv2d(x, w, None, stride, padding, 1, groups) with the gradients above; under autocast, x and w are cast to
-    the autocast dtype first, as F.conv2d's autocast rule does."""
+    the autocast dtype first, as F.conv2d's autocast rule does. Where nothing needs a gradient, or under
+    torch.jit.trace (gankit export), it is F.conv2d itself."""
+    if not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) or torch.jit.is_tracing():
+        return F.conv2d(x, w, None, stride, padding, 1, groups)  # no gradient to take (sampling, export): the same op
     dev = x.device.type
     dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
     w = w.to(dtype)
