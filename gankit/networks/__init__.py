@@ -25,7 +25,7 @@ CPU_BF16_MIN_WIDTH = 32  # bf16 stages pay on the CPU only where every stage abo
 def resolve_precision(precision: str, arch: str, device: torch.device | str, stage_widths: list[int] = ()) -> str:
     """train.precision on this device: "auto" is bf16 for families with bf16 stages (R3GAN's numerics) on CUDA, and on
     the CPU where every stage above 4x4 (stage_widths) is at least CPU_BF16_MIN_WIDTH channels wide; else fp32.
-    Measured on the 2-core reference CPU (docs/benchmarks.md): bf16 2.0x faster at width 256, 1.3x at 32 (32x32), and
+    Measured on the 2-core reference CPU (docs/benchmarks.md): bf16 2.2x faster at width 256, 1.3x at 32 (32x32), and
     slower at the shipped CPU presets, whose 16-wide high-resolution stages spend more on casts than they save."""
     if precision != "auto" or not NETWORKS.caps(arch).get("bf16"):
         return "fp32" if precision == "auto" else precision
