@@ -53,7 +53,7 @@ def needs_log_axis(ends: list[float], ratio: float = 4.0) -> bool:
 
 
 def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
-    """Per dataset: one panel per metric, each configuration's mean over seeds against kimg, min-max shaded;
+    """Per dataset: one panel per metric, each configuration's mean over seeds against kimg over its seeds' own lines;
     a seed that stopped early (diverged) ends its line where it stopped. groups: (dataset, label) -> run dirs.
     Where the configurations' runs differ in length by more than 4x (WGAN-GP at several times the images), kimg is on
     a log axis so the short runs stay readable."""
@@ -62,22 +62,21 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
     for ds in dict.fromkeys(k[0] for k in groups):
         fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
+            ends = []  # where each run's curve ends
             for i, ((d, label), runs) in enumerate(groups.items()):
                 if d != ds:
                     continue
-                for j, run in enumerate(runs):
-                    pts = snapshot_curves(run, metric)
-                    if pts:
-                        ax.plot(*zip(*pts), color=f"C{i}", alpha=0.35, lw=1, marker="o", ms=2)
                 by_kimg: dict[float, list[float]] = {}
                 for run in runs:
-                    for k, v in snapshot_curves(run, metric):
+                    pts = snapshot_curves(run, metric)  # read once per run and metric
+                    if pts:
+                        ax.plot(*zip(*pts), color=f"C{i}", alpha=0.35, lw=1, marker="o", ms=2)
+                        ends.append(max(k for k, _ in pts))
+                    for k, v in pts:
                         by_kimg.setdefault(round(k, 3), []).append(v)
                 ks = sorted(by_kimg)
                 if ks:
                     ax.plot(ks, [sum(by_kimg[k]) / len(by_kimg[k]) for k in ks], color=f"C{i}", lw=2, label=label)
-            ends = [max(k for k, _ in pts) for (d, _), runs in groups.items() if d == ds for r in runs
-                    if (pts := snapshot_curves(r, metric))]
             if needs_log_axis(ends):
                 ax.set_xscale("log")
             ax.set_xlabel("kimg (real images shown to D)" + (", log scale" if ax.get_xscale() == "log" else ""))

@@ -46,8 +46,8 @@ _NS = {"loss.name": "nonsaturating", "loss.regularizers": []}
 # WGAN-GP at 5x the images has as many G steps as the other arms (its snapshots at 5x are the equal-G-step figures);
 # it runs on until its curves flatten (resumed from the 5x checkpoints: the recipe has no schedule, so that equals a
 # longer run): ring 20x the images (4x the others' G steps), grid 10x (2x).
-_WGAN_GP_RING = Method("wgan-gp", _WGAN_GP_RECIPE, kimg_scale=20.0, seeds=list(range(42, 48)))
-_WGAN_GP_GRID = Method("wgan-gp", _WGAN_GP_RECIPE, kimg_scale=10.0, seeds=list(range(42, 48)))
+def _wgan_gp(kimg_scale: float) -> Method:
+    return Method("wgan-gp", _WGAN_GP_RECIPE, kimg_scale=kimg_scale, seeds=list(range(42, 48)))
 _SEEDS10 = list(range(42, 52))
 
 
@@ -66,7 +66,7 @@ EXPERIMENTS.register("mma-ring8")(Experiment(
     {"ring8": ("mlp-ring8", _points(640))},
     [Method("dcgan", {**_ADAM, **_NS, **_RING_LONG}),
      Method("dcgan-reused", {**_ADAM, **_NS, "train.g_reuse_z": True, **_RING_LONG}),
-     Method("ns-tuned", _NS), _WGAN_GP_RING, Method("mma-gan", {**_ADAM, **_MMA_SETS, **_RING_LONG}, _MMA_ARMS, MMA_SHORT)],
+     Method("ns-tuned", _NS), _wgan_gp(20.0), Method("mma-gan", {**_ADAM, **_MMA_SETS, **_RING_LONG}, _MMA_ARMS, MMA_SHORT)],
     ["modes", "modes_hq_fraction", "modes_kl"], seeds=_SEEDS10, plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction")))
 # Grid: at DCGAN's recipe the high-quality share is 0.10 after 640k and still rising (pilot), so every arm but WGAN-GP
@@ -76,7 +76,7 @@ EXPERIMENTS.register("mma-grid25")(Experiment(
     "MMA-GAN's parts on the tuned non-saturating baseline on the 25-Gaussian grid, against fresh and reused latents and "
     "WGAN-GP, lambda = 0 at every K (MLPs, 960k real images, 10 seeds)",
     {"grid25": ("mlp-grid25", _points(960))},
-    [Method("ns-tuned", _NS), Method("ns-tuned-reused", {**_NS, "train.g_reuse_z": True}), _WGAN_GP_GRID,
+    [Method("ns-tuned", _NS), Method("ns-tuned-reused", {**_NS, "train.g_reuse_z": True}), _wgan_gp(10.0),
      Method("mma-gan", _MMA_SETS, _MMA_ARMS, MMA_SHORT)],
     ["modes", "modes_hq_fraction", "modes_kl"], seeds=_SEEDS10, plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction")))

@@ -10,8 +10,7 @@ from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
 from .progressive import growth, set_growth  # noqa: F401  (public: the growth schedule beside the networks)
-from .layers import width_at
-from .r3gan import Discriminator, Generator
+from .r3gan import Discriminator, Generator, stage_plan
 from .resnet import ResNetDiscriminator, ResNetGenerator, default_d_widths
 from .stylegan import StyleDiscriminator, StyleGenerator
 
@@ -35,11 +34,14 @@ def resolve_precision(precision: str, arch: str, device: torch.device | str, sta
 
 
 def precision_for(cfg: Config, device: torch.device | str) -> str:
-    """resolve_precision for a config: the widths of its stages above 4x4 at the data's resolution."""
-    res = cfg.data.resolution or 0
-    stages = max(0, res.bit_length() - 2)  # stage i works at 4 * 2^i pixels: 4x4 is stage 0, res is stage n - 1
-    widths = [width_at(cfg.model.widths, i) for i in range(1, stages)] if cfg.model.widths else []
-    return resolve_precision(cfg.train.precision, cfg.model.arch, device, widths)
+    """resolve_precision for a config: the widths of its stages above 4x4 at the data's resolution (r3gan.stage_plan)."""
+    m, widths = cfg.model, []
+    if NETWORKS.caps(m.arch).get("bf16"):
+        try:
+            widths = [w for w, _ in stage_plan(cfg.data.resolution or 0, m.widths, m.groups)[1:]]
+        except ValueError:  # a plan R3GAN cannot build: validate_model says why; no bf16 stages to weigh
+            pass
+    return resolve_precision(cfg.train.precision, m.arch, device, widths)
 
 
 # What each family declares (read by gankit.validate, the one place that refuses configs):

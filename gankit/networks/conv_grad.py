@@ -51,43 +51,34 @@ class _Conv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):  # noqa: ANN001, ANN205
         x, w = ctx.saved_tensors
-        gx = _InputGrad.apply(gy, w, x, *ctx.args) if _used(ctx, 0) else None
-        gw = _WeightGrad.apply(gy, x, w, *ctx.args) if _used(ctx, 1) else None
+        gx = _Grad.apply(gy, w, x, 0, *ctx.args) if _used(ctx, 0) else None
+        gw = _Grad.apply(gy, x, w, 1, *ctx.args) if _used(ctx, 1) else None
         return gx, gw, None, None, None
 
 
-class _InputGrad(torch.autograd.Function):
-    """gx = A_w^T gy (x_like gives gx's shape and layout; it is not differentiated)."""
+class _Grad(torch.autograd.Function):
+    """One gradient of y = conv(x, w) from gy: which = 0 gives gx = A_w^T gy (operand w), which = 1 gives
+    gw = W(gy, x) (operand x). `like` is the other factor, for the result's shape and layout; it is not differentiated.
+
+    Backward, from the bilinear forms <ggx, A_w^T gy> = <A_w ggx, gy> and <ggw, W(gy, x)> = <conv(x, ggw), gy>:
+    d gy = conv(gg, w) or conv(x, gg), and d operand = the other gradient with gg in the operand's place."""
 
     @staticmethod
-    def forward(ctx, gy, w, x_like, stride, pad, groups):  # noqa: ANN001, ANN205
-        ctx.save_for_backward(gy, w)
-        ctx.args = stride, pad, groups
-        return _backward(gy, x_like, w, stride, pad, groups, [True, False, False])[0]
+    def forward(ctx, gy, operand, like, which, stride, pad, groups):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(gy, operand)
+        ctx.which, ctx.args = which, (stride, pad, groups)
+        x, w = (like, operand) if which == 0 else (operand, like)
+        return _backward(gy, x, w, stride, pad, groups, [which == 0, which == 1, False])[which]
 
     @staticmethod
-    def backward(ctx, ggx):  # noqa: ANN001, ANN205
-        gy, w = ctx.saved_tensors
-        d_gy = _Conv.apply(ggx, w, *ctx.args) if _used(ctx, 0) else None
-        d_w = _WeightGrad.apply(gy, ggx, w, *ctx.args) if _used(ctx, 1) else None
-        return d_gy, d_w, None, None, None, None
-
-
-class _WeightGrad(torch.autograd.Function):
-    """gw = W(gy, x), the weight gradient of y = conv(x, w) (w_like gives gw's shape; it is not differentiated)."""
-
-    @staticmethod
-    def forward(ctx, gy, x, w_like, stride, pad, groups):  # noqa: ANN001, ANN205
-        ctx.save_for_backward(gy, x)
-        ctx.args = stride, pad, groups
-        return _backward(gy, x, w_like, stride, pad, groups, [False, True, False])[1]
-
-    @staticmethod
-    def backward(ctx, ggw):  # noqa: ANN001, ANN205
-        gy, x = ctx.saved_tensors
-        d_gy = _Conv.apply(x, ggw, *ctx.args) if _used(ctx, 0) else None
-        d_x = _InputGrad.apply(gy, ggw, x, *ctx.args) if _used(ctx, 1) else None
-        return d_gy, d_x, None, None, None, None
+    def backward(ctx, gg):  # noqa: ANN001, ANN205
+        gy, operand = ctx.saved_tensors
+        which = ctx.which
+        d_gy = None
+        if _used(ctx, 0):
+            d_gy = _Conv.apply(gg, operand, *ctx.args) if which == 0 else _Conv.apply(operand, gg, *ctx.args)
+        d_operand = _Grad.apply(gy, gg, operand, 1 - which, *ctx.args) if _used(ctx, 1) else None
+        return d_gy, d_operand, None, None, None, None, None
 
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int = 0, groups: int = 1) -> torch.Tensor:
