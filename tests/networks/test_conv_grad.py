@@ -102,11 +102,28 @@ def test_r3gan_d_step_gradients_equal_pytorchs_convolution(monkeypatch):
 
 
 def test_bf16_autocast_casts_like_f_conv2d():
-    x, w = torch.randn(2, 8, 5, 5), torch.randn(8, 2, 3, 3)
+    """With gradients on (the custom path, not the no-grad shortcut): bf16 like F.conv2d under autocast, in value and
+    in the gradient's dtype. Caught: the autocast cast left out (float32 out)."""
+    x, w = torch.randn(2, 8, 5, 5, requires_grad=True), torch.randn(8, 2, 3, 3, requires_grad=True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ours, theirs = conv2d(x, w, 1, 1, 4), F.conv2d(x, w, None, 1, 1, 1, 4)
+    assert ours.grad_fn is not None and type(ours.grad_fn).__name__ != type(theirs.grad_fn).__name__  # the custom path
     assert ours.dtype == theirs.dtype == torch.bfloat16
     assert torch.equal(ours, theirs)
+    (gx,) = torch.autograd.grad(ours.float().sum(), x)
+    (gx_ref,) = torch.autograd.grad(theirs.float().sum(), x)
+    assert gx.dtype == torch.float32 and torch.equal(gx, gx_ref)
+
+
+def test_no_gradient_is_plain_f_conv2d():
+    """Sampling (no_grad) and export (torch.jit.trace, which cannot record a custom autograd function, even with a
+    weight that requires grad) take F.conv2d itself."""
+    x, w = torch.randn(2, 8, 5, 5), torch.randn(8, 2, 3, 3, requires_grad=True)
+    with torch.no_grad():
+        assert torch.equal(conv2d(x, w, 1, 1, 4), F.conv2d(x, w, None, 1, 1, 1, 4))
+    m = conv_grad.Conv2d(8, 8, 3, padding=1, groups=4, bias=False)  # a parameter that requires grad, as in export
+    traced = torch.jit.trace(m, (x,))
+    torch.testing.assert_close(traced(x), F.conv2d(x, m.weight, None, 1, 1, 1, 4), rtol=0, atol=0)
 
 
 def test_conv2d_module_refuses_what_it_does_not_compute():
