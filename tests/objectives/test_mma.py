@@ -156,7 +156,7 @@ def test_runner_resumes_a_partly_finished_grid(tmp_path, capsys):
     EXPERIMENTS._items.pop(name)
 
 
-@pytest.mark.parametrize("name", ["mma-ring8", "mma-grid25", "mma-digits", "mma-stackedmnist", "mma-cifar10"])
+@pytest.mark.parametrize("name", ["mma-ring8", "mma-grid25", "mma-digits", "mma-cifar10-cpu", "mma-stackedmnist", "mma-cifar10"])
 def test_declared_experiments_resolve_to_valid_configs(name):
     from gankit.presets import resolve
 

@@ -1,0 +1,104 @@
+"""Has each arm of an experiment flattened, what does a real image cost it, and where is it at equal wall time?
+
+    python scripts/study_convergence.py runs/experiments/mma-digits --metric modes --metric fid --wall-ref dcgan
+
+Reads every finished cell's run/metrics.jsonl under EXPERIMENT_DIR (a `gankit experiment` folder). Per configuration
+(a method with its swept values, as in results.csv):
+
+- the mean over seeds of each --metric at the last three snapshots (a flat curve changes little across them);
+- s per 1k real images: the median over the cell's log lines of 1000 / img_per_s (training only, no snapshot
+  metrics; on 1 thread, while other cells shared the cores, so rough);
+- with --wall-ref CONFIG: the training time of CONFIG's whole run (its kimg x its s per 1k images), and each
+  configuration's last snapshot inside that time with its metrics' means (equal wall time, training compute only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+
+def read_cell(run: Path) -> tuple[list[dict], float]:
+    """The cell's snapshot rows (sorted by kimg) and its median seconds per 1k real images."""
+    snaps, rates = {}, []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "img_per_s" in row and row["img_per_s"] > 0:
+            rates.append(1000.0 / row["img_per_s"])
+        elif "kimg" in row and "img_per_s" not in row:
+            snaps[row["kimg"]] = {**snaps.get(row["kimg"], {}), **row}  # a resumed run may repeat a snapshot
+    return [snaps[k] for k in sorted(snaps)], statistics.median(rates) if rates else float("nan")
+
+
+def configurations(root: Path) -> dict[str, list[tuple[list[dict], float]]]:
+    """'method config_id' -> [(snapshots, s per 1k images)] for every finished cell (result.json with status ok)."""
+    out: dict[str, list] = defaultdict(list)
+    for res in sorted(root.glob("*/*/*/seed*/result.json")):
+        if json.loads(res.read_text()).get("status") != "ok":
+            continue
+        cell = res.parent
+        name = cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")
+        out[name].append(read_cell(cell / "run"))
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _at(snaps: list[dict], kimg: float) -> dict | None:
+    """The last snapshot at or before kimg."""
+    inside = [s for s in snaps if s["kimg"] <= kimg + 1e-9]
+    return inside[-1] if inside else None
+
+
+def report(root: Path, metrics: list[str], wall_ref: str | None) -> str:
+    confs = configurations(root)
+    head = "| configuration | seeds | " + " | ".join(f"{m} at the last three snapshots" for m in metrics) + \
+           " | kimg of those snapshots | s per 1k real images (median, 1 thread) |"
+    lines = [head, "|" + "---|" * (4 + len(metrics))]
+    for name, cells in confs.items():
+        kimgs = [s["kimg"] for s in cells[0][0][-3:]]
+        cols = []
+        for m in metrics:
+            means = [_mean([_at(sn, k)[m] for sn, _ in cells if _at(sn, k) and m in _at(sn, k)]) for k in kimgs]
+            cols.append(" / ".join(f"{v:.4g}" for v in means))
+        rate = statistics.median(r for _, r in cells)
+        lines.append(f"| {name} | {len(cells)} | " + " | ".join(cols) + f" | {', '.join(f'{k:.0f}' for k in kimgs)} | {rate:.3g} |")
+    if wall_ref:
+        if wall_ref not in confs:
+            raise SystemExit(f"--wall-ref {wall_ref!r} is not a configuration here; choose one of {sorted(confs)}")
+        ref = confs[wall_ref]
+        budget = statistics.median(sn[-1]["kimg"] * r for sn, r in ref)
+        lines += ["", f"At the training time of {wall_ref}'s whole run ({budget:.0f} s at 1 thread): each "
+                  "configuration's last snapshot within that time (means over seeds)", "",
+                  "| configuration | kimg reached | " + " | ".join(metrics) + " |", "|" + "---|" * (2 + len(metrics))]
+        for name, cells in confs.items():
+            rate = statistics.median(r for _, r in cells)
+            kimg = budget / rate
+            snaps = [_at(sn, kimg) for sn, _ in cells]
+            if any(s is None for s in snaps):
+                lines.append(f"| {name} | no snapshot within {kimg:.0f} kimg | " + " | ".join("" for _ in metrics) + " |")
+                continue
+            vals = [_mean([s[m] for s in snaps if m in s]) for m in metrics]
+            lines.append(f"| {name} | {snaps[0]['kimg']:.0f} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", type=Path, help="an experiment folder (OUT/NAME)")
+    ap.add_argument("--metric", action="append", required=True, help="a snapshot metric (repeatable)")
+    ap.add_argument("--wall-ref", help="configuration whose run's training time sets the equal-wall-time column")
+    ap.add_argument("--out", type=Path, help="also write the tables here")
+    args = ap.parse_args()
+    text = report(args.root, args.metric, args.wall_ref)
+    print(text, end="")
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
