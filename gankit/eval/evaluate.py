@@ -160,6 +160,7 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     clf = _classifier_for(src, ref, opts)
     feat = load_extractor(opts.extractor, opts.inception_weights, opts.device) if "features" in needs else None
     prob = load_extractor(clf or "inception", opts.inception_weights, opts.device) if "probs" in needs else None
+    one_pass = feat is not None and prob is feat  # features and IS probabilities from the same network: one pass
     if "digits" in needs and clf not in ("digits", "mnist"):
         raise GankitError("modes counts digits per channel; pass --classifier digits (8x8 sklearn digits) or mnist")
     dig = load_extractor(clf, None, opts.device) if "digits" in needs else None
@@ -181,11 +182,11 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
             opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {out.n / (time.time() - t0):.1f} img/s")
         if feat is not None:
-            f = feat.features(x)
+            f, p = feat.features_and_probs(x) if one_pass else (feat.features(x), None)
             out.moments.update(f)
             feats.append(f)
         if prob is not None:
-            probs.append(prob.probs(x))
+            probs.append(p if one_pass else prob.probs(x))
         if dig is not None:
             digits.append(dig.digits(x))  # (digits, confidences)
         if pairs is not None:

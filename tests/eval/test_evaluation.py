@@ -290,6 +290,40 @@ def test_inception_score_probabilities_are_unbiased_over_all_1008_logits():
     assert torch.allclose(p, want, atol=1e-7) and p[:, 0].max() < 0.5
 
 
+def _random_inception_with_logits():
+    from gankit.eval.metrics.extractors import Extractor, InceptionExtractor
+
+    torch.manual_seed(0)
+    ext = object.__new__(InceptionExtractor)
+    ext.net = inc.InceptionV3(with_logits=True).eval()
+    Extractor.__init__(ext, "random weights", "test", torch.device("cpu"))
+    calls = []
+    ext.net.register_forward_hook(lambda *a: calls.append(1))
+    return ext, calls
+
+
+def test_features_and_probs_take_one_inception_pass_and_equal_two(monkeypatch):
+    """FID's features and IS's probabilities come from one Inception forward when both are asked for, bitwise equal
+    to the two separate calls. Catches a second pass (the forward count) and probabilities taken from anything but
+    the same pool3 features (the equality)."""
+    ext, calls = _random_inception_with_logits()
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    f, p = ext.features_and_probs(x)
+    assert len(calls) == 1
+    assert torch.equal(f, ext.features(x)) and torch.equal(p, ext.probs(x)) and p.dtype == torch.float64
+    # evaluate's collect uses it: fid + is over 2 batches of 2 images is 2 forwards, not 4
+    import gankit.eval.metrics.extractors as extractors
+    from gankit.eval.evaluate import collect
+
+    monkeypatch.setattr(extractors, "load_extractor", lambda name, *a, **k: ext)
+    calls.clear()
+    src = resolve_source("stacked-digits", 4, 0)
+    got = collect(src, {"features", "probs"}, EvalOptions(metrics=["fid", "is"], n=4, batch=2, classifier="inception"))
+    assert len(calls) == 2 and got.features.shape == (4, 2048) and got.probs.shape == (4, 1008)
+    imgs = torch.cat(list(resolve_source("stacked-digits", 4, 0).batches(4)))
+    assert torch.allclose(got.probs, ext.probs(imgs), rtol=0, atol=1e-12)
+
+
 def test_eval_shows_progress_for_any_n_and_the_preprocessing_in_plain_text(capsys):
     """50 images at batch 100 is one batch: progress still shows (it used to appear only every 20 batches), and the
     printed result names how the images were prepared for the network."""

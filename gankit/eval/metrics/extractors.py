@@ -49,15 +49,23 @@ class Extractor:
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
         """uint8 [N, C, H, W] -> float32 features [N, D] on the CPU."""
-        f = self._features(check_images(x).to(self.device)).float().cpu()
-        if not bool(torch.isfinite(f).all()):
-            raise GankitError(f"{self.name} produced NaN/Inf features; check the images and the weights in {self.source}")
-        return f
+        return self._checked(self._features(check_images(x).to(self.device)))
 
     @torch.no_grad()
     def probs(self, x: Tensor) -> Tensor:
         """uint8 [N, C, H, W] -> class probabilities float64 [N, K] (for the Inception Score)."""
         return self._probs(check_images(x).to(self.device)).double().cpu()
+
+    @torch.no_grad()
+    def features_and_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Both of the above; an extractor whose classifier sits on its features overrides this with one pass."""
+        return self.features(x), self.probs(x)
+
+    def _checked(self, f: Tensor) -> Tensor:
+        f = f.float().cpu()
+        if not bool(torch.isfinite(f).all()):
+            raise GankitError(f"{self.name} produced NaN/Inf features; check the images and the weights in {self.source}")
+        return f
 
     def _features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -93,6 +101,13 @@ class InceptionExtractor(Extractor):
 
     def _probs(self, x: Tensor) -> Tensor:
         return F.softmax(self.net.logits(self.net(self._input(x))), 1)  # over all 1008, as the original and torch-fidelity
+
+    @torch.no_grad()
+    def features_and_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """FID's pool3 features and IS's probabilities from one Inception pass (the logits are pool3 @ W): half the
+        cost of two passes, and bitwise the same as features(x) and probs(x)."""
+        f = self.net(self._input(check_images(x).to(self.device)))
+        return self._checked(f), F.softmax(self.net.logits(f), 1).double().cpu()
 
 
 class DigitExtractor(Extractor):
