@@ -20,7 +20,7 @@ from torch.utils.flop_counter import flop_registry
 from gankit.config import parse_set
 from gankit.data import nominal_shape
 from gankit.objectives.losses import LOSSES
-from gankit.networks import build_networks, count_params
+from gankit.networks import build_networks, count_params, set_bf16
 from gankit.networks.conv_grad import Conv2d
 from gankit.networks.layers import Downsample2x
 from gankit.presets import resolve
@@ -94,9 +94,7 @@ def main() -> None:
     G, D = G.to(device), D.to(device)
     fmt = torch.channels_last if args.channels_last and len(shape) == 3 else torch.contiguous_format
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
-    for m in (G, D):
-        if hasattr(m, "bf16"):
-            m.bf16 = args.precision == "bf16"
+    set_bf16(cfg.model.arch, args.precision == "bf16", G, D)
     G_fwd = torch.compile(G) if args.compile else G
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.99), eps=1e-8)

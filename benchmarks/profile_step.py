@@ -28,7 +28,7 @@ from bench_step import pytorch_grads  # noqa: E402
 from gankit.config import parse_set  # noqa: E402
 from gankit.data import InfiniteLoader, nominal_shape  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
-from gankit.networks import build_networks  # noqa: E402
+from gankit.networks import build_networks, set_bf16  # noqa: E402
 from gankit.presets import resolve  # noqa: E402
 from gankit.objectives import build_objective  # noqa: E402
 from gankit.training.loop import TrainState, train_step  # noqa: E402
@@ -67,9 +67,7 @@ def main() -> None:
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
     if args.pytorch_grads:
         G, D = pytorch_grads(G), pytorch_grads(D)
-    for m in (G, D):
-        if hasattr(m, "bf16"):  # the networks' own switch (the loop sets it from train.precision)
-            m.bf16 = args.precision == "bf16"
+    set_bf16(cfg.model.arch, args.precision == "bf16", G, D)
     adam = lambda m: torch.optim.Adam(m.parameters(), lr=cfg.train.lr, betas=(0.0, 0.99))  # noqa: E731
     s = TrainState(G, copy.deepcopy(G).eval().requires_grad_(False), D, adam(G), adam(D),
                    InfiniteLoader(Noise(shape), cfg.train.batch, seed=0), torch.Generator().manual_seed(1),

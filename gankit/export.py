@@ -53,7 +53,8 @@ class Sampler(nn.Module):
 
 def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
     """Write run's G_ema to `out` in `fmt` (onnx or torchscript), with `out`.json describing its inputs; returns that."""
-    from .run import load_generator
+    from .networks import set_bf16
+    from .run import load_generator, load_run_config
 
     if fmt not in FORMATS:
         raise GankitError(f"--format {fmt} is unknown; use {' or '.join(FORMATS)}")
@@ -63,8 +64,7 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
     if out.is_dir():
         raise GankitError(f"--out {out} is a folder; name a file, e.g. {out / ('generator.' + ('onnx' if fmt == 'onnx' else 'pt'))}")
     G = load_generator(run)
-    if hasattr(G, "bf16"):
-        G.bf16 = False
+    set_bf16(load_run_config(run).model.arch, False, G)  # export in float32
     for m in G.modules():  # StyleGAN's modulated convs: the batch-independent form (groups = batch cannot export)
         if hasattr(m, "fused"):
             m.fused = False

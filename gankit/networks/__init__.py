@@ -33,6 +33,13 @@ def resolve_precision(precision: str, arch: str, device: torch.device | str, sta
     return "bf16" if stage_widths and min(stage_widths) >= CPU_BF16_MIN_WIDTH else "fp32"
 
 
+def set_bf16(arch: str, on: bool, *nets: nn.Module) -> None:
+    """Switch the bf16 stages of networks of family `arch` (train.precision); families registered without bf16 have none."""
+    if NETWORKS.caps(arch).get("bf16"):
+        for net in nets:
+            net.bf16 = on
+
+
 def precision_for(cfg: Config, device: torch.device | str) -> str:
     """resolve_precision for a config: the widths of its stages above 4x4 at the data's resolution (r3gan.stage_plan)."""
     m, widths = cfg.model, []

@@ -26,7 +26,7 @@ from ..errors import GankitError
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
-from ..networks import build_networks, count_params, precision_for, spectral_sigmas
+from ..networks import build_networks, count_params, precision_for, set_bf16, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from ..sampling import save_samples
@@ -270,9 +270,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     precision = set_numerics(cfg, device)
-    for m in (G, D):
-        if hasattr(m, "bf16"):
-            m.bf16 = precision == "bf16"
+    set_bf16(cfg.model.arch, precision == "bf16", G, D)
 
     def adam(m: nn.Module) -> torch.optim.Adam:  # lr and betas are set from the schedule at every step
         return torch.optim.Adam(m.parameters(), lr=t.lr, betas=(float(t.beta1), float(t.beta2)), eps=1e-8)

@@ -132,3 +132,17 @@ def test_g_ema_samples_in_gs_precision_as_the_authors(tmp_path, precision: str, 
     out = train(cfg, tmp_path / "run", progress=lambda m: None)
     assert json.loads((out / "run.json").read_text())["precision"] == ("bf16" if bf16 else "fp32")
     assert load_generator(out).bf16 is bf16
+
+
+def test_set_bf16_switches_only_families_with_bf16_stages() -> None:
+    """train.precision reaches R3GAN's stages (registered bf16=True) and no other family: a DCGAN gets no flag it
+    would ignore. Catches a switch that skips the capability check, or one that never sets the flag."""
+    from gankit.networks import build_networks, set_bf16
+
+    for preset, has in [("r3gan-tiny", True), ("dcgan-digits", False)]:
+        cfg = resolve(preset)
+        G, D = build_networks(cfg.model, (3, 16, 16), 0)
+        set_bf16(cfg.model.arch, True, G, D)
+        assert all(getattr(m, "bf16", None) is (True if has else None) for m in (G, D)), preset
+        set_bf16(cfg.model.arch, False, G, D)
+        assert all(getattr(m, "bf16", None) is (False if has else None) for m in (G, D)), preset
