@@ -21,9 +21,6 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-FIXED = {"dataset", "method", "seed", "status"}
-
-
 def config_name(row: dict, params: list[str]) -> str:
     return " ".join([row["method"], *(f"{p}{row[p]}" for p in params if row.get(p, "") != "")])
 
@@ -57,7 +54,8 @@ def main() -> None:
     with open(args.root / "results.csv") as f:
         reader = csv.DictReader(f)
         metrics = args.metrics.split(",")
-        params = [c for c in reader.fieldnames or [] if c not in FIXED and c not in metrics]
+        cols = list(reader.fieldnames or [])
+        params = cols[cols.index("method") + 1:cols.index("seed")]  # the swept values sit between method and seed
         rows = [r for r in reader if not args.dataset or r["dataset"] == args.dataset]
     by: dict[str, list[dict]] = {}
     for r in rows:
