@@ -1,5 +1,5 @@
 """The study scripts: ablation_tests.py (configurations against a reference, p-values worked by hand) and mma_heads.py's
-head-specialisation measure on hand-made logits."""
+head-specialisation measure on hand-made logits, and study_convergence.py on hand-made run folders."""
 import csv
 import importlib.util
 import math
@@ -78,3 +78,45 @@ def test_head_profile_on_hand_made_heads():
     assert profile(shifted, modes)[1] < 1e-12
     # a mode with fewer than 5 samples is not used
     assert profile(own[:16], torch.tensor([0] * 6 + [1] * 4 + [-1] * 6))[3] == 1
+
+
+def test_metric_columns_not_asked_for_are_not_configurations(tmp_path):
+    """results.csv carries every metric of the study; a metric left out of --metrics (here fid) must not split the
+    configurations (catches reading every non-fixed column as a swept value)."""
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["dataset", "method", "K", "seed", "status", "modes", "fid"])
+        w.writeheader()
+        w.writerows([{"dataset": "d", "method": m, "K": k, "seed": s, "status": "ok", "modes": s + 1, "fid": 10.0 * s}
+                     for m, k in [("dcgan", ""), ("mma", 4)] for s in range(3)])
+    lines = [line.split(" | ")[0].lstrip("| ") for line in run(tmp_path, "--ref", "dcgan").splitlines()[2:]]
+    assert lines == ["dcgan", "mma K4"]
+
+
+def fake_cell(root: Path, method: str, config: str, seed: int, kimgs: list[float], metric: list[float], rate: float,
+              status: str = "ok") -> None:
+    import json
+
+    cell = root / "d" / method / config / f"seed{seed}"
+    (cell / "run").mkdir(parents=True)
+    (cell / "result.json").write_text(json.dumps({"status": status}))
+    rows = [{"kimg": k / 2, "img_per_s": rate} for k in kimgs] + [{"kimg": k, "modes": v} for k, v in zip(kimgs, metric)]
+    (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_study_convergence_last_snapshots_and_equal_wall_time(tmp_path):
+    """Means over seeds at the last three snapshots, s per 1k images from the logged img/s, and each configuration's
+    last snapshot inside the reference's training time, all worked by hand."""
+    report = load_script("study_convergence").report
+    fake_cell(tmp_path, "dcgan", "default", 0, [10, 20, 30, 40], [1, 2, 3, 4], rate=1000)  # 1 s per 1k: 40 s in all
+    fake_cell(tmp_path, "dcgan", "default", 1, [10, 20, 30, 40], [3, 4, 5, 6], rate=1000)
+    fake_cell(tmp_path, "mma", "K4", 0, [10, 20, 30, 40], [7, 8, 9, 10], rate=500)  # 2 s per 1k: 20 kimg in 40 s
+    fake_cell(tmp_path, "mma", "K4", 1, [10, 20, 30, 40], [0, 0, 0, 0], rate=500, status="diverged")  # not counted
+    text = report(tmp_path, ["modes"], "dcgan")
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("| "):
+            rows.setdefault(line.split(" | ")[0].lstrip("| "), []).append(line)  # [its convergence row, its wall row]
+    assert rows["dcgan"][0].startswith("| dcgan | 2 | 3 / 4 / 5 | 20, 30, 40 | 1 |")
+    assert rows["mma K4"][0].startswith("| mma K4 | 1 | 8 / 9 / 10 | 20, 30, 40 | 2 |")
+    assert "(40 s at 1 thread)" in text
+    assert rows["dcgan"][1] == "| dcgan | 40 | 5 |" and rows["mma K4"][1] == "| mma K4 | 20 | 8 |"  # 40 s at 2 s per 1k
