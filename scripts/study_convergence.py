@@ -27,7 +27,7 @@ def read_cell(run: Path) -> tuple[list[dict], float]:
         row = json.loads(line)
         if "img_per_s" in row and row["img_per_s"] > 0:
             rates.append(1000.0 / row["img_per_s"])
-        elif "kimg" in row and "img_per_s" not in row:
+        elif "kimg" in row and "img_per_s" not in row and "event" not in row:  # a snapshot (not a stop or rollback)
             snaps[row["kimg"]] = {**snaps.get(row["kimg"], {}), **row}  # a resumed run may repeat a snapshot
     return [snaps[k] for k in sorted(snaps)], statistics.median(rates) if rates else float("nan")
 

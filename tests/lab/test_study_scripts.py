@@ -100,6 +100,7 @@ def fake_cell(root: Path, method: str, config: str, seed: int, kimgs: list[float
     (cell / "run").mkdir(parents=True)
     (cell / "result.json").write_text(json.dumps({"status": status}))
     rows = [{"kimg": k / 2, "img_per_s": rate} for k in kimgs] + [{"kimg": k, "modes": v} for k, v in zip(kimgs, metric)]
+    rows.insert(-1, {"kimg": kimgs[-1] - 1, "event": "stop", "message": "SIGTERM"})  # an event row is no snapshot
     (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
