@@ -391,14 +391,20 @@ def test_twelve_sigkills_at_random_moments_with_metrics_on_resume_bitwise(tmp_pa
         return subprocess.Popen([sys.executable, "-m", "gankit", "train", *args, "--out", str(out)],
                                 env={**env, "GANKIT_FAULT": fault}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
+    def near_end(out: Path) -> bool:  # the checkpoint before the final one is written
+        ckpts = list_checkpoints(out) if (out / "checkpoints").is_dir() else []
+        return bool(ckpts) and int(ckpts[-1].name.split("-")[1]) >= 2880 - 288
+
     ref = start(tmp_path / "ref")
     assert ref.wait(300) == 0, ref.stderr.read()
     out, rng, kills, progress = tmp_path / "killed", random.Random(15), 0, []
     while kills < 12:
         fault = {3: "kill_in_save:1", 7: "kill_in_save:1"}.get(kills, "")  # the resumed process's first write
         p = start(out, fault)
-        if not fault:
-            time.sleep(rng.uniform(1.0, 4.5))
+        if not fault:  # a random moment, but before the last snapshot: on a fast machine 12 lives could finish the run
+            deadline = time.time() + rng.uniform(1.0, 4.5)
+            while time.time() < deadline and not near_end(out):
+                time.sleep(0.02)
             p.kill()
         assert p.wait(300) == -signal.SIGKILL, f"the run ended before kill {kills + 1}: {p.stderr.read()}"
         kills += 1
