@@ -19,12 +19,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from gankit.run import MetricsLog
+
 
 def read_cell(run: Path) -> tuple[list[dict], float]:
     """The cell's snapshot rows (sorted by kimg) and its median seconds per 1k real images."""
     snaps, rates = {}, []
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in MetricsLog.read(run / "metrics.jsonl"):  # skips a line cut off by a kill, as the runner does
         if "img_per_s" in row and row["img_per_s"] > 0:
             rates.append(1000.0 / row["img_per_s"])
         elif "kimg" in row and "img_per_s" not in row and "event" not in row:  # a snapshot (not a stop or rollback)
@@ -62,8 +63,9 @@ def report(root: Path, metrics: list[str], wall_ref: str | None) -> str:
     for name, cells in confs.items():
         kimgs = [s["kimg"] for s in cells[0][0][-3:]]
         cols = []
+        at = {k: [r for r in (_at(sn, k) for sn, _ in cells) if r is not None] for k in kimgs}  # each lookup once
         for m in metrics:
-            means = [_mean([_at(sn, k)[m] for sn, _ in cells if _at(sn, k) and m in _at(sn, k)]) for k in kimgs]
+            means = [_mean([r[m] for r in at[k] if m in r]) for k in kimgs]
             cols.append(" / ".join(f"{v:.4g}" for v in means))
         rate = statistics.median(r for _, r in cells)
         lines.append(f"| {name} | {len(cells)} | " + " | ".join(cols) + f" | {', '.join(f'{k:.0f}' for k in kimgs)} | {rate:.3g} |")
