@@ -64,6 +64,8 @@ def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) ->
                           f"intact; free disk space in {path.parent} and re-run the same command to resume") from None
     os.replace(str(st) + ".tmp", st)
     os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists
+    if fault("kill_after_save", _SAVES):
+        kill_self()  # a test proves what the caller does after a checkpoint (log, best) survives this
 
 
 def load_checkpoint(path: Path, only: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

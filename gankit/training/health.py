@@ -3,7 +3,8 @@
 Fault injection exists so tests can prove the recovery paths on real runs. `Faults` is a step hook a test passes
 to `train(..., hooks=[...])` (or the CLI builds from $GANKIT_FAULT, a comma list, for tests of real subprocesses):
 `nan_at_step:K` turns step K's D loss into NaN, `kill_at_step:K` SIGKILLs the process after step K; each fires once.
-`kill_in_save:N` ($GANKIT_FAULT only) SIGKILLs the process halfway through the N-th checkpoint write.
+`kill_in_save:N` ($GANKIT_FAULT only) SIGKILLs the process halfway through the N-th checkpoint write, and
+`kill_after_save:N` just after it is complete (before the caller goes on).
 """
 from __future__ import annotations
 

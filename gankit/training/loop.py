@@ -31,7 +31,7 @@ from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from ..sampling import save_samples
 from .schedules import cosine_ramp, ema_beta
-from .snapshot import metric_names, save_state, write_snapshot
+from .snapshot import metric_names, save_state, update_best, write_snapshot
 from .state import TrainState
 from ..objectives.step import one_hot
 from ..validate import validate
@@ -286,6 +286,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     if latest is not None:
         if rank == 0:
             progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
+            update_best(cfg, dataset, out, latest[2], latest[1].get("metrics", {}))  # a kill may have come before its copy
     else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to
         save_state(s, cfg, out, dataset, num_classes)
     total = int(round(t.kimg * 1000))
@@ -362,9 +363,9 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:
             metrics = write_snapshot(s, cfg, dataset, out, num_classes,
-                                     warn=lambda m: monitor.event("metric_error", s.images, m))
+                                     warn=lambda m: monitor.event("metric_error", s.images, m),
+                                     record=lambda m: monitor.scalars({"images": s.images, "kimg": s.images / 1000, **m}))
             if metrics:
-                monitor.scalars({"images": s.images, "kimg": s.images / 1000, **metrics})
                 monitor.info("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             next_snap += snap_every * (1 + (s.images - next_snap) // snap_every)
 

@@ -71,8 +71,11 @@ def save_state(s: TrainState, cfg: Config, out: Path, dataset: Dataset, num_clas
 
 
 def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_classes: int,
-                   warn: Callable[[str], None] = print) -> dict[str, float]:
-    """Sample grid from a fixed z, metrics of the EMA generator, the checkpoint, and checkpoints/best."""
+                   warn: Callable[[str], None] = print,
+                   record: Callable[[dict[str, float]], None] = lambda m: None) -> dict[str, float]:
+    """Sample grid from a fixed z, metrics of the EMA generator (passed to `record` before the checkpoint is
+    written: a kill in between resumes from the previous checkpoint, which drops the record and redoes the
+    snapshot), the checkpoint, and checkpoints/best."""
     t = cfg.train
     metrics: dict[str, float] = {}
     names = metric_names(cfg, dataset)
@@ -89,11 +92,21 @@ def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_
                                                        device=device, extractor=t.eval_extractor))
         except GankitError as e:  # a failing metric must not end a long run: report it, keep training
             warn(f"snapshot metrics failed at {s.images / 1000:.2f} kimg: {e}")
+        if metrics:
+            record(metrics)
     path = save_state(s, cfg, out, dataset, num_classes, metrics)
-    key, higher = best_key(cfg, names)
-    if dist.rank() == 0 and key in metrics:
-        best = out / "checkpoints" / "best"
-        old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
-        if old is None or (metrics[key] > old if higher else metrics[key] < old):
-            copy_checkpoint(path, best)
+    if dist.rank() == 0:
+        update_best(cfg, dataset, out, path, metrics)
     return metrics
+
+
+def update_best(cfg: Config, dataset: Dataset, out: Path, path: Path, metrics: dict[str, float]) -> None:
+    """Copy checkpoint `path` to checkpoints/best when its metrics beat best's. Idempotent: a resume calls it
+    again for the checkpoint it starts from, in case a kill fell between that checkpoint and this copy."""
+    key, higher = best_key(cfg, metric_names(cfg, dataset))
+    best = out / "checkpoints" / "best"
+    if key not in metrics or path.name == best.name:
+        return
+    old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
+    if old is None or (metrics[key] > old if higher else metrics[key] < old):
+        copy_checkpoint(path, best)

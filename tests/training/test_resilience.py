@@ -197,6 +197,33 @@ def test_stylegan_with_snapshot_metrics_resumes_bitwise(tmp_path):
     assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
 
 
+def test_a_kill_right_after_a_snapshot_checkpoint_loses_neither_its_metrics_record_nor_best(tmp_path):
+    """SIGKILL just after the snapshot's checkpoint is complete. The resume starts after that checkpoint, so its
+    metrics record must already be in metrics.jsonl and checkpoints/best must still learn of it. Catches a loop
+    that logs the record (or updates best) only after the checkpoint, with no repair on resume."""
+    extra = ("--set", "train.metrics=modes", "--set", "train.eval_n=64", "--set", "train.best_metric=modes")
+    ref = run(tmp_path / "ref", extra=extra)
+    assert ref.returncode == 0, ref.stderr
+    best_images = json.loads((tmp_path / "ref" / "checkpoints" / "best.json").read_text())["meta"]["images"]
+    out = tmp_path / "killed"  # killed right after the checkpoint that became best (save 1 is the one at 0 images)
+    p = run(out, f"kill_after_save:{best_images // 32 + 1}", extra=extra)
+    assert p.returncode == -signal.SIGKILL
+    assert list_checkpoints(out)[-1].name == f"ckpt-{best_images:09d}"
+    best = out / "checkpoints" / "best.json"  # the kill came before the copy: best is absent or an earlier one
+    assert not best.exists() or json.loads(best.read_text())["meta"]["images"] < best_images
+    p = run(out, extra=extra)
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+
+    def records(run_dir: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in ("time", "img_per_s", "data_wait")}
+                for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "event" not in r]
+
+    want = records(tmp_path / "ref")
+    assert sum("modes" in r for r in want) == 8 and records(out) == want
+    best = [json.loads((d / "checkpoints" / "best.json").read_text())["meta"] for d in (tmp_path / "ref", out)]
+    assert best[0]["images"] == best[1]["images"] and best[0]["metrics"] == best[1]["metrics"]
+
+
 def test_a_torn_last_log_line_does_not_block_the_resume(tmp_path):
     """A kill while metrics.jsonl is being appended leaves half a line; the resume warns, drops it, and the log
     lines fall at the same images as an uninterrupted run's."""
