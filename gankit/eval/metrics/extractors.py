@@ -100,14 +100,17 @@ class InceptionExtractor(Extractor):
         return self.net(self._input(x))
 
     def _probs(self, x: Tensor) -> Tensor:
-        return F.softmax(self.net.logits(self.net(self._input(x))), 1)  # over all 1008, as the original and torch-fidelity
+        return self._softmax(self.net(self._input(x)))
+
+    def _softmax(self, pool3: Tensor) -> Tensor:
+        return F.softmax(self.net.logits(pool3), 1)  # over all 1008, as the original and torch-fidelity
 
     @torch.no_grad()
     def features_and_probs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """FID's pool3 features and IS's probabilities from one Inception pass (the logits are pool3 @ W): half the
         cost of two passes, and bitwise the same as features(x) and probs(x)."""
         f = self.net(self._input(check_images(x).to(self.device)))
-        return self._checked(f), F.softmax(self.net.logits(f), 1).double().cpu()
+        return self._checked(f), self._softmax(f).double().cpu()
 
 
 class DigitExtractor(Extractor):
