@@ -47,6 +47,18 @@ def test_configurations_against_a_reference(tmp_path):
     assert "| 4 / 5 |" in lines["mma K16"] and "(1 NaN)" in lines["mma K16"] and "p_U 1" in lines["mma K16"]
 
 
+def test_minimum_detectable_difference_worked_by_hand(tmp_path):
+    """[1,2,3] vs [4,5,6]: SE = sqrt(1/3 + 1/3) = 0.8165 on Welch's 4 degrees of freedom; t tables give t_0.975 =
+    2.7764 and t_0.80 = 0.9410, so the difference detected with 80% power is 3.7174 x 0.8165 = 3.035. Catches normal
+    quantiles in place of t's (2.29), a missing power term (2.27) and the standard deviation in place of the SE."""
+    rows = [{"dataset": "d", "method": "a", "K": "", "seed": s, "status": "ok", "modes": m} for s, m in enumerate([4, 5, 6])]
+    rows += [{"dataset": "d", "method": "b", "K": "", "seed": s, "status": "ok", "modes": m} for s, m in enumerate([1, 2, 3])]
+    write(tmp_path, rows)
+    out = run(tmp_path, "--ref", "a", "--mde")
+    assert "p_U 0.1, MDE 3.04 |" in out
+    assert "MDE" not in run(tmp_path, "--ref", "a")  # off unless asked for
+
+
 def test_an_unknown_reference_lists_the_configurations(tmp_path):
     write(tmp_path, [{"dataset": "d", "method": "mma", "K": 4, "seed": 0, "status": "ok", "modes": 1}])
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--ref", "mma"], capture_output=True, text=True)
