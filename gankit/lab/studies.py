@@ -39,7 +39,7 @@ _MMA_SETS = {"loss.name": "mma", "loss.mma_tau": 0.5, "loss.mma_batch": 64, "tra
 _NS = {"loss.name": "nonsaturating", "loss.regularizers": []}
 # WGAN-GP at 5x the images has as many G steps as the other arms (its snapshots at 5x are the equal-G-step figures);
 # it runs on until its curves flatten (resumed from the 5x checkpoints: the recipe has no schedule, so that equals a
-# longer run): ring 20x the images (4x the others' G steps), grid 10x (2x).
+# longer run): ring 40x the images (8x the others' G steps), grid 10x (2x).
 def _wgan_gp(kimg_scale: float) -> Method:
     return Method("wgan-gp", _WGAN_GP_RECIPE, kimg_scale=kimg_scale, seeds=list(range(42, 48)))
 _SEEDS10 = list(range(42, 52))
@@ -60,7 +60,7 @@ EXPERIMENTS.register("mma-ring8")(Experiment(
     {"ring8": ("mlp-ring8", _points(640))},
     [Method("dcgan", {**_ADAM, **_NS, **_RING_LONG}),
      Method("dcgan-reused", {**_ADAM, **_NS, "train.g_reuse_z": True, **_RING_LONG}),
-     Method("ns-tuned", _NS), _wgan_gp(20.0), Method("mma-gan", {**_ADAM, **_MMA_SETS, **_RING_LONG}, _MMA_ARMS, MMA_SHORT)],
+     Method("ns-tuned", _NS), _wgan_gp(40.0), Method("mma-gan", {**_ADAM, **_MMA_SETS, **_RING_LONG}, _MMA_ARMS, MMA_SHORT)],
     ["modes", "modes_hq_fraction", "modes_kl"], seeds=_SEEDS10, plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction")))
 # Grid: at DCGAN's recipe the high-quality share is 0.10 after 640k and still rising (pilot), so every arm but WGAN-GP
@@ -95,18 +95,18 @@ EXPERIMENTS.register("mma-digits")(Experiment(
 # CIFAR-10 at CPU scale (issue 16): DCGAN at half width (G 128-64-32 channels) on the JPEG copy, DCGAN's recipe,
 # 300k real images (6 epochs), 3 seeds; MMA-GAN at K = 4 with L_div, and without it (lambda = 0). FID and KID on 1000 samples against 1000 training images (a seed's reference is the same for every
 # arm); LPIPS diversity on 500 pairs. FID at n = 1000 is biased upward against FID-50k: compare arms within this study.
-# DCGAN's FID was still falling at 300k (202, 125, 113 at 100k, 200k, 300k on seed 42), so the two main arms were
-# continued to 400k (resumed from their 300k checkpoints; the recipe has no schedule, so that equals a longer run).
-_CIFAR_LONG = {"train.kimg": 400}
+# DCGAN's FID was still falling at 300k (202, 125, 113 at 100k, 200k, 300k on seed 42), so every arm was continued,
+# in stages, to 800k (resumed from its checkpoints; the recipe has no schedule, so that equals a longer run).
+_CIFAR_LONG = {"train.kimg": 800}
 EXPERIMENTS.register("mma-cifar10-cpu")(Experiment(
-    "MMA-GAN (K = 4, lambda 0.5 and 0) vs DCGAN on CIFAR-10 at CPU scale (half-width DCGAN 32x32, 400k "
-    "real images (lambda 0: 300k), FID/KID on 1000 samples, 3 seeds)",
+    "MMA-GAN (K = 4, lambda 0.5 and 0) vs DCGAN on CIFAR-10 at CPU scale (half-width DCGAN 32x32, 800k "
+    "real images, FID/KID on 1000 samples, 3 seeds)",
     {"cifar10": ("dcgan-cifar10", {"model.widths": [128, 64, 32], "train.kimg": 300, "train.snapshot_kimg": 100,
                                    "train.log_kimg": 5, "train.metrics": "fid,kid,lpips_div", "train.eval_n": 1000,
                                    "train.tensorboard": False})},
     [Method("dcgan", {**_ADAM, **_NS, **_CIFAR_LONG}),
      Method("mma-gan", {**_ADAM, **_MMA_SETS, **_CIFAR_LONG}, {"model.heads": [4], "loss.mma_lambda": [0.5]}, MMA_SHORT),
-     Method("mma-gan-lambda0", {**_ADAM, **_MMA_SETS, "loss.mma_lambda": 0.0}, {"model.heads": [4]}, MMA_SHORT)],
+     Method("mma-gan-lambda0", {**_ADAM, **_MMA_SETS, "loss.mma_lambda": 0.0, **_CIFAR_LONG}, {"model.heads": [4]}, MMA_SHORT)],
     ["fid", "kid_mean", "lpips_div_mean"], plot=("lpips_div_mean", "fid"), curves=("fid", "kid_mean", "lpips_div_mean")))
 
 # GPU scale (declared, run where a GPU is lent): StackedMNIST and CIFAR-10 on a smaller sweep
