@@ -8,6 +8,8 @@ Reads every finished cell's run/metrics.jsonl under EXPERIMENT_DIR (a `gankit ex
 - the mean over seeds of each --metric at the last three snapshots (a flat curve changes little across them);
 - s per 1k real images: the median over the cell's log lines of 1000 / img_per_s (training only, no snapshot
   metrics; on 1 thread, while other cells shared the cores, so rough);
+- with --rate-kimg K: the rates from the log lines up to K kimg only (a stretch whose load was the same for every
+  cell, when a continuation later ran beside more processes);
 - with --wall-ref CONFIG: the training time of CONFIG's whole run (its kimg x its s per 1k images), and each
   configuration's last snapshot inside that time with its metrics' means (equal wall time, training compute only).
 """
@@ -22,18 +24,19 @@ from pathlib import Path
 from gankit.run import MetricsLog
 
 
-def read_cell(run: Path) -> tuple[list[dict], float]:
-    """The cell's snapshot rows (sorted by kimg) and its median seconds per 1k real images."""
+def read_cell(run: Path, rate_kimg: float = float("inf")) -> tuple[list[dict], float]:
+    """The cell's snapshot rows (sorted by kimg) and its median seconds per 1k real images (log lines <= rate_kimg)."""
     snaps, rates = {}, []
     for row in MetricsLog.read(run / "metrics.jsonl"):  # skips a line cut off by a kill, as the runner does
         if "img_per_s" in row and row["img_per_s"] > 0:
-            rates.append(1000.0 / row["img_per_s"])
+            if row["kimg"] <= rate_kimg:
+                rates.append(1000.0 / row["img_per_s"])
         elif "kimg" in row and "img_per_s" not in row and "event" not in row:  # a snapshot (not a stop or rollback)
             snaps[row["kimg"]] = {**snaps.get(row["kimg"], {}), **row}  # a resumed run may repeat a snapshot
     return [snaps[k] for k in sorted(snaps)], statistics.median(rates) if rates else float("nan")
 
 
-def configurations(root: Path) -> dict[str, list[tuple[list[dict], float]]]:
+def configurations(root: Path, rate_kimg: float = float("inf")) -> dict[str, list[tuple[list[dict], float]]]:
     """'method config_id' -> [(snapshots, s per 1k images)] for every finished cell (result.json with status ok)."""
     out: dict[str, list] = defaultdict(list)
     for res in sorted(root.glob("*/*/*/seed*/result.json")):
@@ -41,7 +44,7 @@ def configurations(root: Path) -> dict[str, list[tuple[list[dict], float]]]:
             continue
         cell = res.parent
         name = cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")
-        out[name].append(read_cell(cell / "run"))
+        out[name].append(read_cell(cell / "run", rate_kimg))
     return out
 
 
@@ -55,10 +58,11 @@ def _at(snaps: list[dict], kimg: float) -> dict | None:
     return inside[-1] if inside else None
 
 
-def report(root: Path, metrics: list[str], wall_ref: str | None) -> str:
-    confs = configurations(root)
+def report(root: Path, metrics: list[str], wall_ref: str | None, rate_kimg: float = float("inf")) -> str:
+    confs = configurations(root, rate_kimg)
     head = "| configuration | seeds | " + " | ".join(f"{m} at the last three snapshots" for m in metrics) + \
-           " | kimg of those snapshots | s per 1k real images (median, 1 thread) |"
+           " | kimg of those snapshots | s per 1k real images (median, 1 thread" + \
+           (f", first {rate_kimg:g} kimg" if rate_kimg != float("inf") else "") + ") |"
     lines = [head, "|" + "---|" * (4 + len(metrics))]
     for name, cells in confs.items():
         kimgs = [s["kimg"] for s in cells[0][0][-3:]]
@@ -94,9 +98,10 @@ def main() -> None:
     ap.add_argument("root", type=Path, help="an experiment folder (OUT/NAME)")
     ap.add_argument("--metric", action="append", required=True, help="a snapshot metric (repeatable)")
     ap.add_argument("--wall-ref", help="configuration whose run's training time sets the equal-wall-time column")
+    ap.add_argument("--rate-kimg", type=float, default=float("inf"), help="s per 1k images from log lines up to this kimg")
     ap.add_argument("--out", type=Path, help="also write the tables here")
     args = ap.parse_args()
-    text = report(args.root, args.metric, args.wall_ref)
+    text = report(args.root, args.metric, args.wall_ref, args.rate_kimg)
     print(text, end="")
     if args.out:
         args.out.write_text(text)

@@ -105,13 +105,13 @@ def test_metric_columns_not_asked_for_are_not_configurations(tmp_path):
 
 
 def fake_cell(root: Path, method: str, config: str, seed: int, kimgs: list[float], metric: list[float], rate: float,
-              status: str = "ok") -> None:
+              status: str = "ok", slow_after: float = float("inf")) -> None:
     import json
 
     cell = root / "d" / method / config / f"seed{seed}"
     (cell / "run").mkdir(parents=True)
     (cell / "result.json").write_text(json.dumps({"status": status}))
-    rows = [{"kimg": k / 2, "img_per_s": rate} for k in kimgs] + [{"kimg": k, "modes": v} for k, v in zip(kimgs, metric)]
+    rows = [{"kimg": k / 2, "img_per_s": rate if k / 2 <= slow_after else rate / 5} for k in kimgs] + [{"kimg": k, "modes": v} for k, v in zip(kimgs, metric)]
     rows.insert(-1, {"kimg": kimgs[-1] - 1, "event": "stop", "message": "SIGTERM"})  # an event row is no snapshot
     (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
@@ -133,3 +133,16 @@ def test_study_convergence_last_snapshots_and_equal_wall_time(tmp_path):
     assert rows["mma K4"][0].startswith("| mma K4 | 1 | 8 / 9 / 10 | 20, 30, 40 | 2 |")
     assert "(40 s at 1 thread)" in text
     assert rows["dcgan"][1] == "| dcgan | 40 | 5 |" and rows["mma K4"][1] == "| mma K4 | 20 | 8 |"  # 40 s at 2 s per 1k
+
+
+def test_study_convergence_rates_from_the_first_kimg_only(tmp_path):
+    """Log lines at 5, 10, 15, 20 kimg at 2 s per 1k, then 10 s (a continuation beside more processes): the median
+    of all is 6 s, of those up to 12 kimg 2 s; the equal-wall-time column follows (40 s: 20 kimg, not 6.7)."""
+    report = load_script("study_convergence").report
+    fake_cell(tmp_path, "dcgan", "default", 0, [10, 20, 30, 40], [1, 2, 3, 4], rate=1000)
+    fake_cell(tmp_path, "mma", "K4", 0, [10, 20, 30, 40], [7, 8, 9, 10], rate=500, slow_after=12)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in report(tmp_path, ["modes"], None).splitlines()[2:]}
+    assert rows["mma K4"].endswith("| 20, 30, 40 | 6 |")
+    text = report(tmp_path, ["modes"], "dcgan", rate_kimg=12)
+    assert "| mma K4 | 1 | 8 / 9 / 10 | 20, 30, 40 | 2 |" in text and "| mma K4 | 20 | 8 |" in text
+    assert "first 12 kimg" in text
