@@ -286,7 +286,8 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     if latest is not None:
         if rank == 0:
             progress(f"resuming {out} from {latest[2].name} at {s.images / 1000:.2f} kimg")
-            update_best(cfg, dataset, out, latest[2], latest[1].get("metrics", {}))  # a kill may have come before its copy
+            # a kill may have come between this checkpoint and its copy to best
+            update_best(cfg, metric_names(cfg, dataset), out, latest[2], latest[1].get("metrics", {}))
     else:  # a checkpoint at 0 images: a non-finite value before the first snapshot has somewhere to roll back to
         save_state(s, cfg, out, dataset, num_classes)
     total = int(round(t.kimg * 1000))

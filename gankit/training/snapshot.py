@@ -96,14 +96,15 @@ def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_
             record(metrics)
     path = save_state(s, cfg, out, dataset, num_classes, metrics)
     if dist.rank() == 0:
-        update_best(cfg, dataset, out, path, metrics)
+        update_best(cfg, names, out, path, metrics)
     return metrics
 
 
-def update_best(cfg: Config, dataset: Dataset, out: Path, path: Path, metrics: dict[str, float]) -> None:
-    """Copy checkpoint `path` to checkpoints/best when its metrics beat best's. Idempotent: a resume calls it
-    again for the checkpoint it starts from, in case a kill fell between that checkpoint and this copy."""
-    key, higher = best_key(cfg, metric_names(cfg, dataset))
+def update_best(cfg: Config, names: list[str], out: Path, path: Path, metrics: dict[str, float]) -> None:
+    """Copy checkpoint `path` to checkpoints/best when its metrics (of `names`, as metric_names gives them) beat
+    best's. Idempotent: a resume calls it again for the checkpoint it starts from, in case a kill fell between that
+    checkpoint and this copy."""
+    key, higher = best_key(cfg, names)
     best = out / "checkpoints" / "best"
     if key not in metrics or path.name == best.name:
         return
