@@ -30,17 +30,84 @@ def _config(args: argparse.Namespace):
         overrides["data.path"] = args.data
     if getattr(args, "kimg", None) is not None:
         overrides["train.kimg"] = args.kimg
+    if preset == "auto" and not args.preset:  # a recipe run's config.json: it holds every key the recipe chose
+        from .config import Config, apply_overrides, validate_ranges
+
+        cfg = apply_overrides(Config(preset="auto"), overrides)
+        validate_ranges(cfg)
+        return cfg
     return resolve(args.preset or preset or DEFAULT_PRESET, overrides)
+
+
+DEFAULT_MINUTES = 60.0  # `gankit train --data DIR` without --minutes
+
+
+def _is_recipe(args: argparse.Namespace) -> bool:
+    """--data with neither --preset nor --config: the recipe sizes the run (gankit.recipe); --minutes needs that."""
+    recipe = bool(getattr(args, "data", None)) and not args.preset and not getattr(args, "config", None)
+    if args.minutes is not None and not recipe:
+        raise GankitError("--minutes sizes the recipe for your own images: use it with --data and without --preset/--config "
+                          "(a preset's length is --kimg)" if args.data else "--minutes sizes a run to your images: pass --data DIR too")
+    if args.minutes is not None and args.kimg is not None:
+        raise GankitError("--minutes and --kimg both set the run's length; give one of them")
+    return recipe
+
+
+def _default_out(data: str) -> Path:
+    name = Path(data.rstrip("/")).name
+    for suffix in (".tar.gz", ".tgz", ".tar", ".zip"):
+        name = name.removesuffix(suffix)
+    return Path("runs") / (name or "data")
+
+
+def _recipe(args: argparse.Namespace, out: Path | None):
+    """(config, recipe record) for --data without a preset; a run in `out` that a recipe started keeps its own recipe."""
+    from .config import apply_overrides, parse_set, validate_ranges
+    from .distributed import resolve_device
+    from .recipe import plan, survey
+    from .recipe.measure import eval_images_per_second, images_per_second
+    from .run import load_run_config
+
+    sets = parse_set(args.set or [])
+    if out is not None and (out / "config.json").exists() and not getattr(args, "restart", False):
+        old = load_run_config(out)
+        if old.preset == "auto":  # resume: the recipe measured at the run's start, not a new one
+            rec = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
+            if rec and args.minutes is not None and float(args.minutes) != rec["minutes"]:
+                raise GankitError(f"{out} was sized for {rec['minutes']:g} minutes; resume it without --minutes (or with "
+                                  f"--kimg to lengthen it), or size a new run with --restart or another --out")
+            cfg = apply_overrides(old, {**sets, "data.path": args.data,
+                                        **({"train.kimg": args.kimg} if args.kimg is not None else {})})
+            validate_ranges(cfg)
+            return cfg, rec
+    device = resolve_device(sets.get("train.device", "auto"))
+    if sets.get("train.threads"):
+        torch.set_num_threads(int(sets["train.threads"]))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    metrics = sets.get("train.metrics", "auto") not in ("", "none")
+    r = plan(survey(args.data, sets.get("data.subdir", "")), DEFAULT_MINUTES if args.minutes is None else args.minutes,
+             where, images_per_second, eval_images_per_second(str(device)) if metrics else None, sets, args.kimg)
+    return r.config(), r
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.health import Faults
     from .training.loop import train
 
-    cfg = _config(args)
-    out = Path(args.out) if args.out else Path("runs") / cfg.preset
+    notes = {}
+    if _is_recipe(args):
+        out = Path(args.out) if args.out else _default_out(args.data)
+        cfg, r = _recipe(args, out)
+        if r is not None and not isinstance(r, dict):
+            print("\n".join(r.lines()))
+            r = r.to_dict()
+        notes = {"recipe.json": r} if r else {}
+    else:
+        cfg = _config(args)
+        out = Path(args.out) if args.out else Path("runs") / cfg.preset
     faults = Faults.from_env()  # tests of real subprocesses inject faults through $GANKIT_FAULT
-    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best, hooks=[faults] if faults else [])
+    run_dir = train(cfg, out, restart=args.restart, from_best=args.from_best, hooks=[faults] if faults else [],
+                    notes=notes)
     from . import distributed
 
     if distributed.rank() == 0:
@@ -284,7 +351,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from .networks import build_networks, count_params
     from .validate import validate
 
-    cfg = _config(args)
+    recipe = None
+    if _is_recipe(args):
+        cfg, recipe = _recipe(args, None)
+    else:
+        cfg = _config(args)
     try:
         ds = build_dataset(cfg.data)
         shape, classes = ds.shape, ds.num_classes
@@ -297,12 +368,20 @@ def cmd_describe(args: argparse.Namespace) -> int:
         G, D = build_networks(cfg.model, shape, classes if cfg.model.cond else 0)
     info = {"preset": cfg.preset, "config": cfg.to_dict(), "data_shape": list(shape),
             "num_classes": classes if cfg.model.cond else 0, "g_params": count_params(G), "d_params": count_params(D)}
+    if recipe is not None:
+        info["recipe"] = recipe.to_dict()
     if args.toml:
         from .config_files import to_toml
 
         print(to_toml(cfg), end="")
     elif args.json:
         print(json.dumps(info, indent=2))
+    elif recipe is not None:
+        print("\n".join(recipe.lines()))
+        print(f"R3GAN: G {info['g_params'] / 1e6:.2f}M params, D {info['d_params'] / 1e6:.2f}M params, data "
+              f"{tuple(shape)}; `gankit train --data {args.data}"
+              f"{'' if args.minutes is None else f' --minutes {args.minutes:g}'}"
+              f"{''.join(f' --set {s}' for s in args.set or [])}` trains it")
     else:
         print(f"{cfg.preset}: G {info['g_params'] / 1e6:.2f}M params, D {info['d_params'] / 1e6:.2f}M params, "
               f"data {cfg.data.name} {tuple(shape)}")
@@ -358,11 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_config_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", help=f"preset name (default {DEFAULT_PRESET}); see `gankit presets`")
+        sp.add_argument("--preset", help=f"preset name (default {DEFAULT_PRESET}; with --data and no preset: a recipe "
+                        "sized to the data and the machine); see `gankit presets`")
         sp.add_argument("--config", metavar="FILE", help="a TOML or JSON config (a run's config.json works) on top of the "
                         "preset; --set, --data and --kimg go on top of it")
         sp.add_argument("--data", help="dataset folder or file (sets data.path)")
         sp.add_argument("--kimg", type=float, help="run length in thousands of images (sets train.kimg)")
+        sp.add_argument("--minutes", type=float, help=f"with --data and no --preset: size an R3GAN to your images and "
+                        f"this many minutes on this machine (default {DEFAULT_MINUTES:g}; docs/your_data.md)")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.batch=32")
 
     t = sub.add_parser("train", help="train a GAN (resumes the run in --out if it is the same run)")

@@ -99,6 +99,7 @@ class TrainConfig:
     seed: int = 0
     log_kimg: float = field(default=0.0, metadata=RESUMABLE)  # scalars every so many kimg (0: 100 lines per run)
     snapshot_kimg: float = field(default=0.0, metadata=RESUMABLE)  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
+    checkpoint_kimg: float = field(default=0.0, metadata=RESUMABLE)  # also a checkpoint alone every so many kimg (0: at snapshots only)
     eval_n: int = field(default=10000, metadata=RESUMABLE)  # samples for the snapshot metrics
     metrics: str = field(default="auto", metadata=RESUMABLE)  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
     eval_extractor: str = field(default="inception", metadata=RESUMABLE)  # features of the snapshot metrics fid/kid/pr/dc: inception, digits or mnist
@@ -250,6 +251,7 @@ _AT_LEAST_1 = ("train.batch", "train.n_critic", "train.grid", "train.keep_checkp
                "model.mbdisc_dim", "loss.mma_batch", "loss.reg_interval")
 _POSITIVE = ("train.kimg", "train.lr", "train.lr_d_ratio", "train.grow_kimg")
 _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", "train.ema_kimg", "train.log_kimg",
+                "train.checkpoint_kimg",
                 "train.snapshot_kimg", "train.threads", "train.batch_gpu", "train.unroll_steps", "train.unroll_lr",
                 "train.max_rollbacks", "train.seed", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
                 "loss.ortho_beta", "loss.mma_lambda", "loss.began_lambda_k", "model.attn_res", "model.shared_dim",

@@ -131,6 +131,8 @@ class _Source:
                               "archive; point --data at an image folder or archive")
         other = Counter(e or "(no extension)" for n in names if not _is_image(n) and not _hidden(n)
                         and (e := os.path.splitext(n)[1].lower()) not in DOCUMENTS)
+        self.skipped = sum(1 for n in names if not _is_image(n) and not _hidden(n))  # notes and lists included
+        self.names_all = names
         if other:  # never skipped silently: say what was left out
             kinds = ", ".join(f"{e} x{c}" for e, c in other.most_common(5))
             warnings.warn(f"ignored {sum(other.values())} files in {path} that are not images gankit reads ({kinds}); "

@@ -41,6 +41,8 @@ class Method:
     # as many steps as the others' in a study that equalises G steps rather than real images
     kimg_scale: float = 1.0
     seeds: list[int] | None = None  # its own seeds (e.g. fewer for a costly arm); None: the experiment's
+    # keys tied to a swept one: {"loss.gamma_final": ("loss.gamma", 0.1)} sets gamma_final to 0.1 x each cell's gamma
+    tied: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +90,7 @@ def cells(exp: Experiment, seeds: list[int] | None = None) -> list[Cell]:
             params = {m.short.get(k, k): v for k, v in zip(keys, values)}
             for seed in seeds or m.seeds or exp.seeds:
                 sets = {**dsets, **m.sets, **dict(zip(keys, values)), "train.seed": seed}
+                sets.update({k: sets[src] * factor for k, (src, factor) in m.tied.items()})
                 if m.kimg_scale != 1.0:
                     sets.update({k: sets[k] * m.kimg_scale for k in ("train.kimg", "train.snapshot_kimg",
                                                                       "train.horizon_kimg") if k in sets})

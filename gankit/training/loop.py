@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import platform
 import shutil
 import time
@@ -23,6 +24,7 @@ from ..config import Config
 from ..data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from ..data.prefetch import prefetching
 from ..errors import GankitError
+from ..files import write_json
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
@@ -234,12 +236,13 @@ def _resume_point(out: Path, from_best: bool, warn: Callable[[str], None],
 
 
 def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, restart: bool = False,
-          from_best: bool = False, hooks: Sequence[StepHook] = ()) -> Path:
+          from_best: bool = False, hooks: Sequence[StepHook] = (), notes: dict[str, Any] | None = None) -> Path:
     """Train (or resume) the run described by cfg in directory `out`; returns the run directory.
 
     Under torchrun every process calls this; rank 0 locks the directory, logs and writes. SIGTERM/SIGINT: finish
     the step, save, return. restart: the run's files move to OUT/aside-<time>/ and a new run starts; from_best:
-    resume from checkpoints/best (the checkpoints after it move aside).
+    resume from checkpoints/best (the checkpoints after it move aside). notes: {file name: JSON-able} written into the
+    run directory once it is prepared (e.g. recipe.json: how `gankit train --data DIR` sized the run).
     """
     if restart and from_best:
         raise GankitError("--restart and --from-best exclude each other: start over, or resume from the best checkpoint")
@@ -249,13 +252,13 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, resta
                           "put the run outside the data folder")
     lock = RunLock(Path(out), warn=progress)
     try:
-        return _train(cfg, Path(out), progress, lock, restart, from_best, hooks)
+        return _train(cfg, Path(out), progress, lock, restart, from_best, hooks, notes or {})
     finally:
         lock.release()
 
 
 def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock, restart: bool,
-           from_best: bool, hooks: Sequence[StepHook] = ()) -> Path:
+           from_best: bool, hooks: Sequence[StepHook] = (), notes: dict[str, Any] | None = None) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
@@ -266,6 +269,9 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
     seed_everything(cfg.train.seed, rank)
     cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
+    for name, note in (notes or {}).items():
+        if rank == 0:
+            write_json(out / name, note)
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
@@ -314,6 +320,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
     t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
+    ckpt_every = t.checkpoint_kimg * 1000 or math.inf  # checkpoints alone between snapshots (cheap: no samples, no metrics)
 
     def marks() -> tuple[float, float, dict, dict, int, float]:
         """Next log and snapshot points after s.images, and empty log accumulators (at start and after a rollback)."""
@@ -321,6 +328,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
                 s.images, time.time())
 
     next_log, next_snap, sums, counts, images_log, t_log = marks()
+    next_ckpt = (s.images // ckpt_every + 1) * ckpt_every
     while s.images < total:
         stats = train_step(s, cfg, obj, num_classes, fmt, G_fwd)
         for hook in hooks:  # e.g. a test's fault injection (health.Faults)
@@ -369,6 +377,10 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             if metrics:
                 monitor.info("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             next_snap += snap_every * (1 + (s.images - next_snap) // snap_every)
+            next_ckpt = (s.images // ckpt_every + 1) * ckpt_every  # the snapshot's checkpoint stands for this one
+        elif s.images >= next_ckpt:
+            save_state(s, cfg, out, dataset, num_classes)
+            next_ckpt = (s.images // ckpt_every + 1) * ckpt_every
 
 
 def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int,

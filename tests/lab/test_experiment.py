@@ -91,3 +91,15 @@ def test_curves_take_a_log_axis_only_where_run_lengths_differ_by_more_than_4x():
     assert not needs_log_axis([640, 1280, 2560])  # exactly 4x: linear
     assert not needs_log_axis([960, 960])
     assert not needs_log_axis([])
+
+
+def test_tied_keys_follow_the_swept_one() -> None:
+    """gamma-cifar10 sweeps loss.gamma; each cell's gamma_final is 0.1 x its gamma (the paper's 10x fall)."""
+    from gankit.lab.studies import GAMMAS
+
+    cs = cells(EXPERIMENTS.get("gamma-cifar10"))
+    assert len(cs) == 3 * len(GAMMAS) * 2
+    for c in cs:
+        assert c.sets["loss.gamma_final"] == pytest.approx(c.sets["loss.gamma"] * 0.1)
+    assert sorted({c.sets["loss.gamma"] for c in cs}) == GAMMAS
+    assert {c.config_id for c in cs} == {f"gamma{g:g}" for g in GAMMAS}

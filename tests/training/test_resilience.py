@@ -479,3 +479,20 @@ def test_fault_injection_is_a_hook_the_test_passes_in(tmp_path):
         events = [ln for ln in lines if ln.get("event") == "rollback"]
         assert len(events) == rollbacks and all("non-finite loss_d at step 3" in e["message"] for e in events)
         assert final_state(out)["counters"]["rollbacks"] == rollbacks
+
+
+def test_checkpoints_between_snapshots_resume_bitwise(tmp_path):
+    """train.checkpoint_kimg writes checkpoints alone between snapshots: a kill loses at most that many images,
+    and the run resumed from one ends bitwise equal to the uninterrupted run."""
+    extra = ("--set", "train.snapshot_kimg=0.128", "--set", "train.checkpoint_kimg=0.048", "--set", "train.keep_checkpoints=20")
+    ref = run(tmp_path / "ref", extra=extra)
+    assert ref.returncode == 0, ref.stderr
+    # checkpoints at 0, at multiples of 48 images, and at the snapshots (128, 256); samples only at the snapshots
+    assert [int(p.name.split("-")[1]) for p in list_checkpoints(tmp_path / "ref")] == [0, 48, 96, 128, 144, 192, 240, 256]
+    assert sorted({p.name[8:17] for p in (tmp_path / "ref").glob("samples-*.png")}) == ["000000128", "000000256"]
+    out = tmp_path / "killed"
+    p = run(out, "kill_at_step:5", extra=extra)  # step 5 = 80 images: the last checkpoint is the one at 48
+    assert p.returncode == -signal.SIGKILL and list_checkpoints(out)[-1].name == "ckpt-000000048"
+    p = run(out, extra=extra)
+    assert p.returncode == 0 and "resuming" in p.stdout and "at 0.05 kimg" in p.stdout, p.stderr
+    assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))

