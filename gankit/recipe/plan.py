@@ -139,6 +139,9 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     add("data.path", survey.path, "--data")
     add("model.cond", cond, f"{classes} class folders: class-conditional G and D, as the paper's CIFAR-10" if cond
         else "no class folders (or one): unconditional")
+    small = survey.count < AUG_BELOW  # decided before the timing: augmentation costs time
+    add("train.aug_p", AUG_P if small else 0.0, f"{survey.count:,} images < {AUG_BELOW:,}: augmentation ramps to {AUG_P}"
+        if small else f"{survey.count:,} images >= {AUG_BELOW:,}: no augmentation")
     add("data.xflip", True, "x-flips double the set, as in every R3GAN preset (--set data.xflip=false for text, digits)")
     eval_s = (SNAPSHOTS + 1) * EVAL_N / eval_rate if eval_rate else 0.0
     if eval_rate is None:
@@ -224,7 +227,4 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     gamma = gamma_rule(res, int(sets.get("train.batch", batch)))
     add("loss.gamma", gamma, f"the gamma rule {GAMMA_C} x R^2 / batch (docs/results/gamma_rule.md)")
     add("loss.gamma_final", gamma / 10, "gamma falls 10x over the run, as the paper's")
-    small = survey.count < AUG_BELOW
-    add("train.aug_p", AUG_P if small else 0.0, f"{survey.count:,} images < {AUG_BELOW:,}: augmentation ramps to {AUG_P}"
-        if small else f"{survey.count:,} images >= {AUG_BELOW:,}: no augmentation")
     return r

@@ -146,3 +146,50 @@ def test_study_convergence_rates_from_the_first_kimg_only(tmp_path):
     text = report(tmp_path, ["modes"], "dcgan", rate_kimg=12)
     assert "| mma K4 | 1 | 8 / 9 / 10 | 20, 30, 40 | 2 |" in text and "| mma K4 | 20 | 8 |" in text
     assert "first 12 kimg" in text
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gamma_rule_recovers_a_power_law_from_parabolic_sweeps(tmp_path):
+    """FID = 50 + 10 (log10 gamma - log10 gamma*)^2 with gamma* = 0.5 R^2 / B at three settings: the parabola's vertex
+    finds each gamma* exactly, and the fit recovers C = 0.5, a = 2, b = -1."""
+    gr = _load("gamma_rule")
+    settings = {"16px": (16, 32), "32px": (32, 32), "16px-b128": (16, 128)}
+    rows = []
+    for label, (r, b) in settings.items():
+        star = 0.5 * r * r / b  # 4, 16, 1
+        for g in (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0):
+            for seed, noise in ((0, -1.0), (1, 1.0)):  # seeds symmetric about the curve: the mean is on it
+                rows.append({"dataset": label, "method": "r3gan", "gamma": g, "seed": seed, "status": "ok",
+                             "fid": 50 + 10 * (math.log10(g) - math.log10(star)) ** 2 + noise})
+    rows.append({"dataset": "16px", "method": "r3gan", "gamma": 1.0, "seed": 2, "status": "diverged", "fid": ""})
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["dataset", "method", "gamma", "seed", "status", "fid"])
+        w.writeheader()
+        w.writerows(rows)
+    data = gr.read(tmp_path, "fid")
+    assert len(data["16px"][1.0]) == 2  # the diverged seed is left out
+    points = []
+    for label, (r, b) in settings.items():
+        arg, vert = gr.best_gamma(data[label], higher=False)
+        assert vert == pytest_approx(0.5 * r * r / b)
+        points.append((r, b, vert))
+    c, a, b = gr.fit_power_law(points)
+    assert (round(c, 6), round(a, 6), round(b, 6)) == (0.5, 2.0, -1.0)
+    # t interval of [1, 3]: mean 2, se 1, t_0.975 with 1 df = 12.706
+    lo, hi = gr.t_interval([1.0, 3.0])
+    assert abs(lo - (2 - 12.7062)) < 1e-3 and abs(hi - (2 + 12.7062)) < 1e-3
+    # the best at an end of the range has no vertex
+    assert gr.best_gamma({0.1: [1.0], 1.0: [2.0], 10.0: [3.0]}, higher=False) == (0.1, None)
+    assert gr.best_gamma({0.1: [1.0], 1.0: [2.0], 10.0: [3.0]}, higher=True) == (10.0, None)
+
+
+def pytest_approx(x):
+    import pytest
+
+    return pytest.approx(x, rel=1e-9)

@@ -119,8 +119,12 @@ def test_large_images_are_halved_only_when_the_smallest_network_falls_short(tmp_
 
 
 def test_class_folders_make_it_conditional_and_small_sets_get_augmentation(tmp_path: Path) -> None:
-    _, cfg = recipe(survey(str(make_folder(tmp_path / "a", classes=3, per=40))), 60)
+    seen = []
+    r = plan(survey(str(make_folder(tmp_path / "a", classes=3, per=40))), 60, "cpu", lambda c, k: seen.append(c) or
+             model_rate(c, k), None)
+    cfg = r.config()
     assert cfg.model.cond and cfg.train.aug_p == plan_mod.AUG_P  # 120 images < 30k
+    assert seen and all(c.train.aug_p == plan_mod.AUG_P and c.model.cond for c in seen)  # timed as it will train
     flat = make_folder(tmp_path / "b", classes=0, per=120, extra=False)
     _, cfg = recipe(survey(str(flat)), 60)
     assert not cfg.model.cond
