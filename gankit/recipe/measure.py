@@ -6,6 +6,7 @@ images of the run's shape, so data loading is left out: the folder sets the reci
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 
 import torch
@@ -33,8 +34,9 @@ class _Noise(Dataset):
         return self.images[idx], self.labels[idx]
 
 
-def images_per_second(cfg: Config, classes: int, steps: int = 2, warmup: int = 1) -> float:
-    """Real images per second of cfg's full training step (after `warmup` untimed steps), on its device and threads."""
+def images_per_second(cfg: Config, classes: int, steps: int = 3, warmup: int = 1) -> float:
+    """Real images per second of cfg's full training step, on its device and threads: the median of `steps` timed
+    steps after `warmup` untimed ones (the median: one step slowed by another process does not set the run's length)."""
     from ..training.loop import set_numerics, train_step
     from ..training.state import TrainState
 
@@ -56,11 +58,13 @@ def images_per_second(cfg: Config, classes: int, steps: int = 2, warmup: int = 1
     for _ in range(warmup):
         train_step(s, cfg, obj, classes if cfg.model.cond else 0, fmt, G)
     sync()
-    t0, images = time.perf_counter(), s.images
+    rates = []
     for _ in range(steps):
+        t0, images = time.perf_counter(), s.images
         train_step(s, cfg, obj, classes if cfg.model.cond else 0, fmt, G)
-    sync()
-    return (s.images - images) / (time.perf_counter() - t0)
+        sync()
+        rates.append((s.images - images) / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def eval_images_per_second(device: str = "auto", n: int = 8) -> float | None:

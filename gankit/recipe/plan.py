@@ -101,9 +101,9 @@ class Recipe:
         for c in self.choices:
             v = "[" + ", ".join(map(str, c.value)) + "]" if isinstance(c.value, list) else f"{c.value:g}" \
                 if isinstance(c.value, float) else str(c.value)
-            out.append(f"{c.key:20s} {v:18s} {c.reason}")
+            out.append(f"{c.key:22s} {v:18s} {c.reason}")
         for k, v in self.sets.items():
-            out.append(f"{k:20s} {str(v):18s} set by you (--set)")
+            out.append(f"{k:22s} {str(v):18s} set by you (--set)")
         return out
 
 

@@ -224,3 +224,13 @@ def test_an_mnist_folder_is_pointed_at_the_mnist_presets(tmp_path: Path) -> None
     (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"x")
     with pytest.raises(GankitError, match="holds MNIST's files: train them with --preset r3gan-stackedmnist-cpu"):
         survey(str(tmp_path / "mnist"))
+
+
+@pytest.mark.parametrize("preset", ["r3gan-tiny", "dcgan-digits"])
+def test_the_timer_runs_the_loops_step_for_any_family(preset: str) -> None:
+    """images_per_second is the recipe's and equal_minutes.py's timer: it must run every family's real step."""
+    from gankit.presets import resolve
+    from gankit.recipe.measure import images_per_second
+
+    rate = images_per_second(resolve(preset, {"train.batch": 8, "train.threads": 1}), 0, steps=2)
+    assert math.isfinite(rate) and rate > 0
