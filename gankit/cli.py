@@ -39,65 +39,16 @@ def _config(args: argparse.Namespace):
     return resolve(args.preset or preset or DEFAULT_PRESET, overrides)
 
 
-DEFAULT_MINUTES = 60.0  # `gankit train --data DIR` without --minutes
-
-
-def _is_recipe(args: argparse.Namespace) -> bool:
-    """--data with neither --preset nor --config: the recipe sizes the run (gankit.recipe); --minutes needs that."""
-    recipe = bool(getattr(args, "data", None)) and not args.preset and not getattr(args, "config", None)
-    if args.minutes is not None and not recipe:
-        raise GankitError("--minutes sizes the recipe for your own images: use it with --data and without --preset/--config "
-                          "(a preset's length is --kimg)" if args.data else "--minutes sizes a run to your images: pass --data DIR too")
-    if args.minutes is not None and args.kimg is not None:
-        raise GankitError("--minutes and --kimg both set the run's length; give one of them")
-    return recipe
-
-
-def _default_out(data: str) -> Path:
-    name = Path(data.rstrip("/")).name
-    for suffix in (".tar.gz", ".tgz", ".tar", ".zip"):
-        name = name.removesuffix(suffix)
-    return Path("runs") / (name or "data")
-
-
-def _recipe(args: argparse.Namespace, out: Path | None):
-    """(config, recipe record) for --data without a preset; a run in `out` that a recipe started keeps its own recipe."""
-    from .config import apply_overrides, parse_set, validate_ranges
-    from .distributed import resolve_device
-    from .recipe import plan, survey
-    from .recipe.measure import eval_images_per_second, images_per_second
-    from .run import load_run_config
-
-    sets = parse_set(args.set or [])
-    if out is not None and (out / "config.json").exists() and not getattr(args, "restart", False):
-        old = load_run_config(out)
-        if old.preset == "auto":  # resume: the recipe measured at the run's start, not a new one
-            rec = json.loads((out / "recipe.json").read_text()) if (out / "recipe.json").exists() else None
-            if rec and args.minutes is not None and float(args.minutes) != rec["minutes"]:
-                raise GankitError(f"{out} was sized for {rec['minutes']:g} minutes; resume it without --minutes (or with "
-                                  f"--kimg to lengthen it), or size a new run with --restart or another --out")
-            cfg = apply_overrides(old, {**sets, "data.path": args.data,
-                                        **({"train.kimg": args.kimg} if args.kimg is not None else {})})
-            validate_ranges(cfg)
-            return cfg, rec
-    device = resolve_device(sets.get("train.device", "auto"))
-    if sets.get("train.threads"):
-        torch.set_num_threads(int(sets["train.threads"]))
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    metrics = sets.get("train.metrics", "auto") not in ("", "none")
-    r = plan(survey(args.data, sets.get("data.subdir", "")), DEFAULT_MINUTES if args.minutes is None else args.minutes,
-             where, images_per_second, eval_images_per_second(str(device)) if metrics else None, sets, args.kimg)
-    return r.config(), r
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.health import Faults
     from .training.loop import train
 
+    from .recipe.command import default_out, is_recipe, recipe_config
+
     notes = {}
-    if _is_recipe(args):
-        out = Path(args.out) if args.out else _default_out(args.data)
-        cfg, r = _recipe(args, out)
+    if is_recipe(args):
+        out = Path(args.out) if args.out else default_out(args.data)
+        cfg, r = recipe_config(args, out)
         if r is not None and not isinstance(r, dict):
             print("\n".join(r.lines()))
             r = r.to_dict()
@@ -351,9 +302,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from .networks import build_networks, count_params
     from .validate import validate
 
+    from .recipe.command import is_recipe, recipe_config
+
     recipe = None
-    if _is_recipe(args):
-        cfg, recipe = _recipe(args, None)
+    if is_recipe(args):
+        cfg, recipe = recipe_config(args, None)
     else:
         cfg = _config(args)
     try:
@@ -431,6 +384,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from .presets import DEFAULT_PRESET
+    from .recipe.command import DEFAULT_MINUTES
 
     p = _Parser(prog="gankit", description="Train and evaluate GANs (R3GAN by default). "
                                 "--debug anywhere on the line shows an error's traceback.")
