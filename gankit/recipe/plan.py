@@ -25,6 +25,7 @@ MIN_RES, MAX_RES = 8, 256  # 256: the largest resolution of an R3GAN preset
 FLOOR_RES = 16  # the machine halves the images' resolution down to 16 px, never below (objects are unreadable at 8)
 MIN_STEPS = 10_000  # the batch doubles from 32 only while the run keeps at least this many steps
 SNAPSHOTS, EVAL_N = 4, 1000  # in-loop FID/KID: 4 snapshots of 1000 samples (KID's subset size), reference once
+CPU_MICRO = 32  # the CPU's micro-batch
 CHECKPOINT_S = 600  # seconds of training between checkpoints
 EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than this share of the minutes
 GAMMA_C = 0.125  # gamma = GAMMA_C * R^2 / batch: StyleGAN2-ADA's form, its constant set by the default job's gamma
@@ -159,6 +160,11 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     seconds = minutes * 60 - eval_s
 
     cache: dict[tuple, float] = {}
+    on_cpu = device.startswith("cpu")
+
+    def micro(batch: int) -> int:
+        """CPU: micro-batches of CPU_MICRO (memory as at that batch; a CPU's images per second are flat above it)."""
+        return int(sets.get("train.batch_gpu", CPU_MICRO if on_cpu and batch > CPU_MICRO else 0))
 
     def rate(res: int, base_or_widths: int | list[int], batch: int) -> float:
         """Measured img/s of a candidate (each timed once)."""
@@ -166,7 +172,8 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
                           else (list(base_or_widths), sets.get("model.groups", [max(1, w // 8) for w in base_or_widths])))
         cand = apply_overrides(Config(preset="auto"), {**base_overrides(), **r.overrides(), **sets, "data.resolution": res,
                                                        "model.widths": widths, "model.groups": groups, "train.batch": batch,
-                                                       "loss.gamma": 1.0, "loss.gamma_final": 0.1})
+                                                       "train.batch_gpu": micro(batch), "loss.gamma": 1.0,
+                                                       "loss.gamma_final": 0.1})
         key = (res, tuple(widths), batch)
         if key in cache:
             return cache[key]
@@ -213,6 +220,9 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
             batch = b
         add("train.batch", batch, f"the largest power of two from 32 to 512 that keeps {MIN_STEPS:,} steps "
             f"({images / batch:,.0f} steps)")
+    if micro(batch):
+        add("train.batch_gpu", micro(batch), f"the CPU steps in micro-batches of {CPU_MICRO}: memory stays as at batch "
+            f"{CPU_MICRO} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
     length = f"{images:,.0f} images" if kimg is not None else (
         f"{img_s:.1f} img/s x {seconds / 60:.1f} minutes of training = {images:,.0f} images")
     run_kimg = kimg if kimg is not None else round(images / 1000, 1)

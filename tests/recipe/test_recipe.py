@@ -154,6 +154,10 @@ def test_batch_grows_only_while_the_run_keeps_10k_steps(tmp_path: Path) -> None:
     for kimg, batch in ((300, 32), (640, 64), (1280, 128), (100_000, 512)):
         _, cfg = recipe(s, 60, kimg=kimg)
         assert cfg.train.batch == batch
+        # on the CPU, micro-batches of 32 keep memory as at batch 32 (batch 512 at width 768 is killed for memory)
+        assert cfg.train.batch_gpu == (32 if batch > 32 else 0)
+    gpu = plan(s, 60, "NVIDIA H200", model_rate, None, kimg=100_000).config()
+    assert gpu.train.batch == 512 and gpu.train.batch_gpu == 0
 
 
 def test_bad_minutes_and_too_few_images_are_refused(tmp_path: Path) -> None:
