@@ -123,7 +123,8 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     """Size an R3GAN for `survey`'s images and `minutes` on this machine; `sets` (the user's --set) fix their keys.
 
     measure times a candidate; eval_rate is the FID network's images per second here (None: not installed)."""
-    sets = dict(sets or {})
+    typed = flatten(apply_overrides(Config(), dict(sets or {})).to_dict())  # "--set" strings as the keys' types
+    sets = {k: typed[k] for k in (sets or {})}
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
         raise GankitError(f"--minutes must be a positive number, got {minutes!r}")
     if survey.count < MIN_IMAGES:
@@ -192,6 +193,8 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     add("data.resolution", res, why)
     if "model.widths" in sets:
         img_s = rate(res, sets["model.widths"], batch)
+        add("model.groups", [max(1, w // 8) for w in sets["model.widths"]], "16 channels per group on your widths' "
+            "2x hidden width (the paper's group size)")
     else:
         lo, hi, best = 0, len(BASES) - 1, None  # the widest base that still shows the target (img/s falls with width)
         while lo <= hi:

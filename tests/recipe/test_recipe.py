@@ -142,6 +142,10 @@ def test_set_overrides_any_key_and_fixes_what_the_recipe_would_choose(tmp_path: 
     assert all(m["widths"] == [48, 48, 24, 12] and m["batch"] == 64 for m in r.measured)  # the length from the user's net
     assert cfg.train.kimg == pytest.approx(model_rate(cfg, 0) * 3600 / 1000, abs=0.1)
     assert "set by you" in "\n".join(r.lines())
+    # as the command line gives them (strings), and widths without groups: the groups follow the widths
+    r, cfg = recipe(s, 60, sets={"model.widths": "[48,48,24,12]", "train.batch": "64"})
+    assert cfg.model.widths == [48, 48, 24, 12] and cfg.model.groups == [6, 6, 3, 1] and cfg.train.batch == 64
+    assert all(m["widths"] == [48, 48, 24, 12] for m in r.measured)
 
 
 def test_kimg_fixes_the_length_and_what_follows_it(tmp_path: Path) -> None:
