@@ -172,6 +172,9 @@ def test_kid_matches_reference_on_full_sets():
     r = kid(x, y, subsets=3, subset_size=200)
     assert r["mean"] == pytest.approx(_kid_ref(x.double().numpy(), y.double().numpy()), rel=1e-10)
     assert r["std"] < 1e-10
+    assert r["subsets"] == 1  # one distinct draw, said so: the 0 std is by construction
+    r = kid(x, y, subsets=3, subset_size=150)
+    assert r["subsets"] == 3 and r["std"] > 0
 
 
 def test_kid_unbiased_zero_for_same_distribution_positive_for_shift():

@@ -95,7 +95,7 @@ def test_curves_take_a_log_axis_only_where_run_lengths_differ_by_more_than_4x():
 
 def test_tied_keys_follow_the_swept_one() -> None:
     """gamma-cifar10 sweeps loss.gamma; each cell's gamma_final is 0.1 x its gamma (the paper's 10x fall)."""
-    from gankit.lab.studies import GAMMAS
+    from gankit.lab.studies import GAMMAS_CIFAR as GAMMAS
 
     cs = cells(EXPERIMENTS.get("gamma-cifar10"))
     assert len(cs) == 3 * len(GAMMAS) * 2

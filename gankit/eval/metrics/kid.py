@@ -27,7 +27,9 @@ def kid(feats1: Tensor, feats2: Tensor, subsets: int = 100, subset_size: int = 1
     """KID: mean and std (ddof=0, as torch-fidelity) of unbiased polynomial-kernel MMD^2 over `subsets` random subsets.
 
     Each subset draws `subset_size` rows without replacement from each set (independently per subset),
-    from a torch.Generator seeded with `seed`. Returns {"mean": float, "std": float}.
+    from a torch.Generator seeded with `seed`. Returns {"mean", "std", "subsets"}, where `subsets` counts the
+    distinct draws: 1 when subset_size equals both set sizes, since every subset is then the whole set and the
+    std over subsets is 0 by construction, not a measured spread (it is no uncertainty of the mean either way).
     """
     a, b = _as_features(feats1, "feats1"), _as_features(feats2, "feats2")
     _same_dim(a, b, "feats1", "feats2")
@@ -39,13 +41,15 @@ def kid(feats1: Tensor, feats2: Tensor, subsets: int = 100, subset_size: int = 1
     for name, t in (("feats1", a), ("feats2", b)):
         if t.shape[0] < m:
             raise GankitError(f"{name} has {t.shape[0]} samples but subset_size is {m}; lower subset_size or generate more samples")
+    if a.shape[0] == m and b.shape[0] == m:
+        return {"mean": _mmd2_unbiased(a, b), "std": 0.0, "subsets": 1}
     g = torch.Generator().manual_seed(int(seed))
     vals = torch.empty(int(subsets), dtype=torch.float64)
     for i in range(int(subsets)):
         ia = torch.randperm(a.shape[0], generator=g)[:m]
         ib = torch.randperm(b.shape[0], generator=g)[:m]
         vals[i] = _mmd2_unbiased(a[ia], b[ib])
-    return {"mean": float(vals.mean()), "std": float(vals.std(correction=0))}
+    return {"mean": float(vals.mean()), "std": float(vals.std(correction=0)), "subsets": int(subsets)}
 
 
 __all__ = ["kid"]
