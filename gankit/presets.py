@@ -130,6 +130,17 @@ PRESETS.register("r3gan-roadmap-e")({
     "data": _ROADMAP_DATA, "train": _ROADMAP_TRAIN, "loss": _ROADMAP_LOSS,
 })
 
+# The fixed part of the recipe for a folder of images (`gankit train --data DIR`, gankit/recipe): R3GAN's loss, blocks,
+# augmentation pipeline and numerics on folder data. The recipe adds widths, resolution, batch, length, lr, EMA and
+# gamma from the data and the minutes; a study that freezes a recipe declares those on top of this preset.
+PRESETS.register("r3gan-recipe")({
+    "aug": R3GAN_AUGMENT,
+    "model": {"arch": "r3gan", "blocks": 2, "expansion": 2.0},
+    "data": {"name": "folder"},
+    "loss": {"name": "rpgan", "regularizers": ["r1", "r2"]},
+    "train": {**R3GAN_TRAIN, "beta2": 0.9, "beta2_final": 0.99},
+})
+
 # The classic architectures at their papers' sizes (data: an image folder, or --data), with their papers' recipes.
 _CONST = {"beta2": 0.999, "beta2_final": 0.999, "ema_kimg": 0.0, "aug_p": 0.0}  # no schedule ramps, no EMA
 PRESETS.register("dcgan-cifar10")({  # Radford et al. 2016: Adam 2e-4, beta1 0.5, batch 128, z = 100

@@ -10,6 +10,7 @@ and a plot per dataset of the chosen quality and coverage metrics.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import math
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import GankitError
+from ..files import write_atomic, write_json
 from .plots import plot_curves, plot_final, plot_samples
 from ..registry import Registry
 from ..run import MetricsLog
@@ -43,6 +45,9 @@ class Method:
     seeds: list[int] | None = None  # its own seeds (e.g. fewer for a costly arm); None: the experiment's
     # keys tied to a swept one: {"loss.gamma_final": ("loss.gamma", 0.1)} sets gamma_final to 0.1 x each cell's gamma
     tied: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # its own preset instead of the dataset's (an arm with another paper's network and recipe); the dataset's
+    # overrides (data, metrics, run length keys) still apply on top
+    preset: str | None = None
 
 
 @dataclass
@@ -94,8 +99,15 @@ def cells(exp: Experiment, seeds: list[int] | None = None) -> list[Cell]:
                 if m.kimg_scale != 1.0:
                     sets.update({k: sets[k] * m.kimg_scale for k in ("train.kimg", "train.snapshot_kimg",
                                                                       "train.horizon_kimg") if k in sets})
-                out.append(Cell(label, m.name, params, seed, preset, sets))
+                out.append(Cell(label, m.name, params, seed, m.preset or preset, sets))
     return out
+
+
+def _write_csv(path: Path, rows: list[list]) -> None:
+    """rows as CSV, written atomically."""
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(rows)
+    write_atomic(path, buf.getvalue().encode())
 
 
 def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
@@ -126,9 +138,7 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
         if not snaps:
             raise GankitError(f"cell {run} finished without snapshot metrics; set train.metrics in the experiment")
         result.update(status="ok", **{k: v for k, v in snaps[-1].items() if k not in ("time", "images")})
-    tmp = home / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(home / "result.json")
+    write_json(home / "result.json", result)
     return result
 
 
@@ -185,10 +195,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         raise GankitError(f"no finished cells under {root}; run `gankit experiment {name}` first")
     params = list(dict.fromkeys(k for m in exp.methods for k in (m.short.get(g, g) for g in m.grid)))
     head = ["dataset", "method", *params, "seed", "status", *exp.metrics]
-    with open(root / "results.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(head)
-        w.writerows([[r.get(k, "") for k in head] for r in results])
+    _write_csv(root / "results.csv", [head] + [[r.get(k, "") for k in head] for r in results])
     groups: dict[tuple, list[dict]] = {}
     for r in results:
         groups.setdefault((r["dataset"], r["method"], *(r.get(p, "") for p in params)), []).append(r)
@@ -206,10 +213,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         summary.append(row)
     cols = ["dataset", "method", *params, "seeds", "failed", "diverged", "diverged_kimg"] + [
         c for m in exp.metrics for c in (m, m + "_std", m + "_nan")]
-    with open(root / "summary.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(cols)
-        w.writerows([[row[c] for c in cols] for row in summary])
+    _write_csv(root / "summary.csv", [cols] + [[row[c] for c in cols] for row in summary])
     lines = [f"# {name}: {exp.description}", "",
              "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
              "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged.",
@@ -222,7 +226,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         cells_md += [(f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-")
                      + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "") for m in exp.metrics]
         lines.append("| " + " | ".join(cells_md) + " |")
-    (root / "summary.md").write_text("\n".join(lines) + "\n")
+    write_atomic(root / "summary.md", ("\n".join(lines) + "\n").encode())
     plot_final(exp.plot, summary, root)
     runs: dict[tuple, list[Path]] = {}  # (dataset, configuration) -> its cells' run directories
     for c in cells(exp, seeds):

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..files import write_atomic
 from ..run import MetricsLog, load_run_config
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
@@ -102,7 +103,7 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
                                                    (meta.get("metrics") or {}).items()]], sortable=False, left=2)))
     out = Path(out) if out else run_dir / "report.html"
     name = "/".join(run_dir.resolve().parts[-2:]) if run_dir.name == "run" else run_dir.name  # experiment cells: */run
-    out.write_text(page(f"gankit run {name}", sections))
+    write_atomic(out, page(f"gankit run {name}", sections).encode())
     return out
 
 
@@ -119,6 +120,6 @@ def study_report(root: Path, title: str, summary: list[dict], cols: list[str], c
                        if (run / "report.html").exists() else "") + "</li>" for label, run in cells)
     sections.append(("Cells", f"<ul>{links}</ul>"))
     out = root / "report.html"
-    out.write_text(page(title, sections))
+    write_atomic(out, page(title, sections).encode())
     return out
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..config import Config, apply_overrides, flatten, validate_ranges
 from ..errors import GankitError
-from ..presets import R3GAN_AUGMENT, R3GAN_TRAIN
+from ..presets import PRESETS
 from .survey import Survey
 
 TARGET_IMAGES = 500_000  # real images the run should show D: the CIFAR-10 CPU study's curves flattened by 400-500k
@@ -109,10 +109,8 @@ class Recipe:
 
 
 def base_overrides() -> dict[str, Any]:
-    """What every recipe shares: R3GAN's loss, blocks, augmentation pipeline and numerics, on folder data."""
-    return {**flatten({"aug": R3GAN_AUGMENT, "train": R3GAN_TRAIN}), "model.arch": "r3gan", "data.name": "folder",
-            "loss.name": "rpgan", "loss.regularizers": ["r1", "r2"], "train.beta2": 0.9, "train.beta2_final": 0.99,
-            "model.blocks": 2, "model.expansion": 2.0}
+    """What every recipe shares: the preset r3gan-recipe (R3GAN's loss, blocks, augmentation and numerics on folders)."""
+    return flatten(PRESETS.get("r3gan-recipe"))
 
 
 Measure = Callable[[Config, int], float]  # (candidate config, classes) -> real images per second

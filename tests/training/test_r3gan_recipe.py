@@ -60,7 +60,8 @@ def test_r3gan_presets_resolve_to_the_authors_numerics_and_augmentation(preset: 
 # The presets whose stages above 4x4 are all >= 32 wide; the CPU presets (digits, stackedmnist-cpu, tiny) have 16-wide
 # high-resolution stages, where bf16 measured slower (r3gan-digits 90 vs 74 ms, r3gan-stackedmnist-cpu 226 vs 210 ms).
 CPU_BF16 = {"r3gan-cifar10", "r3gan-cifar10-uncond", "r3gan-ffhq64", "r3gan-ffhq256", "r3gan-imagenet32",
-            "r3gan-imagenet64", "r3gan-stackedmnist", "r3gan-roadmap-d", "r3gan-roadmap-e"}
+            "r3gan-imagenet64", "r3gan-stackedmnist", "r3gan-roadmap-d", "r3gan-roadmap-e",
+            "r3gan-recipe"}  # the recipe base: Config's default widths until the recipe sets its own
 
 
 def test_cpu_precision_follows_the_narrowest_stage_above_4x4() -> None:
