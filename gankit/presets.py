@@ -138,7 +138,7 @@ PRESETS.register("r3gan-recipe")({
     "model": {"arch": "r3gan", "blocks": 2, "expansion": 2.0},
     "data": {"name": "folder"},
     "loss": {"name": "rpgan", "regularizers": ["r1", "r2"]},
-    "train": {**R3GAN_TRAIN, "beta2": 0.9, "beta2_final": 0.99},
+    "train": {**R3GAN_TRAIN, "batch": 32, "beta2": 0.9, "beta2_final": 0.99},  # batch: the recipe's smallest
 })
 
 # The classic architectures at their papers' sizes (data: an image folder, or --data), with their papers' recipes.

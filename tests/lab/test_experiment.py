@@ -103,3 +103,15 @@ def test_tied_keys_follow_the_swept_one() -> None:
         assert c.sets["loss.gamma_final"] == pytest.approx(c.sets["loss.gamma"] * 0.1)
     assert sorted({c.sets["loss.gamma"] for c in cs}) == GAMMAS
     assert {c.config_id for c in cs} == {f"gamma{g:g}" for g in GAMMAS}
+
+
+def test_a_method_with_its_own_preset_overrides_the_datasets() -> None:
+    """An arm with another paper's network (Method.preset) runs that preset, with the dataset's overrides on top."""
+    from gankit.lab.experiment import Experiment, Method
+
+    exp = Experiment("x", {"d": ("r3gan-recipe", {"train.kimg": 5})},
+                     [Method("r3gan", {}), Method("dcgan", {"train.batch": 64}, preset="dcgan-cifar10")], ["fid"],
+                     seeds=[1], plot=("fid", "fid"))
+    by = {c.method: c for c in cells(exp)}
+    assert by["r3gan"].preset == "r3gan-recipe" and by["dcgan"].preset == "dcgan-cifar10"
+    assert by["dcgan"].sets == {"train.kimg": 5, "train.batch": 64, "train.seed": 1}
