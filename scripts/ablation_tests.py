@@ -1,5 +1,5 @@
 """Every configuration of an experiment against a reference one, per metric, from results.csv: the difference of
-means with a bootstrap 95% interval, Welch's t-test and the Mann-Whitney U test.
+means with Welch's t 95% interval, its p, Holm's correction over every test in the table, and Mann-Whitney's U.
 
     python scripts/ablation_tests.py runs/experiments/r3gan-ablation --ref rpgan+r1+r2
     python scripts/ablation_tests.py runs/experiments/mma-ring8 --ref dcgan
@@ -7,12 +7,12 @@ means with a bootstrap 95% interval, Welch's t-test and the Mann-Whitney U test.
 
 A configuration is a method with its swept values ("mma-gan K16 lambda0.5"); --ref names one. Prints a markdown
 table: per configuration and metric the mean +- sample std over the seeds that finished, the difference to the
-reference with a percentile-bootstrap 95% interval (10,000 resamples of each arm's seeds, seed 0), and the two-sided
-p-values of Welch's t-test and of Mann-Whitney's U (exact where scipy can, no normality assumed; mode counts tie
-often). Seeds that diverged or failed are counted in their own column, never averaged; NaN values are counted.
-With --mde each comparison also gives the minimum detectable difference: the true difference Welch's test (two-sided
-0.05) would find with 80% power at these seeds' spread, (t_0.975 + t_0.80 on Welch's degrees of freedom) x the
-standard error. A "no difference" verdict claims no more than that.
+reference with Welch's t 95% interval (gankit.lab.stats: unequal variances, Welch-Satterthwaite df; a percentile
+bootstrap over 3-10 seeds is far too narrow), Welch's two-sided p, the same p after Holm's correction over all the
+tests the table makes (their count is printed under it), and Mann-Whitney's U p (exact where scipy can; mode counts
+tie often). Where the test finds nothing the minimum detectable difference (80% power) stands beside it, as
+"no difference detected (detectable: x)". Seeds that diverged or failed are counted in their own column, never
+averaged; NaN values are counted.
 """
 from __future__ import annotations
 
@@ -21,41 +21,29 @@ import csv
 import math
 from pathlib import Path
 
-import numpy as np
 from scipy import stats
+
+from gankit.lab.stats import holm, welch
 
 def config_name(row: dict, params: list[str]) -> str:
     return " ".join([row["method"], *(f"{p}{row[p]}" for p in params if row.get(p, "") != "")])
 
 
-def bootstrap_diff(v: list[float], ref: list[float], n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% interval of mean(v) - mean(ref), resampling each arm's seeds with replacement."""
-    rng = np.random.default_rng(seed)
-    a = rng.choice(np.asarray(v), (n, len(v))).mean(1)
-    b = rng.choice(np.asarray(ref), (n, len(ref))).mean(1)
-    lo, hi = np.percentile(a - b, [2.5, 97.5])
-    return float(lo), float(hi)
+def min_detectable(v: list[float], ref: list[float]) -> float:
+    """The difference of means Welch's two-sided 0.05 test detects with 80% power (gankit.lab.stats.welch)."""
+    return welch(v, ref).mde
 
 
-def min_detectable(v: list[float], ref: list[float], alpha: float = 0.05, power: float = 0.8) -> float:
-    """The difference of means Welch's two-sided test at `alpha` detects with `power`: (t_{1-alpha/2} + t_power)
-    x SE on the Welch-Satterthwaite degrees of freedom, SE = sqrt(s1^2/n1 + s2^2/n2) with sample variances."""
-    a, b = np.var(v, ddof=1) / len(v), np.var(ref, ddof=1) / len(ref)
-    if a + b == 0:
-        return 0.0
-    df = (a + b) ** 2 / (a ** 2 / (len(v) - 1) + b ** 2 / (len(ref) - 1))
-    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * math.sqrt(a + b))
+def _p(p: float) -> str:
+    return f"{p:.2g}" if math.isfinite(p) else "-"  # a constant pair: t is undefined
 
 
-def compare(v: list[float], ref: list[float], mde: bool = False) -> str:
-    """'diff [lo, hi], p_t, p_U' of v against ref (both with at least 2 values), with mde the detectable difference."""
-    d = sum(v) / len(v) - sum(ref) / len(ref)
-    lo, hi = bootstrap_diff(v, ref)
-    p_t = stats.ttest_ind(v, ref, equal_var=False).pvalue
+def compare(v: list[float], ref: list[float], p_holm: float) -> str:
+    """'diff [lo, hi], p_t (Holm), p_U' of v against ref, and the detectable difference where nothing is found."""
+    c = welch(v, ref)
     p_u = stats.mannwhitneyu(v, ref, alternative="two-sided").pvalue
-    fmt = lambda p: f"{p:.2g}" if math.isfinite(p) else "-"  # noqa: E731  (a constant pair: t is undefined)
-    out = f"{d:+.3g} [{lo:+.3g}, {hi:+.3g}], p_t {fmt(p_t)}, p_U {fmt(p_u)}"
-    return out + (f", MDE {min_detectable(v, ref):.3g}" if mde else "")
+    out = f"{c.diff:+.3g} [{c.lo:+.3g}, {c.hi:+.3g}], p_t {_p(c.p)} (Holm {_p(p_holm)}), p_U {_p(p_u)}"
+    return out + (f"; no difference detected (detectable: {c.mde:.3g})" if not p_holm < 0.05 else "")
 
 
 def main() -> None:
@@ -64,7 +52,7 @@ def main() -> None:
     ap.add_argument("--ref", required=True, help="the reference configuration, e.g. dcgan or 'mma-gan K16 lambda0'")
     ap.add_argument("--metrics", default="modes,modes_kl,modes_hq_fraction")
     ap.add_argument("--dataset", help="only this dataset's cells (an experiment over several datasets)")
-    ap.add_argument("--mde", action="store_true", help="also the minimum detectable difference (80%% power, 0.05)")
+    ap.add_argument("--mde", action="store_true", help="(kept for old commands: the detectable difference is always given)")
     args = ap.parse_args()
     with open(args.root / "results.csv") as f:
         reader = csv.DictReader(f)
@@ -81,7 +69,10 @@ def main() -> None:
     def values(name: str, m: str) -> list[float]:
         return [float(r[m]) for r in by[name] if r["status"] == "ok" and r[m] and math.isfinite(float(r[m]))]
 
-    print("| configuration | seeds ok / run | " + " | ".join(f"{m}: mean +- std; vs {args.ref}: diff [95% CI], p"
+    tested = [(name, m) for name in by for m in metrics
+              if name != args.ref and len(values(name, m)) > 1 and len(values(args.ref, m)) > 1]
+    adjusted = dict(zip(tested, holm([welch(values(n, m), values(args.ref, m)).p for n, m in tested])))
+    print("| configuration | seeds ok / run | " + " | ".join(f"{m}: mean +- std; vs {args.ref}: diff [Welch 95% CI], p"
                                                          for m in metrics) + " |")
     print("|---|---|" + "---|" * len(metrics))
     for name, rs in by.items():
@@ -96,10 +87,11 @@ def main() -> None:
             mean = sum(v) / len(v)
             std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
             cell = f"{mean:.4g} +- {std:.2g}"
-            if name != args.ref and len(v) > 1 and len(ref) > 1:
-                cell += "; " + compare(v, ref, args.mde)
+            if (name, m) in adjusted:
+                cell += "; " + compare(v, ref, adjusted[(name, m)])
             cells.append(cell + nan)
         print(f"| {name} | {len(ok)} / {len(rs)} | " + " | ".join(cells) + " |")
+    print(f"\nHolm's correction over the {len(tested)} tests of this table (Welch's p; family-wise error 0.05).")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from gankit.lab.stats import t_interval
 
 
 def read(root: Path, metric: str) -> dict[str, dict[float, list[float]]]:
@@ -32,13 +33,6 @@ def read(root: Path, metric: str) -> dict[str, dict[float, list[float]]]:
             if row["status"] == "ok" and row.get(metric, "") not in ("", "nan") and math.isfinite(float(row[metric])):
                 vals.append(float(row[metric]))
     return out
-
-
-def t_interval(v: list[float]) -> tuple[float, float]:
-    """Student's t 95% interval of the mean of v (n >= 2)."""
-    m, se = float(np.mean(v)), float(np.std(v, ddof=1)) / math.sqrt(len(v))
-    h = float(stats.t.ppf(0.975, len(v) - 1)) * se
-    return m - h, m + h
 
 
 def vertex(x: list[float], y: list[float]) -> float:
