@@ -44,3 +44,60 @@ EXPERIMENTS.register("recipe-width")(Experiment(
     {"32px": ("r3gan-recipe", _CIFAR32)},
     [Method(f"w{w}", recipe_arm(w, r, WIDTH_MINUTES)) for w, r in RATES_32PX_1T.items()],
     ["fid", "kid_mean"], seeds=[42, 43], plot=("kid_mean", "fid"), curves=("fid", "kid_mean")))
+
+
+# cifar10-cpu (issue 25, docs/results/cifar10_cpu.md): does the modern baseline beat the classics at equal CPU time on
+# photographs? Every arm trains for the same single-thread minutes on CIFAR-10 at 32 px, class-conditional (the labels
+# given to every arm alike), with its own paper's loss, optimiser, batch and D steps. Every arm's widths come from the
+# same rule: the widest (never above its paper's) that shows the recipe's target of images in the minutes - the
+# recipe's ladder for R3GAN, halvings of the paper's widths for the classics (gankit.recipe.size). At their papers'
+# widths SNGAN and BigGAN would see 32k and 17k images in an hour here. Rates: the full step, one thread, background
+# paused, 2026-12-03, 3 timed steps each (python scripts/equal_minutes.py --minutes 60 --threads 1 --steps 3
+# --target-images 1e12 --set model.cond=true --set data.classes=10 --preset dcgan-cifar10 --preset sngan-cifar10
+# --preset biggan-cifar10): {divisor of the paper's widths: img/s}.
+CLASSIC_RATES_1T = {"dcgan-cifar10": {1: 169.8, 2: 482.78, 4: 1158.43, 8: 1932.73},
+                    "sngan-cifar10": {1: 8.84, 2: 31.26, 4: 117.84, 8: 332.9, 16: 622.62},
+                    "biggan-cifar10": {1: 4.63, 2: 18.13, 4: 68.0, 8: 213.74, 16: 504.34}}
+CPU_MINUTES = 60
+
+
+def sized_classic(preset: str, minutes: float, target: float) -> Method:
+    """A classic arm at its paper's recipe, widths halved until `minutes` show `target` images (measured rates)."""
+    from ..presets import resolve
+    from ..recipe.size import fit_widths
+
+    rates = CLASSIC_RATES_1T[preset]
+    fit = fit_widths(resolve(preset, {"model.cond": True}), minutes * 60, target,
+                     lambda c: rates[resolve(preset, {}).model.widths[0] // c.model.widths[0]])
+    kimg = round(fit.images / 1000, 1)
+    return Method(preset.split("-")[0], {"model.widths": fit.cfg.model.widths, "model.widths_d": fit.cfg.model.widths_d,
+                                         "train.kimg": kimg, "train.snapshot_kimg": round(kimg / 4, 2),
+                                         "train.log_kimg": round(kimg / 50, 2),
+                                         "train.checkpoint_kimg": round(fit.img_per_s * CHECKPOINT_S / 1000, 1)},
+                  preset=preset)
+
+
+def sized_r3gan(minutes: float, target: float) -> Method:
+    """R3GAN at the recipe's rule on the ladder's measured rates: the widest that shows `target` (else the narrowest)."""
+    fits = [w for w, r in RATES_32PX_1T.items() if r * minutes * 60 >= target]
+    base = max(fits) if fits else min(RATES_32PX_1T)
+    return Method("r3gan", recipe_arm(base, RATES_32PX_1T[base], minutes))
+
+
+def cifar10_cpu_methods(minutes: float = CPU_MINUTES, target: float | None = None) -> list[Method]:
+    """R3GAN (the recipe) and DCGAN, SNGAN, BigGAN, each sized to the same minutes and target."""
+    from ..recipe.plan import TARGET_IMAGES
+
+    t = TARGET_IMAGES if target is None else target
+    return [sized_r3gan(minutes, t), *(sized_classic(p, minutes, t) for p in CLASSIC_RATES_1T)]
+
+
+_CPU_DATA = {"data.subdir": "train", "data.resolution": 32, "data.xflip": True, "data.classes": 10, "model.cond": True,
+             "train.metrics": "fid,kid", "train.eval_n": 1000, "train.tensorboard": False}
+EXPERIMENTS.register("cifar10-cpu")(Experiment(
+    f"R3GAN (the recipe) against DCGAN, SNGAN and BigGAN at equal CPU time: CIFAR-10 (JPEG copy, conditional, 32 px), "
+    f"{CPU_MINUTES} single-thread minutes per run, every arm's widths sized to the recipe's target of images, FID/KID "
+    "on 1000 samples at 4 snapshots, 3 seeds",
+    {"cifar10": ("r3gan-recipe", {**_CPU_DATA, "data.name": "folder"})},
+    cifar10_cpu_methods(), ["fid", "kid_mean"], seeds=[42, 43, 44], plot=("kid_mean", "fid"),
+    curves=("fid", "kid_mean")))

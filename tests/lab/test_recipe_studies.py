@@ -42,3 +42,24 @@ def test_arms_differ_only_in_width_and_what_follows_the_length() -> None:
     varying = {k for k in common if len({str(c.sets[k]) for c in cs}) > 1}
     assert varying <= {"model.widths", "model.groups", "train.kimg", "train.horizon_kimg", "train.snapshot_kimg",
                        "train.log_kimg", "train.checkpoint_kimg", "train.lr", "train.lr_final", "train.ema_kimg"}
+
+
+def test_cifar10_cpu_arms_get_equal_minutes_and_the_same_sizing_rule() -> None:
+    """Every arm: kimg = its measured rate x 60 minutes; widths the widest of its ladder that shows the target."""
+    from gankit.lab.recipe_studies import CLASSIC_RATES_1T, cifar10_cpu_methods
+
+    ms = {m.name: m for m in cifar10_cpu_methods(60, 150_000)}
+    assert [m.preset for m in ms.values()] == [None, "dcgan-cifar10", "sngan-cifar10", "biggan-cifar10"]
+    # SNGAN: 8.84, 31.3, 117.8, 333 img/s at 1, 1/2, 1/4, 1/8 of its widths: 150k in an hour needs 41.7 img/s -> 1/4
+    assert ms["sngan"].sets["model.widths"] == [64] * 4 and ms["sngan"].sets["model.widths_d"] == [32] * 4
+    assert ms["sngan"].sets["train.kimg"] == pytest.approx(117.84 * 3.6, abs=0.1)
+    assert ms["dcgan"].sets["model.widths"] == [256, 128, 64]  # 170 img/s: the paper's width shows 611k
+    assert ms["biggan"].sets["train.kimg"] == pytest.approx(68.0 * 3.6, abs=0.1)  # 1/4: 245k
+    assert ms["r3gan"].sets["model.widths"] == [64, 64, 32, 16]  # W64 166k >= 150k > W128's 85k
+    assert ms["r3gan"].sets["train.kimg"] == pytest.approx(RATES_32PX_1T[64] * 3.6, abs=0.1)
+    for m in ms.values():
+        if m.preset:
+            assert CLASSIC_RATES_1T[m.preset]  # every classic arm is sized from measured rates
+    cs = cells(EXPERIMENTS.get("cifar10-cpu"))
+    assert {c.seed for c in cs} == {42, 43, 44} and all(c.sets["model.cond"] is True for c in cs)
+    assert all(c.sets["train.metrics"] == "fid,kid" and c.sets["data.resolution"] == 32 for c in cs)
