@@ -189,21 +189,30 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     study's page); return the summary."""
     exp: Experiment = EXPERIMENTS.get(name)
     root = Path(out) / name
-    results = [json.loads((c.path(root) / "result.json").read_text()) for c in cells(exp, seeds)
+    every = cells(exp, seeds)
+    results = [json.loads((c.path(root) / "result.json").read_text()) for c in every
                if (c.path(root) / "result.json").exists()]
     if not results:
         raise GankitError(f"no finished cells under {root}; run `gankit experiment {name}` first")
     params = list(dict.fromkeys(k for m in exp.methods for k in (m.short.get(g, g) for g in m.grid)))
+    unfinished: dict[tuple, int] = {}  # configuration -> its cells without a result yet: counted in the tables
+    for c in every:
+        if not (c.path(root) / "result.json").exists():
+            key = (c.dataset, c.method, *(c.params.get(p, "") for p in params))
+            unfinished[key] = unfinished.get(key, 0) + 1
     head = ["dataset", "method", *params, "seed", "status", *exp.metrics]
     _write_csv(root / "results.csv", [head] + [[r.get(k, "") for k in head] for r in results])
     groups: dict[tuple, list[dict]] = {}
     for r in results:
         groups.setdefault((r["dataset"], r["method"], *(r.get(p, "") for p in params)), []).append(r)
+    for key in unfinished:  # a configuration with no finished cell still gets its row
+        groups.setdefault(key, [])
     summary = []
     for key, rs in groups.items():
         ok = [r for r in rs if r["status"] == "ok"]
         div = sorted(float(r["diverged_kimg"]) for r in rs if r["status"] == "diverged")
         row = {"dataset": key[0], "method": key[1], **dict(zip(params, key[2:])), "seeds": len(rs),
+               "unfinished": unfinished.get(key, 0),
                "failed": len(rs) - len(ok) - len(div), "diverged": len(div),
                "diverged_kimg": " ".join(f"{k:g}" for k in div)}
         for m in exp.metrics:
@@ -211,18 +220,21 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
             row[m], row[m + "_std"] = _mean_std(vals) if vals else (math.nan, math.nan)
             row[m + "_nan"] = len(ok) - len(vals)  # finished seeds whose value is NaN or missing: shown, not hidden
         summary.append(row)
-    cols = ["dataset", "method", *params, "seeds", "failed", "diverged", "diverged_kimg"] + [
+    cols = ["dataset", "method", *params, "seeds", "unfinished", "failed", "diverged", "diverged_kimg"] + [
         c for m in exp.metrics for c in (m, m + "_std", m + "_nan")]
     _write_csv(root / "summary.csv", [cols] + [[row[c] for c in cols] for row in summary])
     lines = [f"# {name}: {exp.description}", "",
              "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
-             "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged.",
+             "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged; "
+             "\"seeds\" counts the finished cells, \"unfinished\" those not run to the end yet (a partial table says so).",
              "",
-             "| " + " | ".join(["dataset", "method", *params, "seeds", "diverged (at kimg)", "failed", *exp.metrics]) + " |",
-             "|" + "---|" * (len(params) + 5 + len(exp.metrics))]
+             "| " + " | ".join(["dataset", "method", *params, "seeds", "unfinished", "diverged (at kimg)", "failed",
+                              *exp.metrics]) + " |",
+             "|" + "---|" * (len(params) + 6 + len(exp.metrics))]
     for row in summary:
         div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
-        cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]), div, str(row["failed"])]
+        cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]),
+                    str(row["unfinished"]), div, str(row["failed"])]
         cells_md += [(f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-")
                      + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "") for m in exp.metrics]
         lines.append("| " + " | ".join(cells_md) + " |")

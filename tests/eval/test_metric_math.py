@@ -191,6 +191,7 @@ def test_kid_unbiased_zero_for_same_distribution_positive_for_shift():
     # Seeded: same seed, same answer; the std is over subsets.
     x, y = torch.randn(300, 16, generator=g), torch.randn(300, 16, generator=g)
     assert kid(x, y, 5, 100, seed=1) == kid(x, y, 5, 100, seed=1)
+    assert kid(x, y, 5, 100, seed=1)["mean"] != kid(x, y, 5, 100, seed=2)["mean"]  # the seed draws the subsets
 
 
 def test_kid_too_few_samples_errors():
@@ -245,6 +246,16 @@ def test_ties_follow_each_papers_code():
     y = torch.tensor([[0.5], [3.5], [1.0]])  # 0.5 strictly inside two balls; 3.5 in none; 1.0 on two boundaries, in one
     assert density_coverage(x, y, k=1)["density"] == pytest.approx(3 / 3)
     assert precision_recall(x, y, k=1)["precision"] == pytest.approx(2 / 3)
+
+
+def test_each_statistic_on_an_exact_tie():
+    """Real {0, 1}, fake {2, 3} (1-D), k = 1: every radius is 1, and the only contact is real 1 - fake 2 at distance
+    exactly 1. precision (<=): fake 2 counts, 1/2; recall (<=): real 1 counts, 1/2; density (<): no fake strictly
+    inside a real ball, 0; coverage (<): real 1's nearest fake is not strictly inside its radius, 0. Flipping any one
+    comparison flips exactly one of the four (each mutation was seen failing here)."""
+    real, fake = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [3.0]])
+    assert precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 0.5}
+    assert density_coverage(real, fake, k=1) == {"density": 0.0, "coverage": 0.0}
 
 
 def test_expected_coverage_identical_distributions():

@@ -35,7 +35,7 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
     assert rows["stops"]["modes"] != rows["stops"]["modes"]  # NaN: no seed finished, nothing averaged
     assert rows["rolls-back"]["diverged"] == 0 and rows["rolls-back"]["modes"] >= 0
     md = (root / name / "summary.md").read_text()
-    assert "| grid25 | stops | 2 | 2 (0.096 0.096) | 0 | - | - |" in md
+    assert "| grid25 | stops | 2 | 0 | 2 (0.096 0.096) | 0 | - | - |" in md
     for png in ("grid25.png", "grid25-curves.png", "grid25-samples.png"):
         assert (root / name / png).stat().st_size > 1000
     page = (root / name / "report.html").read_text()  # the study's page: table, plots inside, a link per cell
@@ -67,6 +67,28 @@ def test_a_nan_metric_is_counted_and_shown_never_dropped_silently(tmp_path):
     assert row["modes_kl_nan"] == 1 and row["modes_nan"] == 0 and row["modes"] == pytest.approx(49 / 3)
     md = (root / name / "summary.md").read_text()
     assert "| 0.2 +- 0.14 (1 NaN) |" in md and "sample std (n - 1)" in md
+
+
+def test_collect_counts_the_cells_that_have_not_finished(tmp_path):
+    """A partial study: method a has 1 of 2 seeds finished, method b none. Each row says how many cells are still
+    unfinished, and b gets a row with no values rather than vanishing (catches a table that silently shows fewer seeds)."""
+    import json
+
+    name = "test-partial"
+    EXPERIMENTS._items.pop(name, None)
+    exp = Experiment("partial", {"grid25": ("mlp-grid25", {})}, [Method("a", {}), Method("b", {})], ["modes"],
+                     seeds=[0, 1], plot=("modes", "modes"))
+    EXPERIMENTS.register(name)(exp)
+    root = tmp_path / "exp"
+    c = cells(exp)[0]
+    (c.path(root / name) / "run").mkdir(parents=True)
+    (c.path(root / name) / "result.json").write_text(json.dumps({"dataset": c.dataset, "method": "a", "seed": 0,
+                                                                  "status": "ok", "modes": 25}))
+    rows = {r["method"]: r for r in collect(name, root)}
+    assert (rows["a"]["seeds"], rows["a"]["unfinished"]) == (1, 1)
+    assert (rows["b"]["seeds"], rows["b"]["unfinished"]) == (0, 2)
+    md = (root / name / "summary.md").read_text()
+    assert "| grid25 | a | 1 | 1 | 0 | 0 | 25 +- 0 |" in md and "| grid25 | b | 0 | 2 | 0 | 0 | - |" in md
 
 
 def test_method_budget_scale_and_own_seeds():
