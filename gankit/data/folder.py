@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 import threading
 import warnings
@@ -73,8 +74,9 @@ def _is_image(name: str) -> bool:
 
 
 def _walk(root: Path) -> list[str]:
-    """Files under root (relative, posix), following symlinks; a folder or file reached twice is taken once."""
-    seen_dirs, seen_files, names, twice = {os.path.realpath(root)}, set(), [], []
+    """Regular files under root (relative, posix), following symlinks; a folder or file reached twice is taken once.
+    FIFOs, sockets and devices are skipped with a warning: opening a FIFO named like an image would block forever."""
+    seen_dirs, seen_files, names, twice, special = {os.path.realpath(root)}, set(), [], [], []
     for d, dirs, files in os.walk(root, followlinks=True):
         for sub in sorted(dirs):
             real = os.path.realpath(os.path.join(d, sub))
@@ -90,7 +92,17 @@ def _walk(root: Path) -> list[str]:
                 twice.append(os.path.join(d, f))
                 continue
             seen_files.add(real)
+            try:
+                regular = stat.S_ISREG(os.stat(real).st_mode)  # stat never opens: safe on a FIFO
+            except OSError:  # a dangling link: kept, so that reading it names the file
+                regular = True
+            if not regular:
+                special.append(os.path.join(d, f))
+                continue
             names.append(Path(d, f).relative_to(root).as_posix())
+    if special:
+        warnings.warn(f"{len(special)} entries under {root} are not regular files (FIFOs, sockets or devices; first: "
+                      f"{special[0]}): skipped", stacklevel=4)
     if twice:
         warnings.warn(f"{len(twice)} folders or files under {root} are links to places already read (first: "
                       f"{twice[0]}); each image is used once", stacklevel=4)

@@ -66,6 +66,32 @@ def test_symlink_loops_neither_hang_nor_duplicate(tmp_path: Path) -> None:
     assert any("links to places already read" in m for m in box["warnings"]), box["warnings"]
 
 
+def test_a_fifo_named_like_an_image_is_skipped_not_opened(tmp_path: Path) -> None:
+    """A FIFO called 00.png used to block train --data and eval --images forever (opening it waits for a writer).
+    The walk stats every entry and skips what is not a regular file, with a warning; the recipe's survey too."""
+    from gankit.recipe import survey
+
+    root = tmp_path / "imgs"
+    for i in (1, 2):
+        solid(root / "a" / f"{i}.png", (10 * i, 0, 0))
+    os.mkfifo(root / "a" / "00.png")
+    box: dict = {}
+
+    def build() -> None:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            box["ds"] = folder(root, resolution=8)
+            box["survey"] = survey(str(root))
+        box["warnings"] = [str(x.message) for x in w]
+
+    th = threading.Thread(target=build, daemon=True)
+    th.start()
+    th.join(60)
+    assert not th.is_alive(), "a FIFO in the folder hung the read"
+    assert len(box["ds"]) == 2 and box["survey"].count == 2
+    assert any("not regular files" in m and "00.png" in m for m in box["warnings"]), box["warnings"]
+
+
 def png16(arr: np.ndarray) -> bytes:
     """A 16-bit PNG (greyscale [H, W] or RGB [H, W, 3]) written byte by byte, so no library rescales it."""
     h, w = arr.shape[:2]
