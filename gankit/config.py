@@ -157,14 +157,20 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
             return [_coerce(v, item, key) for v in value]
-        if tp is bool:
+        if isinstance(value, (dict, list)):  # a table or an array where one value belongs
+            raise ValueError(value)
+        if tp is bool:  # true/false (or 0/1); 2 or 0.5 is no switch setting, so it is refused, not read as true
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
                     return True
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(value)
-            return bool(value)
+            if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+                return bool(value)
+            raise ValueError(value)
+        if isinstance(value, bool):  # true is no count and no rate: `batch = true` once became batch 1
+            raise ValueError(value)
         if tp is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
