@@ -1,10 +1,9 @@
 """Config files: TOML and JSON on top of a preset, `describe --toml` round trips, bad files get one line with the place."""
 from __future__ import annotations
 
-import re
-
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
