@@ -264,6 +264,7 @@ _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", 
                 "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
 _UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)
 _UNIT = ("train.aug_p", "loss.smooth_real", "loss.smooth_fake", "model.style_mixing")  # [0, 1]
+MAX_BATCH = 1 << 16  # 16x R3GAN's ImageNet batch: beyond it a batch is a typo, not a plan
 DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")  # train.device and eval --device
 
 
@@ -293,5 +294,11 @@ def validate_ranges(cfg: Config) -> None:
         raise bad("train.nonfinite_lr_factor", "in (0, 1)")
     if flat["train.prefetch"] < -1:
         raise bad("train.prefetch", "0 (load in the step), N > 0 batches ahead, or -1 (auto)")
+    if not 0 <= flat["train.seed"] < 2 ** 63:  # torch's generators take a signed 64-bit seed
+        raise bad("train.seed", "in [0, 2^63)")
+    for key in ("train.batch", "train.batch_gpu"):  # caught before --out is written, not by a failed allocation after
+        if flat[key] > MAX_BATCH:
+            raise bad(key, f"at most {MAX_BATCH:,} (the largest preset's is 4,096; on the CPU train.batch_gpu keeps "
+                           "memory as at a smaller batch)")
     if not DEVICE_NAME.match(flat["train.device"]):
         raise bad("train.device", "auto, cpu, cuda, cuda:N or mps")

@@ -34,6 +34,9 @@ BAD_SETS = [
     ("model.blocks=0", ">= 1"), ("model.arch=vit", "vit"), ("model.style_mixing=1.5", "[0, 1]"),
     ("model.expansion=-2", ">= 0"), ("data.name=cifar", "cifar"), ("train.bogus=1", "unknown config key"),
     ("bogus.key=1", "unknown config key"), ("preset=r3gan-digits", "use --preset"), ("train.kimg", "KEY=VALUE"),
+    ("train.seed=9223372036854775808", "[0, 2^63)"), ("train.seed=-1", ">= 0"),
+    ("train.batch=100000000", "at most 65,536"), ("train.batch_gpu=1e9", "at most 65,536"),
+    ("train.tensorboard=2", "not a valid bool"),
 ]
 
 
