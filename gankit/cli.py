@@ -243,7 +243,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise GankitError("--jobs and --threads must be at least 1")
     out = Path(args.out)
     summary = (collect(args.name, out, seeds) if args.collect_only else
-               run_experiment(args.name, out, args.jobs, args.threads, seeds, parse_set(args.set or [])))
+               run_experiment(args.name, out, args.jobs, args.threads, seeds, parse_set(args.set or []),
+                              only=[v for v in (args.only or "").split(",") if v] or None))
     root = out / args.name
     print(f"{len(summary)} configurations; tables in {root / 'summary.md'}, {root / 'summary.csv'}, {root / 'results.csv'}")
     return 0
@@ -445,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
     x.add_argument("--seeds", help="comma list of seeds instead of the experiment's (e.g. 42)")
     x.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every cell, e.g. data.path=...")
+    x.add_argument("--only", help="comma list of dataset labels or method names: run only their cells (e.g. 32px)")
     x.add_argument("--collect-only", action="store_true", help="only rebuild the tables and plots from finished cells")
     x.set_defaults(fn=cmd_experiment)
 

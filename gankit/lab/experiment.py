@@ -155,13 +155,21 @@ def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds: list[int] | None = None,
-                   extra: dict[str, Any] | None = None, progress: Callable[[str], None] = print) -> list[dict]:
+                   extra: dict[str, Any] | None = None, progress: Callable[[str], None] = print,
+                   only: list[str] | None = None) -> list[dict]:
     """Run every unfinished cell of experiment `name` under out/name (jobs at a time), then collect.
 
-    extra: overrides for every cell (e.g. data.path); they become part of each cell's config."""
+    extra: overrides for every cell (e.g. data.path); they become part of each cell's config. only: dataset labels or
+    method names whose cells run now (the rest wait; the tables count them as unfinished)."""
     exp: Experiment = EXPERIMENTS.get(name)
     root = Path(out) / name
-    todo = [c for c in cells(exp, seeds) if not (c.path(root) / "result.json").exists()]
+    if only:
+        names = {*exp.datasets, *(m.name for m in exp.methods)}
+        if set(only) - names:
+            raise GankitError(f"--only {','.join(sorted(set(only) - names))}: not a dataset or method of {name}; it has "
+                              f"{', '.join(sorted(names))}")
+    todo = [c for c in cells(exp, seeds) if not (c.path(root) / "result.json").exists()
+            and (not only or c.dataset in only or c.method in only)]
     for c in todo:
         c.sets.update(_extra_for(c, extra or {}))
     total = len(cells(exp, seeds))

@@ -137,3 +137,21 @@ def test_a_method_with_its_own_preset_overrides_the_datasets() -> None:
     by = {c.method: c for c in cells(exp)}
     assert by["r3gan"].preset == "r3gan-recipe" and by["dcgan"].preset == "dcgan-cifar10"
     assert by["dcgan"].sets == {"train.kimg": 5, "train.batch": 64, "train.seed": 1}
+
+
+def test_only_runs_the_named_arm_and_the_table_counts_the_rest(tmp_path):
+    """--only a trains a's cells alone (real subprocesses); b's wait, counted as unfinished; an unknown name is one line
+    listing the valid ones."""
+    from gankit.cli import main
+
+    name = "test-only"
+    EXPERIMENTS._items.pop(name, None)
+    base = {"train.kimg": 0.064, "train.snapshot_kimg": 0.064, "train.metrics": "modes", "train.eval_n": 200,
+            "train.tensorboard": False, "train.batch": 32}
+    EXPERIMENTS.register(name)(Experiment("only", {"grid25": ("mlp-grid25", base)}, [Method("a", {}), Method("b", {})],
+                                          ["modes"], seeds=[1], plot=("modes", "modes")))
+    rows = {r["method"]: r for r in run_experiment(name, tmp_path, progress=lambda m: None, only=["a"])}
+    assert (rows["a"]["seeds"], rows["a"]["unfinished"]) == (1, 0)
+    assert (rows["b"]["seeds"], rows["b"]["unfinished"]) == (0, 1)
+    assert not (tmp_path / name / "grid25" / "b").exists()
+    assert main(["experiment", name, "--only", "c", "--out", str(tmp_path)]) == 2
