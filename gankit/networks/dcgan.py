@@ -29,26 +29,32 @@ class PixelNorm(nn.Module):
 
 
 class EqualizedScale(nn.Module):
-    """Parametrization w -> w * sqrt(2 / fan_in): the stored weights stay N(0, 1), so Adam's steps are the same
+    """Parametrization w -> w * gain / sqrt(fan_in): the stored weights stay N(0, 1), so Adam's steps are the same
     relative size in every layer (PGGAN sec. 4.1); fan_in = input channels x kernel area, as their get_weight."""
 
-    def __init__(self, fan_in: int) -> None:
+    def __init__(self, fan_in: int, gain: float = math.sqrt(2.0)) -> None:
         super().__init__()
-        self.scale = math.sqrt(2.0 / fan_in)
+        self.scale = gain / math.sqrt(fan_in)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return w * self.scale
 
 
 def equalize(module: nn.Module) -> nn.Module:
-    """Every conv of module with weights N(0, 1) and the equalized-learning-rate scale."""
+    """Every conv and dense layer of module with weights N(0, 1) and the equalized-learning-rate scale: He's gain
+    sqrt(2) on the convs, 1 on the dense output layers (the logit and the class projection), as PGGAN's D ends in
+    dense(fmaps=1, gain=1)."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = m.weight
-            fan_in = (w.shape[0] if isinstance(m, nn.ConvTranspose2d) else w.shape[1]) * w.shape[2] * w.shape[3]
+            if isinstance(m, nn.Linear):
+                fan_in, gain = w.shape[1], 1.0
+            else:
+                fan_in = (w.shape[0] if isinstance(m, nn.ConvTranspose2d) else w.shape[1]) * w.shape[2] * w.shape[3]
+                gain = math.sqrt(2.0)
             with torch.no_grad():
                 w.normal_(0.0, 1.0)
-            parametrize.register_parametrization(m, "weight", EqualizedScale(fan_in))
+            parametrize.register_parametrization(m, "weight", EqualizedScale(fan_in, gain))
     return module
 
 

@@ -468,7 +468,8 @@ def test_orthogonal_init_gives_orthogonal_rows():
 
 def test_pggan_layers_pixel_norm_and_equalized_learning_rate(tmp_path):
     """PGGAN (Karras et al. 2018, sec. 4): pixel norm by hand; every conv's stored weights N(0, 1) and its effective
-    weights scaled by sqrt(2 / fan_in) (catches a missing or wrong He constant); no batch norm in G or D; a real
+    weights scaled by sqrt(2 / fan_in) (catches a missing or wrong He constant), the final dense layer's by
+    1 / sqrt(fan_in) (catches a dense layer left out of the equalized learning rate); no batch norm in G or D; a real
     pggan-digits run trains through its fade-in."""
     import torch.nn.functional as F
 
@@ -490,6 +491,11 @@ def test_pggan_layers_pixel_norm_and_equalized_learning_rate(tmp_path):
         assert torch.allclose(m.weight, raw * math.sqrt(2 / fan_in))
         if raw.numel() > 1000:  # N(0, 1): the sample std is within 5 of its standard errors, 1 / sqrt(2n)
             assert abs(float(raw.detach().std()) - 1) < 5 / math.sqrt(2 * raw.numel())
+    dense = [m for m in D.modules() if isinstance(m, nn.Linear)]  # the logit (and class projection): gain 1
+    assert dense, "PGGAN's D ends in a dense layer"
+    for m in dense:
+        raw = m.parametrizations.weight.original
+        assert torch.allclose(m.weight, raw / math.sqrt(raw.shape[1]))
     conv = next(m for m in D.modules() if isinstance(m, nn.Conv2d))
     inp = torch.randn(2, conv.in_channels, 8, 8)
     raw = conv.parametrizations.weight.original
