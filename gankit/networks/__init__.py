@@ -51,17 +51,34 @@ def precision_for(cfg: Config, device: torch.device | str) -> str:
     return resolve_precision(cfg.train.precision, m.arch, device, widths)
 
 
+CPU_MICRO = 32  # the CPU's micro-batch for batch-independent families: images per second are flat above it
+
+
+def micro_batch_for(cfg: Config, device: torch.device | str, world: int = 1) -> int:
+    """train.batch_gpu on this device. As set, except 0 on the CPU for a family whose outputs and penalties are
+    per-sample (batch_independent: no batch norm, no minibatch statistics) with a per-process batch above CPU_MICRO:
+    then the largest divisor of that batch up to CPU_MICRO. The summed gradients are the same (to rounding) and memory
+    stays as at batch 32: R3GAN's CIFAR-10 preset (batch 512, width 768, R1 + R2's double backward) in one pass needs
+    more than 24 GiB and was killed by the kernel without a word."""
+    per = cfg.train.batch // max(world, 1)
+    if cfg.train.batch_gpu or torch.device(device).type != "cpu" or per <= CPU_MICRO \
+            or not NETWORKS.caps(cfg.model.arch).get("batch_independent"):
+        return cfg.train.batch_gpu
+    return max(d for d in range(1, CPU_MICRO + 1) if per % d == 0)
+
+
 # What each family declares (read by gankit.validate, the one place that refuses configs):
 #   data: "images" (square, C x R x R) or "points" (flat); bf16: has bf16 stages (train.precision=bf16);
 #   heads: D can have K output heads (MMA-GAN); mbstd / mbdisc: D has a minibatch-stddev / -discrimination layer;
 #   progressive: grows (PGGAN); pggan: has PGGAN's layers (model.pggan); features: D.features() for feature matching;
 #   autoencoder: D outputs reconstruction errors (BEGAN); unconditional: takes no classes;
-#   own_init(cfg): the initialisation model.ortho_init would overwrite, or None; no_spectral_norm: why SN cannot apply.
+#   own_init(cfg): the initialisation model.ortho_init would overwrite, or None; no_spectral_norm: why SN cannot apply;
+#   batch_independent: D's outputs and penalties are per-sample, so micro-batches give the same gradients (CPU default).
 _FIXUP = ("Fix-up starts each block's last conv at zero, which spectral normalization divides by sigma = 0; R3GAN needs "
           "no normalization (its R1 + R2 does that job): set model.spectral_norm=false")
 
 
-@NETWORKS.register("r3gan", data="images", bf16=True, no_spectral_norm=_FIXUP,
+@NETWORKS.register("r3gan", data="images", bf16=True, batch_independent=True, no_spectral_norm=_FIXUP,
                    own_init=lambda cfg: "Fix-up: zero last convs, L^(-1/4) scaling")
 def build_r3gan(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """R3GAN Config E for images of shape (C, R, R); roadmap Config D with expansion 0.25 and groups 1."""

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ..config import Config, apply_overrides, flatten, validate_ranges
 from ..errors import GankitError
+from ..networks import CPU_MICRO
 from ..presets import PRESETS
 from .survey import Survey
 
@@ -25,7 +26,6 @@ MIN_RES, MAX_RES = 8, 256  # 256: the largest resolution of an R3GAN preset
 FLOOR_RES = 16  # the machine halves the images' resolution down to 16 px, never below (objects are unreadable at 8)
 MIN_STEPS = 10_000  # the batch doubles from 32 only while the run keeps at least this many steps
 SNAPSHOTS, EVAL_N = 4, 1000  # in-loop FID/KID: 4 snapshots of 1000 samples (KID's subset size), reference once
-CPU_MICRO = 32  # the CPU's micro-batch
 CHECKPOINT_S = 600  # seconds of training between checkpoints
 EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than this share of the minutes
 GAMMA_C = 0.125  # gamma = GAMMA_C * R^2 / batch: StyleGAN2-ADA's form, its constant set by the default job's gamma

@@ -20,7 +20,7 @@ from torch import nn
 from .. import __version__
 from .. import distributed as dist
 from ..checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
-from ..config import Config
+from ..config import Config, apply_overrides
 from ..data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from ..data.prefetch import prefetching
 from ..errors import GankitError
@@ -28,7 +28,7 @@ from ..files import write_json
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
-from ..networks import build_networks, count_params, precision_for, set_bf16, spectral_sigmas
+from ..networks import build_networks, count_params, micro_batch_for, precision_for, set_bf16, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from ..sampling import save_samples
@@ -268,6 +268,11 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
     seed_everything(cfg.train.seed, rank)
+    micro = micro_batch_for(cfg, device, world)
+    if micro != cfg.train.batch_gpu:
+        progress(f"CPU: batch {cfg.train.batch} in micro-batches of {micro} (train.batch_gpu={micro}: the same gradients, "
+                 "memory as at that batch; set train.batch_gpu to change it)")
+        cfg = apply_overrides(cfg, {"train.batch_gpu": micro})
     cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
     for name, note in (notes or {}).items():
         if rank == 0:

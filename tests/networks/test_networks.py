@@ -114,3 +114,30 @@ def test_mlp_networks():
     assert G(torch.randn(5, 8)).shape == (5, 2) and D(torch.randn(5, 2)).shape == (5,)
     with pytest.raises(GankitError, match="flat data"):
         validate_model(cfg, (3, 8, 8), 0)
+
+
+def test_cpu_micro_batch_default(tmp_path) -> None:
+    """On the CPU a batch-independent family (R3GAN) steps in micro-batches of at most 32 when train.batch_gpu is 0:
+    the largest divisor of the per-process batch up to 32 (48 -> 24, 512 -> 32); a set value, a GPU, a batch-norm family
+    and a batch of 32 or less keep theirs. A real run records it in config.json and says so in one line."""
+    import json
+    import subprocess
+    import sys
+
+    from gankit.networks import micro_batch_for
+    from gankit.presets import resolve
+
+    assert micro_batch_for(resolve("r3gan-cifar10"), "cpu") == 32
+    assert micro_batch_for(resolve("r3gan-cifar10", {"train.batch": 48}), "cpu") == 24
+    assert micro_batch_for(resolve("r3gan-cifar10", {"train.batch": 128}), "cpu", world=2) == 32
+    assert micro_batch_for(resolve("r3gan-cifar10", {"train.batch_gpu": 512}), "cpu") == 512
+    assert micro_batch_for(resolve("r3gan-cifar10"), "cuda") == 0
+    assert micro_batch_for(resolve("dcgan-cifar10"), "cpu") == 0  # batch norm: micro-batches would change it
+    assert micro_batch_for(resolve("r3gan-digits"), "cpu") == 0
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "r3gan-tiny", "--kimg", "0.128", "--out",
+                        str(out), "--set", "train.batch=64", "--set", "train.metrics=none", "--set",
+                        "train.tensorboard=false", "--set", "train.threads=1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "micro-batches of 32" in p.stdout + p.stderr
+    assert json.loads((out / "config.json").read_text())["train"]["batch_gpu"] == 32
