@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..recipe.plan import CHECKPOINT_S, gamma_rule, lr_rule, widths_for
+from ..recipe.plan import CHECKPOINT_S, length_rules, widths_for
 from .experiment import EXPERIMENTS, Experiment, Method
 
 # Real images per second of the recipe's full step (D with R1 + R2, then G) at 32 px, batch 32, class-conditional,
@@ -24,14 +24,11 @@ WIDTH_MINUTES = 60
 
 def recipe_arm(base: int, img_per_s: float, minutes: float, resolution: int = 32, batch: int = 32) -> dict[str, Any]:
     """The keys the recipe sets for a run of `minutes` at `img_per_s` (gankit.recipe.plan's rules), as --set values."""
-    images = img_per_s * minutes * 60
-    kimg = round(images / 1000, 1)
+    keys = length_rules(img_per_s * minutes * 60, img_per_s, resolution, batch)
     widths, groups = widths_for(resolution, base)
-    gamma, lr = gamma_rule(resolution, batch), lr_rule(images)
-    return {"model.widths": widths, "model.groups": groups, "train.batch": batch, "train.kimg": kimg,
-            "train.horizon_kimg": kimg, "train.snapshot_kimg": round(kimg / 4, 2), "train.log_kimg": round(kimg / 50, 2),
-            "train.checkpoint_kimg": round(img_per_s * CHECKPOINT_S / 1000, 1), "train.lr": lr, "train.lr_final": lr / 5,
-            "train.ema_kimg": round(images / 20_000, 2), "loss.gamma": gamma, "loss.gamma_final": gamma / 10}
+    kimg = keys["train.kimg"]
+    return {"model.widths": widths, "model.groups": groups, "train.batch": batch, **keys,
+            "train.snapshot_kimg": round(kimg / 4, 2), "train.log_kimg": round(kimg / 50, 2)}
 
 
 _CIFAR32 = {"data.name": "folder", "data.subdir": "train", "data.resolution": 32, "data.xflip": True,
@@ -67,8 +64,8 @@ def sized_classic(preset: str, minutes: float, target: float) -> Method:
     from ..recipe.size import fit_widths
 
     rates = CLASSIC_RATES_1T[preset]
-    fit = fit_widths(resolve(preset, {"model.cond": True}), minutes * 60, target,
-                     lambda c: rates[resolve(preset, {}).model.widths[0] // c.model.widths[0]])
+    paper = resolve(preset, {"model.cond": True})
+    fit = fit_widths(paper, minutes * 60, target, lambda c: rates[paper.model.widths[0] // c.model.widths[0]])
     kimg = round(fit.images / 1000, 1)
     return Method(preset.split("-")[0], {"model.widths": fit.cfg.model.widths, "model.widths_d": fit.cfg.model.widths_d,
                                          "train.kimg": kimg, "train.snapshot_kimg": round(kimg / 4, 2),

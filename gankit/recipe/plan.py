@@ -254,15 +254,26 @@ def _length(r: Recipe, res: int, img_s: float, seconds: float, kimg: float | Non
             f"batch {CPU_MICRO} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
     length = f"{images:,.0f} images" if kimg is not None else (
         f"{img_s:.1f} img/s x {seconds / 60:.1f} minutes of training = {images:,.0f} images")
+    v = length_rules(images, img_s, res, batch, kimg)
+    why = {"train.kimg": "--kimg" if kimg is not None else length,
+           "train.horizon_kimg": "the cosine schedules end with the run",
+           "train.checkpoint_kimg": f"a checkpoint about every {CHECKPOINT_S // 60} minutes between snapshots: a kill "
+                                    "loses no more",
+           "train.lr": "2e-3 at 200k images (the default job's recipe), x 1/sqrt(length), down to the paper's 2e-4 at 20M",
+           "train.lr_final": "lr / 5 at the end (the default job's 2e-3 -> 4e-4; the paper's 4x)",
+           "train.ema_kimg": "EMA half-life ramps to 5% of the run (the default job's 10k of 180k)",
+           "loss.gamma": f"the gamma rule {GAMMA_C} x R^2 / batch (docs/results/gamma_rule.md)",
+           "loss.gamma_final": "gamma falls 10x over the run, as the paper's"}
+    for key, reason in why.items():
+        add(key, v[key], reason)
+
+
+def length_rules(images: float, img_s: float, res: int, batch: int, kimg: float | None = None) -> dict[str, Any]:
+    """The keys that follow a run of `images` real images at `img_s` (kimg: the user's own length instead): the one
+    place these rules live, for plan() and for studies that freeze a recipe."""
     run_kimg = kimg if kimg is not None else round(images / 1000, 1)
-    add("train.kimg", run_kimg, "--kimg" if kimg is not None else length)
-    add("train.horizon_kimg", run_kimg, "the cosine schedules end with the run")
-    add("train.checkpoint_kimg", round(max(img_s * CHECKPOINT_S / 1000, 0.1), 1),
-        f"a checkpoint about every {CHECKPOINT_S // 60} minutes between snapshots: a kill loses no more")
-    lr = lr_rule(images)
-    add("train.lr", lr, "2e-3 at 200k images (the default job's recipe), x 1/sqrt(length), down to the paper's 2e-4 at 20M")
-    add("train.lr_final", lr / 5, "lr / 5 at the end (the default job's 2e-3 -> 4e-4; the paper's 4x)")
-    add("train.ema_kimg", round(images / 20_000, 2), "EMA half-life ramps to 5% of the run (the default job's 10k of 180k)")
-    gamma = gamma_rule(res, batch)
-    add("loss.gamma", gamma, f"the gamma rule {GAMMA_C} x R^2 / batch (docs/results/gamma_rule.md)")
-    add("loss.gamma_final", gamma / 10, "gamma falls 10x over the run, as the paper's")
+    lr, gamma = lr_rule(images), gamma_rule(res, batch)
+    return {"train.kimg": run_kimg, "train.horizon_kimg": run_kimg,
+            "train.checkpoint_kimg": round(max(img_s * CHECKPOINT_S / 1000, 0.1), 1), "train.lr": lr,
+            "train.lr_final": lr / 5, "train.ema_kimg": round(images / 20_000, 2), "loss.gamma": gamma,
+            "loss.gamma_final": gamma / 10}
