@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .errors import GankitError
+from .files import sweep_temps, write_atomic
 
 
 def flatten_state(prefix: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
@@ -41,7 +40,7 @@ _SAVES = 0  # checkpoint writes in this process (fault injection counts them)
 
 
 def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write path.safetensors and path.json; each is written to a temporary name, then renamed."""
+    """Write path.safetensors and path.json, each whole (files.write_atomic)."""
     from .training.health import fault, kill_self
 
     tensors: dict[str, torch.Tensor] = {}
@@ -51,19 +50,13 @@ def save_checkpoint(path: Path, states: dict[str, Any], meta: dict[str, Any]) ->
     global _SAVES
     _SAVES += 1
     try:
-        save_file(tensors, str(st) + ".tmp")
+        write_atomic(st, save(tensors))  # bytes first: a full disk is then Python's OSError, not safetensors' own
         if fault("kill_in_save", _SAVES):
             kill_self()  # a test proves the previous checkpoint survives this
-        with open(str(js) + ".tmp", "w") as f:
-            json.dump({"meta": meta, "structure": structure}, f, indent=1)
-        os.chmod(str(st) + ".tmp", 0o644)  # safetensors creates files readable by the owner only
-    except (OSError, SafetensorError) as e:  # safetensors reports a full disk with its own error type
-        for tmp in (str(st) + ".tmp", str(js) + ".tmp"):
-            Path(tmp).unlink(missing_ok=True)
-        raise GankitError(f"cannot write checkpoint {path.name} ({getattr(e, 'strerror', None) or e}); the earlier checkpoints are "
+        write_atomic(js, json.dumps({"meta": meta, "structure": structure}, indent=1).encode())  # the JSON last:
+    except OSError as e:                                                                        # it makes it count
+        raise GankitError(f"cannot write checkpoint {path.name} ({e.strerror or e}); the earlier checkpoints are "
                           f"intact; free disk space in {path.parent} and re-run the same command to resume") from None
-    os.replace(str(st) + ".tmp", st)
-    os.replace(str(js) + ".tmp", js)  # the JSON last: a checkpoint counts once its JSON exists
     if fault("kill_after_save", _SAVES):
         kill_self()  # a test proves what the caller does after a checkpoint (log, best) survives this
 
@@ -98,9 +91,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def copy_checkpoint(src: Path, dst: Path) -> None:
     """Copy checkpoint src to dst (both without suffix), each file through a temporary name and a rename."""
     for suffix in (".safetensors", ".json"):  # the JSON last, as in save_checkpoint
-        tmp = str(dst.with_suffix(suffix)) + ".tmp"
-        shutil.copyfile(src.with_suffix(suffix), tmp)
-        os.replace(tmp, dst.with_suffix(suffix))
+        write_atomic(dst.with_suffix(suffix), src.with_suffix(suffix).read_bytes())
 
 
 def process_rng_state(device: torch.device) -> dict[str, Any]:
@@ -161,8 +152,8 @@ def _warn(msg: str) -> None:
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
-    """Delete *.tmp files a killed checkpoint write left behind."""
-    d = Path(run_dir) / "checkpoints"
-    if d.is_dir():
-        for p in d.glob("*.tmp"):
+    """Delete the temps a killed write left in the run and its checkpoints (and the *.tmp older versions left)."""
+    for d in (Path(run_dir), Path(run_dir) / "checkpoints"):
+        sweep_temps(d)
+        for p in d.glob("*.tmp") if d.is_dir() else ():
             p.unlink(missing_ok=True)

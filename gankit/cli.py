@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import warnings
@@ -93,7 +94,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise GankitError(str(e)) from None
     if out.suffix.lower() == ".npz":
-        np.savez(out, samples=to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy())
+        from .files import encode, write_atomic
+
+        array = to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy()
+        write_atomic(out, encode(lambda f: np.savez(f, samples=array)))
     else:
         save_samples(samples, out)
     print(f"wrote {args.n} samples to {out}")
@@ -485,8 +489,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_WAYS_OUT = {errno.ENOSPC: "free space on that disk", errno.EDQUOT: "free space within your quota",
+             errno.EROFS: "the folder is read-only: choose a writable one", errno.EACCES: "fix its permissions or "
+             "choose another path", errno.EPERM: "fix its permissions or choose another path",
+             errno.ENOENT: "check the path", errno.ENOTDIR: "a part of the path is a file: check the path",
+             errno.EISDIR: "it is a folder: name a file", errno.ENAMETOOLONG: "shorten the path"}
+
+
+MAX_LINE = 1000  # characters of a message; a 20 MB config value is not echoed whole
+
+
+def one_line(message: str) -> str:
+    """A message as one line of at most about MAX_LINE characters (a long middle, e.g. an echoed value, elided)."""
+    text = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(text) <= MAX_LINE:
+        return text
+    cut = len(text) - MAX_LINE
+    return f"{text[:MAX_LINE * 2 // 3]} [... {cut:,} characters left out ...] {text[-MAX_LINE // 3:]}"
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an error of the machine (disk, permissions, path): the file, the cause and the way out."""
+    where = f" {e.filename}" if e.filename else ""
+    way = _WAYS_OUT.get(e.errno or -1, "fix the disk or permissions")
+    return (f"cannot access{where} ({e.strerror or e}); {way}, then re-run the same command (a run resumes "
+            "from its last checkpoint)")
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    return f"gankit: warning: {message}\n"
+    return f"gankit: warning: {one_line(str(message))}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -499,16 +530,14 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as e:
         if debug:
             raise
-        print(f"gankit: error: {e}", file=sys.stderr)
+        print(f"gankit: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `gankit presets | head`
         return 0
     except OSError as e:  # a full disk, a read-only folder, a vanished file: the machine, not gankit
         if debug:
             raise
-        where = f" {e.filename}" if e.filename else ""
-        print(f"gankit: error: cannot access{where} ({e.strerror or e}); fix the disk or permissions and re-run the "
-              "same command (a run resumes from its last checkpoint); --debug shows the traceback", file=sys.stderr)
+        print(f"gankit: error: {one_line(os_error_line(e))}; --debug shows the traceback", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

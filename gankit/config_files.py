@@ -35,36 +35,72 @@ def _line_of(text: str, section: str, name: str, toml: bool) -> int:
             or _find(text, rf"^\s*{re.escape(section)}\.{k}\s*="))
 
 
+MAX_BYTES = 1 << 20  # a resolved config is a few KB
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or one line on what it is instead (missing, a folder, a device or FIFO, huge, not UTF-8)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise GankitError(f"config file {path} does not exist; write one with `gankit describe --preset NAME --toml > "
+                          f"{path.name}`") from None
+    if stat.S_ISDIR(mode):
+        raise GankitError(f"config file {path} is a folder; name a .toml or .json file")
+    if not stat.S_ISREG(mode):  # /dev/zero, a FIFO: reading would never end or block
+        raise GankitError(f"config file {path} is not a regular file (a device, FIFO or socket); name a .toml or .json file")
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise GankitError(f"config file {path} must end in .toml or .json")
+    if path.stat().st_size > MAX_BYTES:
+        raise GankitError(f"config file {path} has {path.stat().st_size:,} bytes; a config is a few KB (at most "
+                          f"{MAX_BYTES:,}): check that it is the right file")
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise GankitError(f"config file {path} is UTF-16 text; save it as UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise GankitError(f"{path}:{line}: byte 0x{data[e.start]:02x} is not UTF-8 (a binary file, or text in another "
+                          "encoding such as Latin-1); save the config as UTF-8") from None
+
+
+def _at(path: Path, line: int) -> str:
+    """path:line where the line is known, path alone where it is not (never :0:)."""
+    return f"{path}:{line}" if line else str(path)
+
+
 def read_config_file(path: str | Path) -> tuple[str, dict[str, Any]]:
     """(the file's preset or "", its settings as dotted keys); unknown keys refused with their line and the valid keys."""
     path = Path(path)
-    if not path.is_file():
-        raise GankitError(f"config file {path} does not exist; write one with `gankit describe --preset NAME --toml > {path.name}`")
+    text = _read_text(path)
     toml = path.suffix.lower() == ".toml"
-    if not toml and path.suffix.lower() != ".json":
-        raise GankitError(f"config file {path} must end in .toml or .json")
-    text = path.read_text()
     try:
         data = tomllib.loads(text) if toml else json.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GankitError(f"{path}: not valid TOML ({e})") from None
     except json.JSONDecodeError as e:
         raise GankitError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise GankitError(f"{path}: nests tables or lists too deeply to be a config (a config has sections of plain "
+                          "values)") from None
     if not isinstance(data, dict):
         raise GankitError(f"{path}: a config file holds a table of sections ({', '.join(SECTIONS)}), not {type(data).__name__}")
     preset = data.pop("preset", "")
     if not isinstance(preset, str):
-        raise GankitError(f"{path}:{_line_of(text, '', 'preset', toml)}: preset must be a name (a string), got {preset!r}")
+        raise GankitError(f"{_at(path, _line_of(text, '', 'preset', toml))}: preset must be a name (a string), got {preset!r}")
     empty = Config()
     settings: dict[str, Any] = {}
     for section, values in data.items():
         if section not in SECTIONS or not isinstance(values, dict):
-            raise GankitError(f"{path}:{_line_of(text, '', section, toml)}: unknown section '{section}'; a config file has preset and the sections "
+            raise GankitError(f"{_at(path, _line_of(text, '', section, toml))}: unknown section '{section}'; a config file has preset and the sections "
                               f"{', '.join(SECTIONS)}")
         valid = _section_types(getattr(empty, section))
         for name, value in values.items():
             if name not in valid:
-                raise GankitError(f"{path}:{_line_of(text, section, name, toml)}: unknown key '{section}.{name}'; "
+                raise GankitError(f"{_at(path, _line_of(text, section, name, toml))}: unknown key '{section}.{name}'; "
                                   f"valid keys in '{section}': {', '.join(sorted(valid))}")
             settings[f"{section}.{name}"] = value
     return preset, settings

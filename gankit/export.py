@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import GankitError
+from .files import encode, write_atomic, write_json
 
 FORMATS = ("onnx", "torchscript")
 
@@ -63,6 +64,7 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
         raise GankitError(f"--out {out} is a folder; name a file, e.g. {out / ('generator.' + ('onnx' if fmt == 'onnx' else 'pt'))}")
+    _check_not_the_runs_own(Path(run), out)
     G = load_generator(run)
     set_bf16(load_run_config(run).model.arch, False, G)  # export in float32
     for m in G.modules():  # StyleGAN's modulated convs: the batch-independent form (groups = batch cannot export)
@@ -75,11 +77,28 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
     else:
         with warnings.catch_warnings():  # torch.jit is deprecated: said once in the docs, not at every export
             warnings.simplefilter("ignore")
-            torch.jit.trace(model, example, check_trace=False).save(str(out))
+            traced = torch.jit.trace(model, example, check_trace=False)
+            data = encode(lambda f: torch.jit.save(traced, f))  # bytes first: a full disk is then Python's error
+        write_atomic(out, data)
     info = {"run": str(run), "format": fmt, "inputs": {k: _spec(k, G) for k in model.inputs},
             "outputs": {"images": f"float32 [N, {G.channels}, {G.resolution}, {G.resolution}], about [-1, 1]"}}
-    out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2))
+    write_json(out.with_suffix(out.suffix + ".json"), info)
     return info
+
+
+def _check_not_the_runs_own(run: Path, out: Path) -> None:
+    """Refuse to overwrite a file of the run itself (a checkpoint, config.json): an export replaces only an export."""
+    sidecar = out.with_suffix(out.suffix + ".json")
+    try:
+        earlier = json.loads(sidecar.read_text()).get("format") in FORMATS
+    except (OSError, ValueError, AttributeError):
+        earlier = False
+    root = run.resolve()
+    for target in (out, sidecar):
+        t = target.resolve()
+        if t.exists() and root in t.parents and not earlier:
+            raise GankitError(f"--out {out} would overwrite {t.relative_to(root)}, a file of the run {run}; name a new "
+                              f"file, e.g. --out {run / 'generator.onnx'}")
 
 
 def _onnx(model: Sampler, example: tuple[torch.Tensor, ...], out: Path) -> None:
@@ -96,10 +115,11 @@ def _onnx(model: Sampler, example: tuple[torch.Tensor, ...], out: Path) -> None:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # and prints its progress
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, example, str(out), input_names=model.inputs, output_names=["images"],
-                              dynamic_shapes=(dynamic,), dynamo=True, external_data=False)  # one entry: the *args tuple
+            program = torch.onnx.export(model, example, input_names=model.inputs, output_names=["images"],
+                                        dynamic_shapes=(dynamic,), dynamo=True)  # one entry: the *args tuple
     finally:
         quiet.setLevel(level)
+    write_atomic(out, program.model_proto.SerializeToString())
 
 
 def _spec(name: str, G: nn.Module) -> str:

@@ -1,27 +1,106 @@
-"""Writing files whole: a temp file beside the target, flushed and fsynced, then renamed over it."""
+"""Writing files whole, through one helper: the bytes go to a temp file beside the target, are fsynced, then renamed.
+
+Every file gankit writes (checkpoints, config, run.json, reports, plots, samples, exports, statistics, imports) is
+built in memory and handed to `write_atomic`, so a kill or a full disk leaves the old file or the new one at the
+final path, never a part, and a failed write raises an OSError naming the final path (the CLI turns it into one
+line). A kill can still leave the temp file: it is named `.NAME.PID.gankit-tmp`, and the next write into the same
+folder (by any process) removes the temps of processes that no longer exist.
+"""
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
+import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
+
+TEMP_SUFFIX = ".gankit-tmp"
+_SWEPT: set[str] = set()  # folders whose stale temps this process has removed
+
+
+def temp_path(path: Path) -> Path:
+    """The temp name write_atomic uses for `path` in this process (hidden, with the pid, so stale ones are found)."""
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_temps(folder: Path) -> list[Path]:
+    """Remove the temps (files or folders) in `folder` whose writing process no longer exists; returns them."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        parts = p.name[:-len(TEMP_SUFFIX)].rsplit(".", 1) if p.name.endswith(TEMP_SUFFIX) else []
+        if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same error, naming the final path (not the temp) so the user's message points at the right file."""
+    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno else OSError(f"{path}: {e}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader (or a kill, or a full disk) sees the old file or the new one, never a part."""
+    """Write `data` to `path` so that a reader (or a kill, or a full disk) sees the old file or the new one, never a part.
+
+    $GANKIT_FAULT=kill_in_write:NAME SIGKILLs the process after half of NAME's bytes reached its temp (tests prove
+    that nothing torn reaches the final path and that the next write sweeps the temp away)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    folder = str(path.parent.resolve())
+    if folder not in _SWEPT:
+        _SWEPT.add(folder)
+        sweep_temps(path.parent)
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
+            if f"kill_in_write:{path.name}" in os.environ.get("GANKIT_FAULT", "").split(","):
+                f.write(data[:len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                os.kill(os.getpid(), signal.SIGKILL)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise _named(e, path) from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def encode(write: Callable[[BinaryIO], Any]) -> bytes:
+    """The bytes a writer that wants a file object produces (PIL's save, savefig, np.savez, torch.jit.save...)."""
+    buf = io.BytesIO()
+    write(buf)
+    return buf.getvalue()
+
+
 def write_json(path: Path, obj: Any) -> None:
     """`obj` as indented JSON, written atomically."""
     write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_png(path: Path, image: Any, optimize: bool = False) -> None:
+    """A PIL image as PNG, written atomically."""
+    write_atomic(path, encode(lambda f: image.save(f, format="PNG", optimize=optimize)))
+
+
+def write_figure(path: Path, fig: Any, dpi: int = 100) -> None:
+    """A matplotlib figure as PNG, written atomically."""
+    write_atomic(path, encode(lambda f: fig.savefig(f, format="png", dpi=dpi)))

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import io
-import json
+import os
 import pickle
 import re
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from .errors import GankitError
+from .files import sweep_temps, temp_path, write_atomic, write_json
 
 # the classes an R3GAN snapshot's networks are built from, by (module, name); persistence objects by name alone
 NETWORK_CLASSES = {
@@ -125,6 +127,48 @@ def read_pickle(path: Path) -> Any:
     except Exception as e:  # noqa: BLE001  a corrupt or foreign file: any error of the unpickler
         raise GankitError(f"{path} is not an R3GAN network pickle ({type(e).__name__}: {e}); pass a "
                           "network-snapshot-*.pkl of the authors' training loop") from None
+
+
+MAX_DEPTH = 200  # an R3GAN snapshot nests a few dozen levels (modules, their state dicts, lists)
+MAX_NODES = 5_000_000  # objects counted once per path to them: what the checks below walk
+
+
+def _children(obj: Any) -> list:
+    if isinstance(obj, Stub):
+        return [*obj.args, obj.state, *obj.items.keys(), *obj.items.values(), *obj.list]
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    return list(obj) if isinstance(obj, (list, tuple, set, frozenset)) else []
+
+
+def check_bounded(root: Any, path: Path) -> None:
+    """Refuse, in one line and without recursion, a pickle whose object tree has a cycle, nests deeper than MAX_DEPTH,
+    or holds more than MAX_NODES objects when walked path by path (a list shared with itself 40 levels deep is
+    2^40 paths): the walks below then end, and in bounded time."""
+    size: dict[int, int] = {}  # id -> objects on the paths below it (memoised: each object is expanded once)
+    on_path: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(root, 0, False)]
+    while stack:
+        obj, depth, expanded = stack.pop()
+        if not isinstance(obj, (Stub, dict, list, tuple, set, frozenset)):
+            continue
+        i = id(obj)
+        if expanded:
+            on_path.discard(i)
+            size[i] = 1 + sum(size.get(id(c), 1) for c in _children(obj))
+            if size[i] > MAX_NODES:
+                raise GankitError(f"{path} expands to more than {MAX_NODES:,} objects when walked (shared sub-objects); "
+                                  "an R3GAN snapshot holds far fewer: refused")
+            continue
+        if i in size:
+            continue
+        if i in on_path:
+            raise GankitError(f"{path} holds an object that contains itself; an R3GAN snapshot has no cycles: refused")
+        if depth > MAX_DEPTH:
+            raise GankitError(f"{path} nests deeper than {MAX_DEPTH} levels; an R3GAN snapshot nests far less: refused")
+        on_path.add(i)
+        stack.append((obj, depth, True))
+        stack.extend((c, depth + 1, False) for c in _children(obj))
 
 
 def _as_module(obj: Any, where: str) -> tuple[str, dict]:
@@ -290,6 +334,7 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
     if out.exists() and any(out.iterdir()):
         raise GankitError(f"--out {out} is not empty; import into a new directory")
     data = read_pickle(path)
+    check_bounded(data, path)
     if not isinstance(data, dict) or "G_ema" not in data:
         raise GankitError(f"{path} holds a {type(data).__name__} without G_ema; an R3GAN snapshot is a dict with G, D, "
                           "G_ema, training_set_kwargs and cur_nimg")
@@ -300,8 +345,9 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
     for k in data:
         if k.endswith("_opt_state"):
             _check_plain(data[k], k)
-    if "training_set_kwargs" in data:
-        _check_plain(data["training_set_kwargs"], "training_set_kwargs")
+    for k in ("training_set_kwargs", "cur_nimg"):  # anything foreign is refused at any depth
+        if k in data:
+            _check_plain(data[k], k)
     nets = {k: flatten_module(data[k]) for k in ("G", "G_ema", "D") if k in data}
     for k, (_, classes, _) in nets.items():
         want = "Discriminator" if k == "D" else "Generator"
@@ -332,11 +378,8 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
               "counters": {"images": 0, "step": 0, "lr_scale": 1.0, "rollbacks": 0},
               "rng": {"latents": torch.Generator().manual_seed(cfg.train.seed + 1).get_state(), "ranks": []}, "loss": {}}
     cfg.train.horizon_kimg = cfg.train.kimg
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(cfg.to_json())
     meta = {"images": 0, "step": 0, "data_shape": list(shape), "num_classes": found["num_classes"], "metrics": {},
             "config": cfg.to_dict()}
-    save_checkpoint(out / "checkpoints" / "ckpt-000000000", states, meta)
     bf16 = sorted(k.rsplit(".", 1)[0] for k, v in _data_types(data["G_ema"]).items() if v == "bfloat16")
     nimg = data.get("cur_nimg")
     record = {"source": str(path.resolve()), "cur_nimg": nimg if isinstance(nimg, int) else None,
@@ -345,7 +388,17 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
               "training_set": _plain(data.get("training_set_kwargs")),
               "note": "weights only: Adam's moments start fresh and the schedule at 0 images; the source's optimiser "
                       "states are not imported"}
-    (out / "import.json").write_text(json.dumps(record, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temps(out.parent)
+    build = temp_path(out)  # the run is built beside --out and renamed into place whole: a full disk leaves no part
+    try:
+        build.mkdir()
+        write_atomic(build / "config.json", cfg.to_json().encode())
+        save_checkpoint(build / "checkpoints" / "ckpt-000000000", states, meta)
+        write_json(build / "import.json", record)
+        os.replace(build, out)  # onto a missing or empty folder
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     return record
 
 

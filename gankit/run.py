@@ -10,8 +10,9 @@ from typing import Any, Optional
 from torch import nn
 
 from .checkpoint import list_checkpoints, load_latest
-from .config import Config, config_from_dict, flatten, resume_safe_keys
+from .config import SECTIONS, Config, config_from_dict, flatten, resume_safe_keys
 from .errors import GankitError
+from .files import TEMP_SUFFIX, write_atomic
 from .runlock import LOCK_NAME, RunLock
 
 SAFE_KEYS = resume_safe_keys()  # keys that may change between a run and its resumption (config field metadata)
@@ -79,8 +80,10 @@ def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
     if above is not None and not above.is_dir():
         raise GankitError(f"--out {out} lies under {above}, which is a file; name a directory for the run")
     cfg_path = out / "config.json"
-    leftovers = (LOCK_NAME, "config.json.tmp")  # a config write killed before its rename leaves the .tmp
-    if out.is_dir() and any(p.name not in leftovers and not p.name.startswith("aside-") for p in out.iterdir()):
+    def leftover(name: str) -> bool:  # a first start killed before config.json's rename leaves a temp and a lock
+        return name in (LOCK_NAME, "config.json.tmp") or name.startswith("aside-") or name.endswith(TEMP_SUFFIX)
+
+    if out.is_dir() and any(not leftover(p.name) for p in out.iterdir()):
         if not cfg_path.exists():
             raise GankitError(f"--out {out} holds files but no gankit run; choose an empty or new directory")
     if restart and cfg_path.exists():
@@ -100,9 +103,7 @@ def prepare_run_dir(out: Path, cfg: Config, lock: Optional[RunLock] = None,
     out.mkdir(parents=True, exist_ok=True)
     if lock is not None and not lock.held:
         lock.acquire()
-    tmp = cfg_path.with_suffix(".json.tmp")
-    tmp.write_text(cfg.to_json())
-    tmp.replace(cfg_path)
+    write_atomic(cfg_path, cfg.to_json().encode())
     ckpts = list_checkpoints(out)
     return cfg, (ckpts[-1] if ckpts else None)
 
@@ -114,9 +115,7 @@ class MetricsLog:
         self.path = Path(path)
         if self.path.exists():  # rewritten atomically: a kill during the rewrite leaves the old file whole
             keep = [ln for ln, rec in self._lines(self.path) if rec.get("images", 0) <= resume_images]
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(ln + "\n" for ln in keep))
-            tmp.replace(self.path)
+            write_atomic(self.path, "".join(ln + "\n" for ln in keep).encode())
 
     def write(self, record: dict[str, Any]) -> None:
         record = {"time": round(time.time(), 3), **record}
@@ -125,7 +124,8 @@ class MetricsLog:
 
     @staticmethod
     def _lines(path: Path) -> list[tuple[str, dict[str, Any]]]:
-        """(line, record) of every readable line; lines cut off by a kill mid-write are skipped with a warning."""
+        """(line, record) of every readable line; lines cut off by a kill mid-write (or damaged: not an object with a
+        numeric kimg) are skipped with a warning."""
         out, bad = [], []
         for i, ln in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
             if ln.strip():
@@ -133,13 +133,13 @@ class MetricsLog:
                     rec = json.loads(ln)
                 except json.JSONDecodeError:
                     rec = None
-                if isinstance(rec, dict):
+                if isinstance(rec, dict) and isinstance(rec.get("kimg"), (int, float)) and not isinstance(rec["kimg"], bool):
                     out.append((ln, rec))
                 else:
                     bad.append(i)
         if bad:
             warnings.warn(f"{path}: skipped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}), "
-                          "most likely a write cut off by a kill")
+                          "most likely a write cut off by a kill, or an edit")
         return out
 
     @staticmethod
@@ -156,8 +156,11 @@ def load_run_config(run_dir: Path) -> Config:
         d = json.loads(path.read_text())
         if not isinstance(d, dict):
             raise ValueError(f"a JSON {type(d).__name__}, not an object")
-    except ValueError as e:  # not JSON (json's error is a ValueError), or JSON that is not a config
-        raise GankitError(f"{path} is damaged ({str(e).splitlines()[0]}); restore it from a copy, or (train) pass "
+        bad = [s for s in SECTIONS if not isinstance(d.get(s, {}), dict)]
+        if bad:
+            raise ValueError(f"section {bad[0]} is a JSON {type(d[bad[0]]).__name__}, not an object")
+    except ValueError as e:  # not JSON or not UTF-8 (both ValueErrors), or JSON that is not a config
+        raise GankitError(f"{path} is damaged ({str(e).splitlines()[0][:200]}); restore it from a copy, or (train) pass "
                           "--restart to set the run aside and start over") from None
     return config_from_dict(d)
 

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
+from .files import write_png
 from .objectives.step import one_hot
 
 
@@ -119,6 +120,4 @@ def save_samples(samples: torch.Tensor, path: Path, reference: Optional[torch.Te
         img = image_grid(to_uint8(samples).reshape(n * c, 1, h, w), nrow=per_row * c)
     else:
         img = image_grid(to_uint8(samples))
-    tmp = path.with_suffix(".tmp.png")
-    img.save(tmp)
-    tmp.replace(path)
+    write_png(path, img)

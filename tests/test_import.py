@@ -349,3 +349,25 @@ class _Persistent:
         meta = {"type": "class", "version": 6, "module_src": self.src, "class_name": self.name,
                 "state": dict(self.module.__dict__)}
         return (self.fn, (meta,))
+
+
+def test_pickle_walks_are_bounded_before_anything_walks_them(tmp_path):
+    """A cycle, a chain deeper than MAX_DEPTH and a DAG of 2^40 paths are each refused in one line, without
+    recursion (the chain is far deeper than Python's recursion limit); a snapshot-sized tree passes."""
+    from gankit.import_r3gan import MAX_DEPTH, check_bounded
+
+    cyc: list = []
+    cyc.append(cyc)
+    chain: list = []
+    for _ in range(20_000):
+        chain = [chain]
+    shared: list = []
+    for _ in range(40):
+        shared = [shared, shared]
+    for obj, words in ((cyc, "contains itself"), (chain, f"deeper than {MAX_DEPTH}"), (shared, "objects when walked")):
+        with pytest.raises(GankitError, match=words):
+            check_bounded({"G_ema": obj}, tmp_path / "x.pkl")
+    fine: list = []
+    for _ in range(12):
+        fine = [fine, fine]  # shared, but 2^13 paths: walked in full by the checks after it
+    check_bounded({"G_ema": fine, "layers": [{"w": torch.zeros(2)} for _ in range(1000)]}, tmp_path / "x.pkl")

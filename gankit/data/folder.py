@@ -109,11 +109,48 @@ def _walk(root: Path) -> list[str]:
     return names
 
 
+class _Members:
+    """An archive's member names as read, and what was left out of them: said in one warning, never silently."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.names, self.seen = path, [], set()
+        self.links, self.outside, self.twice, self.truncated = [], [], [], False
+
+    def take(self, name: str, link: bool) -> bool:
+        """Whether member `name` is read: not a link, not outside the archive (absolute or ..), not a repeat."""
+        clean = name.removeprefix("./")
+        if link:
+            self.links.append(name)
+        elif clean.startswith("/") or ".." in clean.split("/"):
+            self.outside.append(name)
+        elif clean in self.seen:
+            self.twice.append(name)
+        else:
+            self.seen.add(clean)
+            self.names.append(clean)
+            return True
+        return False
+
+    def report(self) -> list[str]:
+        """The names read, after one warning for whatever was left out."""
+        left = [f"{len(v)} {what} (first: {v[0]})" for v, what in (
+            (self.links, "link members"), (self.outside, "members named outside the archive (absolute or ../)"),
+            (self.twice, "repeated member names (the first copy of each is read)")) if v]
+        if left:
+            warnings.warn(f"{self.path}: skipped {'; '.join(left)}", stacklevel=4)
+        if self.truncated:
+            warnings.warn(f"{self.path} ends without tar's end blocks after {len(self.names)} members: it looks "
+                          "truncated (an interrupted download or copy?); only those members are read; check it "
+                          "against its source", stacklevel=4)
+        return self.names
+
+
 class _Source:
     """The image members of a folder or an archive: sorted relative names and a byte reader."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.blobs, self.sizes, self._zip, self._lock = path, {}, {}, None, threading.Lock()
+        self.infos: dict[str, zipfile.ZipInfo] = {}
         low = path.name.lower()
         if path.is_dir():
             self.kind = "folder"
@@ -122,20 +159,27 @@ class _Source:
             self.kind = "zip"
             try:
                 with zipfile.ZipFile(path) as z:
-                    names = [n for n in z.namelist() if not n.endswith("/")]
+                    members = _Members(path)
+                    for info in z.infolist():
+                        link = stat.S_ISLNK(info.external_attr >> 16)
+                        if not info.is_dir() and members.take(info.filename, link):
+                            self.infos[members.names[-1]] = info  # the first copy of a duplicated name
+                    names = members.report()
             except (OSError, zipfile.BadZipFile) as e:
                 raise GankitError(f"cannot read zip archive {path} ({e}); check the file") from None
         elif low.endswith(ARCHIVES):
             self.kind = "tar"  # compressed tars cannot seek: keep the (small) encoded bytes
             try:
                 with tarfile.open(path) as t:
-                    names = []
+                    members = _Members(path)
                     for m in t:
-                        if m.isfile():
-                            names.append(m.name.removeprefix("./"))
+                        if (m.isfile() or m.issym() or m.islnk()) and members.take(m.name, not m.isfile()):
                             if _is_image(m.name):
-                                self.blobs[names[-1]] = t.extractfile(m).read()
-                                self.sizes[names[-1]] = m.size
+                                self.blobs[members.names[-1]] = t.extractfile(m).read()
+                                self.sizes[members.names[-1]] = m.size
+                    t.fileobj.seek(t.offset)  # tar ends with zero blocks: without them the file was cut off there
+                    members.truncated = len(t.fileobj.read(512)) < 512
+                    names = members.report()
             except (OSError, EOFError, tarfile.TarError) as e:
                 raise GankitError(f"cannot read tar archive {path} ({e}); check the file") from None
         else:
@@ -157,8 +201,7 @@ class _Source:
             return self.sizes[name]
         if self.kind == "folder":
             return (self.path / name).stat().st_size
-        with self._lock:
-            return self._zipfile().getinfo(name).file_size
+        return self.infos[name].file_size
 
     def read(self, name: str) -> bytes:
         if self.kind == "tar":
@@ -166,7 +209,7 @@ class _Source:
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         with self._lock:
-            return self._zipfile().read(name)
+            return self._zipfile().read(self.infos[name])
 
     def _zipfile(self) -> zipfile.ZipFile:
         """The archive, opened once per process on first use (callers hold the lock)."""

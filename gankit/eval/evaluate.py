@@ -219,16 +219,18 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         h.update(x.numpy().tobytes())
     path = cache_dir() / "stats" / f"{stats_key(h.hexdigest(), proto)}.safetensors"
     cached = opts.cache  # whether the statistics are in the cache file when this returns
+    c = None
     if cached and path.is_file():
-        c = read_stats(path)["collected"]
-    else:
+        try:
+            c = read_stats(path)["collected"]
+        except GankitError as e:  # a damaged entry (a disk error, a hand edit): replaced, never a dead end
+            warnings.warn(f"{e}: the damaged cache entry is recomputed and replaced", stacklevel=2)
+    if c is None:
         c = collect(ref, {"features"}, opts)
         if cached:
-            from safetensors import SafetensorError
-
             try:
                 write_stats(path, c, proto)
-            except (OSError, SafetensorError) as e:  # the cache only saves time: say so and go on
+            except OSError as e:  # the cache only saves time: say so and go on
                 warnings.warn(f"could not write the reference statistics cache {path} ({e}); the result is unaffected. "
                               "Set $GANKIT_CACHE to a writable folder, or pass --no-cache", stacklevel=2)
                 cached = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,6 +12,7 @@ from torch import Tensor
 
 from ..data.base import Dataset
 from ..errors import GankitError
+from ..files import write_atomic
 from .metrics import RunningMoments
 
 
@@ -42,14 +42,13 @@ def stats_key(images_sha256: str, protocol: dict) -> str:
 
 def write_stats(path: Path, c: Collected, protocol: dict) -> None:
     """Reference statistics as safetensors: moments (float64), features (float32); protocol in the metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     st = c.moments.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({"n": st["n"], "mean": st["mean"], "m2": st["m2"], "features": c.features.contiguous()}, str(tmp),
-              metadata={"protocol": json.dumps(protocol), "images_sha256": c.images_sha256, "gankit": "reference-stats"})
-    os.replace(tmp, path)
+    write_atomic(path, save({"n": st["n"], "mean": st["mean"], "m2": st["m2"], "features": c.features.contiguous()},
+                            metadata={"protocol": json.dumps(protocol), "images_sha256": c.images_sha256,
+                                      "gankit": "reference-stats"}))
 
 
 def read_stats(path: Path) -> dict:

@@ -6,11 +6,13 @@ reference features; the table and a quality-vs-diversity plot are written beside
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import GankitError
+from ..files import write_atomic, write_figure
 from .evaluate import EvalOptions, Source, evaluate, flatten_results, needs_reference, reference
 
 # (x, y) axes of the plot, first pair whose keys the metrics give: diversity on x, quality on y
@@ -45,11 +47,12 @@ def write_sweep(rows: list[dict], out: Path, metrics: list[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     kind = next(iter(rows[0]))
     keys = [k for k in rows[0] if k != "protocol"]
-    (out / "truncation.json").write_text(json.dumps(rows, indent=1))
-    with open(out / "truncation.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(keys)
-        w.writerows([[r[k] for k in keys] for r in rows])
+    write_atomic(out / "truncation.json", json.dumps(rows, indent=1).encode())
+    table = io.StringIO(newline="")
+    w = csv.writer(table)
+    w.writerow(keys)
+    w.writerows([[r[k] for k in keys] for r in rows])
+    write_atomic(out / "truncation.csv", table.getvalue().encode())
     paths = [out / "truncation.json", out / "truncation.csv"]
     axes = next(((x, y) for x, y in AXES if x in rows[0] and y in rows[0]), None)
     if axes is None and len(keys) >= 3:
@@ -69,7 +72,7 @@ def write_sweep(rows: list[dict], out: Path, metrics: list[str]) -> list[Path]:
         ax.set_ylabel(f"{y} (quality; {'lower' if y.startswith(('fid', 'kid')) else 'higher'} is better)")
         ax.set_title(f"{kind} sweep: {', '.join(metrics)}")
         fig.tight_layout()
-        fig.savefig(out / "truncation.png", dpi=100)
+        write_figure(out / "truncation.png", fig)
         plt.close(fig)
         paths.append(out / "truncation.png")
     return paths

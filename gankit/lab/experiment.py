@@ -115,10 +115,14 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
     home = cell.path(root)  # holds run/ (the gankit run), train.log and result.json
     run = home / "run"
     home.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "gankit", "train", "--preset", cell.preset, "--out", str(run)]
+    # -P: not the current folder first on the path (a folder named gankit there, e.g. a clone, would be imported);
+    # the package this process runs comes first instead, so every cell trains with the same code
+    argv = [sys.executable, "-P", "-m", "gankit", "train", "--preset", cell.preset, "--out", str(run)]
     for k, v in {**cell.sets, "train.threads": threads}.items():
         argv += ["--set", f"{k}=[{','.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(home / "train.log", "a") as log:
         proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     result: dict[str, Any] = {"dataset": cell.dataset, "method": cell.method, **cell.params, "seed": cell.seed}

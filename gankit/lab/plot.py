@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import GankitError
+from ..files import write_figure
 from ..run import MetricsLog
 
 PANELS = {  # file -> keys drawn in it (those present in the log)
@@ -63,6 +64,6 @@ def save_figure(fig, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_figure(path, fig)
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..files import write_png
 from ..run import MetricsLog
 from .plot import save_figure
 
@@ -136,6 +137,6 @@ def plot_samples(groups: dict[tuple, list[Path]], root: Path, scale: float = 0.7
         for i, tile in enumerate(tiles):
             sheet.paste(tile, ((i % cols) * w, (i // cols) * h))
         path = root / f"{ds}-samples.png"
-        sheet.save(path, optimize=True)
+        write_png(path, sheet, optimize=True)
         written.append(path)
     return written

@@ -11,6 +11,7 @@ import html
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -58,6 +59,21 @@ def _protocol(cfg: Any) -> str:
             f"<code>{html.escape(t.best_metric)}</code>")
 
 
+def _side(path: Path, damaged: list[str]) -> dict:
+    """A run's side file (run.json, import.json, best.json) as an object; {} and a line in `damaged` where it is not."""
+    if not path.exists():
+        return {}
+    try:
+        d = json.loads(path.read_text())
+        if isinstance(d, dict):
+            return d
+        problem = f"a JSON {type(d).__name__}, not an object"
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    damaged.append(f"{path.name}: {problem}")
+    return {}
+
+
 def run_report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's report (default RUN/report.html) and return its path."""
     from .plot import plot_run
@@ -66,12 +82,13 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
     cfg = load_run_config(run_dir)
     log = run_dir / "metrics.jsonl"
     records = MetricsLog.read(log) if log.exists() else []
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    damaged: list[str] = []  # side files the page could not read: named on it, never a traceback
+    info = _side(run_dir / "run.json", damaged)
     sections = []
     facts = [["preset", cfg.preset], ["images seen", f"{max((r.get('images', 0) for r in records), default=0):,}"],
              *[[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()]]
     if (run_dir / "import.json").exists():
-        facts.append(["imported from", json.loads((run_dir / "import.json").read_text()).get("source")])
+        facts.append(["imported from", _side(run_dir / "import.json", damaged).get("source", "(unreadable)")])
     sections.append(("Run", _table(["item", "value"], facts, sortable=False, left=2)))
     flat = [[f"{sec}.{k}", json.dumps(v) if isinstance(v, list) else v] for sec, d in cfg.to_dict().items()
             if isinstance(d, dict) for k, v in d.items()]
@@ -97,10 +114,17 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
     sections.append(("Events", _table(["kimg", "event", "message"], [[r.get("kimg", ""), r["event"], r.get("message", "")]
                                                                     for r in events], left=3) if events else "<p>none</p>"))
     best = run_dir / "checkpoints" / "best.json"
-    if best.exists():
-        meta = json.loads(best.read_text()).get("meta", {})
+    meta = _side(best, damaged).get("meta")
+    if isinstance(meta, dict):
+        if not isinstance(meta.get("metrics"), (dict, type(None))):
+            damaged.append(f"{best.name}: its metrics are not an object")
+            meta = {**meta, "metrics": {}}
         sections.append(("Best checkpoint", _table(["item", "value"], [["images", meta.get("images")], *[[k, v] for k, v in
                                                    (meta.get("metrics") or {}).items()]], sortable=False, left=2)))
+    if damaged:
+        warnings.warn(f"{run_dir}: left out of the report: {'; '.join(damaged)}", stacklevel=2)
+        sections.insert(0, ("Files that could not be read", "<ul>" + "".join(f"<li>{html.escape(d)}</li>" for d in damaged)
+                            + "</ul>"))
     out = Path(out) if out else run_dir / "report.html"
     name = "/".join(run_dir.resolve().parts[-2:]) if run_dir.name == "run" else run_dir.name  # experiment cells: */run
     write_atomic(out, page(f"gankit run {name}", sections).encode())

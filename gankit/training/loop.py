@@ -6,7 +6,6 @@ Snapshots, checkpoints, metrics, logging, health checks and distributed helpers 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import platform
 import shutil
@@ -395,7 +394,7 @@ def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, dev
             "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
             "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
             "g_params": count_params(s.G), "d_params": count_params(s.D)}
-    (out / "run.json").write_text(json.dumps(info, indent=2))
+    write_json(out / "run.json", info)
     if s.images == 0:
         t = cfg.train
         reals = next(InfiniteLoader(dataset, min(t.grid, len(dataset)), seed=t.seed + 3))[0]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gankit.cli import main
@@ -178,3 +179,72 @@ def test_a_resume_on_other_data_is_refused_with_both_descriptions(tmp_path: Path
     solid(data / "39.png", (234, 21, 117))
     assert main([*args, "--kimg", "0.064"]) == 0
     assert "resuming" in capsys.readouterr().out
+
+
+def _png(color: int) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    Image.new("RGB", (8, 8), (color, color, color)).save(b, format="PNG")
+    return b.getvalue()
+
+
+def _tar(path: Path, members: list[tuple[str, bytes | str]]) -> None:
+    """A tar of (name, bytes) files and (name, "->target") symlinks."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(data, str):
+                info.type, info.linkname = tarfile.SYMTYPE, data[2:]
+                t.addfile(info)
+            else:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+
+
+def test_a_tar_cut_off_between_members_is_reported(tmp_path: Path) -> None:
+    """Cut exactly after the 5th member's data (a header boundary), tarfile ends the listing quietly with 5 of 8
+    images; the missing end blocks give it away."""
+    whole = tmp_path / "whole.tar"
+    _tar(whole, [(f"{i}.png", _png(30 * i)) for i in range(8)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole archive: no warning at all
+        assert len(folder(whole, resolution=8)) == 8
+    import tarfile
+
+    with tarfile.open(whole) as t:
+        m = t.getmembers()[5]  # the 6th member's header starts where the 5th member's data (padded) ends
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[:m.offset])
+    with pytest.warns(UserWarning, match=r"cut.tar ends without tar's end blocks after 5 members: it looks truncated"):
+        assert len(folder(cut, resolution=8)) == 5
+
+
+def test_repeated_links_and_escaping_archive_members_are_counted_and_the_first_copy_is_read(tmp_path: Path) -> None:
+    import zipfile
+
+    good, bad = _png(200), _png(10)
+    t = tmp_path / "a.tar"
+    _tar(t, [("a.png", good), ("b.png", good), ("a.png", bad), ("../up.png", good), ("/abs.png", good),
+             ("l.png", "->a.png")])
+    z = tmp_path / "a.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name itself
+        with zipfile.ZipFile(z, "w") as f:
+            for name, data in (("a.png", good), ("b.png", good), ("a.png", bad), ("../up.png", good)):
+                f.writestr(name, data)
+            link = zipfile.ZipInfo("l.png")
+            link.external_attr = (0o120777 << 16)  # a symlink member, its target as the data
+            f.writestr(link, "a.png")
+    for path, outside in ((t, 2), (z, 1)):
+        with pytest.warns(UserWarning) as rec:
+            ds = folder(path, resolution=8)
+        text = " ".join(str(w.message) for w in rec)
+        assert "1 link members (first: l.png)" in text, text
+        assert f"{outside} members named outside the archive" in text and "1 repeated member names" in text, text
+        assert len(ds) == 2  # a.png and b.png
+        images, _ = ds.get(torch.tensor([0]))  # names sorted: a.png
+        assert int(images.min()) == 200, f"{path.name}: the later copy of a.png was read"

@@ -112,7 +112,53 @@ EXTRA_ROWS = [
     (["describe", "--preset", "r3gan-tiny", "--set", "train.lr=-1"], "> 0", {}),
     (["describe", "--preset", "nope"], "nope", {}),
     (["presets", "--bogus"], "unrecognized arguments", {}),
+    # hostile files ({hostile}: made by _hostile_files below)
+    (["describe", "--config", "{hostile}/binary.toml"], "is not UTF-8", {}),
+    (["describe", "--config", "{hostile}/latin1.toml"], "is not UTF-8", {}),
+    (["describe", "--config", "{hostile}/utf16.toml"], "UTF-16", {}),
+    (["describe", "--config", "{hostile}/deep.toml"], "nests tables or lists too deeply", {}),
+    (["describe", "--config", "{hostile}/deep.json"], "nests tables or lists too deeply", {}),
+    (["describe", "--config", "{hostile}/huge.toml"], "a config is a few KB", {}),
+    (["describe", "--config", "{hostile}/long-value.toml"], "characters left out", {}),
+    (["describe", "--config", "{hostile}/folder.toml"], "is a folder", {}),
+    (["describe", "--config", "{hostile}/fifo.toml"], "not a regular file", {}),
+    (["describe", "--config", "/dev/zero"], "not a regular file", {}),
+    (["describe", "--config", "{hostile}/missing.toml"], "does not exist", {}),
+    (["describe", "--config", "{hostile}/unknown-section.toml"], "unknown section 'nope'", {}),
+    ([*T, "--config", "{hostile}/binary.toml", "--out", "{run}"], "is not UTF-8", {}),
+    (["import", "{hostile}/self-ref.pkl", "--out", "{scratch}/imported"], "contains itself", {}),
+    (["import", "{hostile}/shared-40.pkl", "--out", "{scratch}/imported"], "objects when walked", {}),
+    (["import", "{hostile}/chain-20000.pkl", "--out", "{scratch}/imported"], "nests deeper than", {}),
+    (["import", "{hostile}/system-in-cur-nimg.pkl", "--out", "{scratch}/imported"], "cur_nimg holds a posix.system", {}),
+    (["export", "--run", "{run}", "--format", "torchscript", "--out", "{run}/checkpoints/ckpt-000000032.safetensors"],
+     "a file of the run", {}),
+    (["export", "--run", "{run}", "--format", "torchscript", "--out", "{run}/config"], "would overwrite config.json", {}),
 ]
+
+
+def _hostile_files(d: Path) -> None:
+    """Config files and pickles a hostile or unlucky user hands gankit (issue 28)."""
+    d.mkdir()
+    (d / "binary.toml").write_bytes(bytes(range(256)) * 4)
+    (d / "latin1.toml").write_bytes('[train]\nlr = 0.002 # r\xe9glage\n'.encode("latin-1"))
+    (d / "utf16.toml").write_bytes("[train]\nlr = 0.002\n".encode("utf-16"))
+    (d / "deep.toml").write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")
+    (d / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (d / "huge.toml").write_text("# " + "x" * (2 << 20) + "\n")
+    (d / "long-value.toml").write_text(f'[model]\narch = "{"v" * 500_000}"\n')
+    (d / "folder.toml").mkdir()
+    os.mkfifo(d / "fifo.toml")
+    (d / "unknown-section.toml").write_text("[nope]\nx = 1\n")
+    selfref: list = []
+    selfref.append(selfref)
+    (d / "self-ref.pkl").write_bytes(pickle.dumps({"G_ema": selfref}))
+    shared: list = []
+    for _ in range(40):
+        shared = [shared, shared]  # 2^40 paths, 40 objects
+    (d / "shared-40.pkl").write_bytes(pickle.dumps({"G_ema": 0, "training_set_kwargs": shared}))
+    # 20,000 nested lists, written as opcodes (pickle.dumps itself would recurse too deep): EMPTY_LIST x N, APPEND x N-1
+    (d / "chain-20000.pkl").write_bytes(b"\x80\x02" + b"]" * 20000 + b"a" * 19999 + b".")
+    (d / "system-in-cur-nimg.pkl").write_bytes(pickle.dumps({"G_ema": 0, "cur_nimg": _System(f"touch {d / 'PWNED'}")}))
 
 
 def _files(root: Path) -> dict[str, tuple[str, int]]:
@@ -128,6 +174,7 @@ def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(
     assert main([*T, "--kimg", "0.032", "--out", str(run)]) == 0
     damaged.mkdir(), scratch.mkdir()
     (damaged / "config.json").write_text("garbage{")
+    _hostile_files(tmp_path / "hostile")
     file.write_text("a file, not a folder")
     evil = tmp_path / "evil.pth"
     evil.write_bytes(pickle.dumps(_Evil(str(scratch / "PWNED"))))
@@ -135,7 +182,7 @@ def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(
     rows = [([*T, "--set", item, "--out", "{run}"], message, {}) for item, message in BAD_SETS]
     rows += [(argv, message, {}) for argv, message in BAD_COMMANDS] + EXTRA_ROWS
     assert len(rows) >= 60
-    fill = {"run": run, "damaged": damaged, "scratch": scratch, "file": file, "evil": evil}
+    fill = {"run": run, "damaged": damaged, "scratch": scratch, "file": file, "evil": evil, "hostile": tmp_path / "hostile"}
 
     def one(row: tuple[list[str], str, dict]) -> str:
         argv, message, env = row
@@ -144,7 +191,8 @@ def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(
         p = subprocess.run([sys.executable, "-m", "gankit", *argv], capture_output=True, text=True, env=env,
                            cwd=scratch, timeout=300)
         lines = p.stderr.strip().splitlines()
-        if p.returncode != 2 or len(lines) != 1 or "Traceback" in p.stderr or message not in p.stderr:
+        if (p.returncode != 2 or len(lines) != 1 or "Traceback" in p.stderr or message not in p.stderr
+                or len(p.stderr) > 2000):  # one line, and not an echo of a huge value
             return f"{' '.join(argv)} [{env.get('WORLD_SIZE', '')}]: rc {p.returncode}, stderr {p.stderr.strip()[-400:]!r}"
         return ""
 
@@ -152,7 +200,17 @@ def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(
         failures = [f for f in pool.map(one, rows) if f]
     assert not failures, "\n".join(failures)
     assert _files(tmp_path) == before  # not a byte written anywhere, the run's lock released
-    assert not (scratch / "PWNED").exists()
+    assert not (scratch / "PWNED").exists() and not (tmp_path / "hostile" / "PWNED").exists()
+
+
+class _System:
+    """Unpickling this would run a shell command through os.system (pickled as posix.system)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
 
 
 class _Evil:

@@ -155,3 +155,20 @@ def test_only_runs_the_named_arm_and_the_table_counts_the_rest(tmp_path):
     assert (rows["b"]["seeds"], rows["b"]["unfinished"]) == (0, 1)
     assert not (tmp_path / name / "grid25" / "b").exists()
     assert main(["experiment", name, "--only", "c", "--out", str(tmp_path)]) == 2
+
+
+def test_cells_run_the_installed_package_whatever_the_current_folder_holds(tmp_path, monkeypatch):
+    """A folder named gankit in the current directory (a clone, a stray copy) used to be what every cell imported."""
+    name = "test-cwd"
+    EXPERIMENTS._items.pop(name, None)
+    base = {"train.kimg": 0.032, "train.snapshot_kimg": 0.032, "train.metrics": "modes", "train.eval_n": 100,
+            "train.tensorboard": False, "train.batch": 32}
+    EXPERIMENTS.register(name)(Experiment("cwd", {"grid25": ("mlp-grid25", base)}, [Method("a", {})], ["modes"],
+                                          seeds=[1], plot=("modes", "modes")))
+    here = tmp_path / "work"
+    (here / "gankit").mkdir(parents=True)
+    (here / "gankit" / "__init__.py").write_text("raise ImportError('the stray folder was imported')\n")
+    monkeypatch.chdir(here)
+    rows = run_experiment(name, tmp_path / "exp", progress=lambda m: None)
+    log = (tmp_path / "exp" / name / "grid25" / "a" / "default" / "seed1" / "train.log").read_text()
+    assert rows[0]["seeds"] == 1 and rows[0]["failed"] == 0, log

@@ -86,3 +86,34 @@ def test_the_study_page_and_the_cli(run, tmp_path, capsys):
     assert "<td>3.5</td>" in text and "grid-plot.png" in text and os.path.relpath(run, tmp_path) in text
     assert main(["report", str(run)]) == 0 and (run / "report.html").exists()
     assert main(["report", str(tmp_path / "nope")]) == 2 and "not a gankit run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,content", [
+    ("run.json", ""), ("run.json", "garbage{"), ("run.json", "[1, 2]"), ("run.json", b"\xff\xfe\x00binary"),
+    ("import.json", "{"), ("import.json", "null"),
+    ("checkpoints/best.json", "not json"), ("checkpoints/best.json", '{"meta": {"metrics": [1]}}'),
+])
+def test_damaged_side_files_are_named_on_the_page_not_a_traceback(run, tmp_path, name, content):
+    """The report shows what it could read and names the rest (on the page and in one warning)."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    target = copy / name
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.warns(UserWarning, match=f"left out of the report: {Path(name).name}"):
+        page = run_report(copy).read_text()
+    assert "Files that could not be read" in page and Path(name).name in page
+    assert "Learning curves" in page and "Resolved config" in page  # the rest is still there
+
+
+def test_log_records_without_kimg_and_a_config_section_that_is_not_an_object(run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write('{"images": 5, "loss_d": 1}\n{"kimg": "x"}\n')
+    with pytest.warns(UserWarning, match="skipped 2 unreadable line"):
+        run_report(copy)
+    cfg = (copy / "config.json").read_text()
+    (copy / "config.json").write_text(cfg.replace('"train": {', '"train": [{', 1).replace("}\n}", "}]\n}", 1))
+    assert main(["report", str(copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config.json is damaged (section train is a JSON list, not an object)" in err and "\n" not in err

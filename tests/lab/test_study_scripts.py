@@ -196,3 +196,18 @@ def pytest_approx(x):
     import pytest
 
     return pytest.approx(x, rel=1e-9)
+
+
+def test_a_difference_lost_to_the_correction_is_not_called_no_difference(tmp_path):
+    """[1,2,3] vs [4,5,6] has Welch p 0.0213 (worked above); beside two more arms equal to the reference, Holm over
+    the 3 tests gives 3 x 0.0213 = 0.064: not significant after correction, yet the single test did find it, so the
+    cell says so instead of "no difference detected"."""
+    rows = [{"dataset": "d", "method": "ref", "K": "", "seed": s, "status": "ok", "modes": m} for s, m in enumerate([4, 5, 6])]
+    rows += [{"dataset": "d", "method": "low", "K": "", "seed": s, "status": "ok", "modes": m} for s, m in enumerate([1, 2, 3])]
+    for name in ("same1", "same2"):
+        rows += [{"dataset": "d", "method": name, "K": "", "seed": s, "status": "ok", "modes": m}
+                 for s, m in enumerate([4, 5, 6])]
+    write(tmp_path, rows)
+    low = next(ln for ln in run(tmp_path, "--ref", "ref").splitlines() if ln.startswith("| low "))
+    assert "p_t 0.021 (Holm 0.064)" in low and "significant before correction only" in low
+    assert "no difference detected" not in low

