@@ -96,6 +96,7 @@ class TrainConfig:
     beta2_final: float = 0.99
     aug_p: float = 0.0  # final augmentation probability (ramps up from 0)
     ema_kimg: float = 5000.0  # final EMA half-life in kimg (ramps up from 0)
+    ema_ramp: bool = True  # false: the half-life is ema_kimg from the first step (an imported run's G_ema is kept)
     seed: int = 0
     log_kimg: float = field(default=0.0, metadata=RESUMABLE)  # scalars every so many kimg (0: 100 lines per run)
     snapshot_kimg: float = field(default=0.0, metadata=RESUMABLE)  # checkpoint + grid + metrics every so many kimg (0: 4 per run)

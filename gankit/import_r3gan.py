@@ -361,7 +361,10 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
         "data.name": "folder", "data.resolution": found["resolution"], "data.classes": found["num_classes"]}
     fallback = "r3gan-cifar10" if found["num_classes"] else "r3gan-cifar10-uncond"  # the recipe when no preset fits
     preset = next((p for p in PRESETS.names() if p.startswith("r3gan-") and _fits(resolve(p), overrides)), fallback)
-    cfg = resolve(preset, {**overrides, **sets})
+    bf16 = sorted(k.rsplit(".", 1)[0] for k, v in _data_types(data["G_ema"]).items() if v == "bfloat16")
+    # sample as the source does (float32 where it had no bf16 stage), and keep its G_ema when fine-tuning starts
+    source = {"train.precision": "bf16" if bf16 else "fp32", "train.ema_ramp": False}
+    cfg = resolve(preset, {**overrides, **source, **sets})
     shape = (3, found["resolution"], found["resolution"])
     G, D = build_networks(cfg.model, shape, found["num_classes"])
     G_ema, _ = build_networks(cfg.model, shape, found["num_classes"])
@@ -380,14 +383,15 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
     cfg.train.horizon_kimg = cfg.train.kimg
     meta = {"images": 0, "step": 0, "data_shape": list(shape), "num_classes": found["num_classes"], "metrics": {},
             "config": cfg.to_dict()}
-    bf16 = sorted(k.rsplit(".", 1)[0] for k, v in _data_types(data["G_ema"]).items() if v == "bfloat16")
     nimg = data.get("cur_nimg")
     record = {"source": str(path.resolve()), "cur_nimg": nimg if isinstance(nimg, int) else None,
               "preset": preset, "model": found["model"], "resolution": found["resolution"], "num_classes": found["num_classes"],
               "has": sorted(k for k in ("G", "G_ema", "D") if k in data), "bf16_stages": bf16,
               "training_set": _plain(data.get("training_set_kwargs")),
-              "note": "weights only: Adam's moments start fresh and the schedule at 0 images; the source's optimiser "
-                      "states are not imported"}
+              "precision": cfg.train.precision, "bf16_rule_matches": not bf16 or bf16 == _rule_stages(len(found["model"]["widths"])),
+              "note": "weights only: Adam's moments start fresh and the schedule at 0 images, except the EMA half-life, "
+                      "at its final value from the first step (train.ema_ramp=false) so that the source's G_ema is kept; "
+                      "the source's optimiser states are not imported"}
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep_temps(out.parent)
     build = temp_path(out)  # the run is built beside --out and renamed into place whole: a full disk leaves no part
@@ -400,6 +404,13 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return record
+
+
+def _rule_stages(n: int) -> list[str]:
+    """The G_ema stage paths gankit runs in bf16 under train.precision=bf16 (the authors' FP16Stages rule)."""
+    from .networks.r3gan import bf16_stages
+
+    return sorted(f"Model.MainLayers.{i}" for i in range(n - bf16_stages(n), n))
 
 
 def _fits(cfg: Any, overrides: dict[str, Any]) -> bool:

@@ -48,7 +48,7 @@ def main() -> None:
         raise SystemExit("set R3GAN_SRC to a checkout of https://github.com/brownvc/R3GAN")
     networks, dnnlib = authors_modules(Path(src))
     c_dim, res, z_dim = (10 if args.cond else 0), 16, 16
-    widths, card, blocks = [32, 32, 16], [4, 4, 2], [2, 2, 2]
+    widths, card, blocks = [32, 32, 32], [4, 4, 4], [2, 2, 2]  # 32+ wide: precision=auto alone would pick bf16 here
     fp16: list[int] = []  # float32 everywhere: their bf16 stages (FP16Stages) do not run on the CPU
     torch.manual_seed(0)
     kw = dict(c_dim=c_dim, img_resolution=res, FP16Stages=fp16)

@@ -106,7 +106,7 @@ def authors(monkeypatch):
     def stage(first_last):
         def init(self, layers):
             nn.Module.__init__(self)
-            self.Layers, self.DataType = nn.ModuleList(layers), torch.bfloat16
+            self.Layers, self.DataType = nn.ModuleList(layers), torch.float32
         return init
     def sequence(self, x):
         for layer in self.Layers:
@@ -163,10 +163,16 @@ def authors(monkeypatch):
     return types.SimpleNamespace(G=G, D=D, EasyDict=easy, mods=mods)
 
 
-def snapshot(a, classes: int = 0, widths=(16, 16, 8), groups=(4, 4, 2)) -> dict:
+def snapshot(a, classes: int = 0, widths=(16, 16, 8), groups=(4, 4, 2), bf16: bool = True) -> dict:
+    """bf16: the stages' DataType as the authors' train.py sets it (FP16Stages: G's top min(n - 1, 4) stages, D's
+    first as many); the stand-ins compute in float32 whatever it says."""
     torch.manual_seed(0)
     G = a.G(8, list(widths), list(groups), classes, 8, 4 * 2 ** (len(widths) - 1))
     D = a.D(list(widths), list(groups), classes, 4 * 2 ** (len(widths) - 1))
+    n = len(widths)
+    for i in range(n) if bf16 else ():
+        G.Model.MainLayers[i].DataType = torch.bfloat16 if i >= n - min(n - 1, 4) else torch.float32
+        D.Model.MainLayers[i].DataType = torch.bfloat16 if i < min(n - 1, 4) else torch.float32
     with torch.no_grad():  # random everywhere (the authors zero each block's last conv at init): a misplaced tensor shows
         for m in (G, D):
             for n, p in m.named_parameters():
@@ -203,7 +209,8 @@ def test_a_snapshot_becomes_a_run_whose_tensors_sit_where_gankit_uses_them(autho
     assert rec["model"] == {"arch": "r3gan", "widths": [16, 16, 8], "groups": [4, 4, 2], "blocks": 2, "expansion": 2.0,
                             "z_dim": 8, "cond": True, "class_embed_dim": 8}
     assert rec["resolution"] == 16 and rec["num_classes"] == 10 and rec["cur_nimg"] == 123456
-    assert rec["training_set"] == {"path": "cifar10.zip", "resolution": 16} and len(rec["bf16_stages"]) == 3
+    assert rec["training_set"] == {"path": "cifar10.zip", "resolution": 16} and rec["bf16_stages"] == ["Model.MainLayers.1", "Model.MainLayers.2"]
+    assert rec["precision"] == "bf16" and rec["bf16_rule_matches"]
     cfg = load_run_config(tmp_path / "run")
     assert cfg.model.widths == [16, 16, 8] and cfg.model.cond and cfg.data.resolution == 16
     G = load_generator(tmp_path / "run")  # G_ema
@@ -232,8 +239,9 @@ def test_a_snapshot_becomes_a_run_whose_tensors_sit_where_gankit_uses_them(autho
 @pytest.mark.parametrize("classes", [0, 10])
 def test_the_imported_networks_compute_what_the_source_networks_compute(authors, tmp_path, classes):
     """The stand-ins run R3GAN's reference computation (per-channel [1,3,3,1] resampling by conv, biased leaky ReLU,
-    inverted-bottleneck blocks); gankit's imported G_ema and D give the same images and logits on the same inputs."""
-    snap = snapshot(authors, classes=classes)
+    inverted-bottleneck blocks, all in float32); gankit's imported G_ema and D give the same images and logits on the
+    same inputs."""
+    snap = snapshot(authors, classes=classes, bf16=False)
     pkl = dump(snap, tmp_path / "net.pkl", authors)
     with gone(authors):
         import_pickle(pkl, tmp_path / "run")
@@ -371,3 +379,50 @@ def test_pickle_walks_are_bounded_before_anything_walks_them(tmp_path):
     for _ in range(12):
         fine = [fine, fine]  # shared, but 2^13 paths: walked in full by the checks after it
     check_bounded({"G_ema": fine, "layers": [{"w": torch.zeros(2)} for _ in range(1000)]}, tmp_path / "x.pkl")
+
+
+def test_an_imported_float32_source_samples_as_its_authors_g_ema_in_real_processes(authors, tmp_path):
+    """A source whose stages are all float32, wide enough (32+) that precision=auto would pick bf16 on this CPU:
+    `gankit generate` on the imported run gives the source G_ema's images to 1e-6 (it sampled 1.2e-2 away in bf16)."""
+    import numpy as np
+
+    from gankit.sampling import generate, latents, to_uint8
+
+    snap = snapshot(authors, widths=(32, 32, 32), groups=(4, 4, 4), bf16=False)
+    pkl = dump(snap, tmp_path / "net.pkl", authors)
+    with gone(authors):
+        rec = import_pickle(pkl, tmp_path / "run")
+    assert rec["bf16_stages"] == [] and rec["precision"] == "fp32"
+    out = tmp_path / "s.npz"
+    p = subprocess.run([sys.executable, "-m", "gankit", "generate", "--run", str(tmp_path / "run"), "--n", "6", "--seed",
+                        "3", "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    G = load_generator(tmp_path / "run")
+    with torch.no_grad():
+        want, got = snap["G_ema"](latents(6, 8, seed=3), None), generate(G, 6, seed=3)
+    assert (want - got).abs().max().item() < 1e-6 * max(1.0, want.abs().max().item())
+    assert np.array_equal(np.load(out)["samples"], to_uint8(got).numpy())  # the CLI samples exactly this
+
+
+def test_fine_tuning_an_import_keeps_its_g_ema(authors, tmp_path):
+    """The imported schedule starts at 0 images; with train.ema_ramp=false (set by import) the first steps average
+    into the source's G_ema at the final half-life instead of replacing it with G (half-life 0)."""
+    snap = snapshot(authors)
+    pkl = dump(snap, tmp_path / "net.pkl", authors)
+    with gone(authors):
+        import_pickle(pkl, tmp_path / "run", {"train.batch": 4, "train.kimg": 0.008, "train.metrics": "none",
+                                              "train.tensorboard": False, "train.aug_p": 0, "train.ema_kimg": 10})
+    assert load_run_config(tmp_path / "run").train.ema_ramp is False
+    before = {k: v.clone() for k, v in load_generator(tmp_path / "run").state_dict().items()}
+    data = tmp_path / "data"
+    data.mkdir()
+    from PIL import Image
+    for i in range(8):
+        Image.new("RGB", (16, 16), (30 * i, 0, 0)).save(data / f"{i}.png")
+    assert main(["train", "--config", str(tmp_path / "run" / "config.json"), "--data", str(data), "--out",
+                 str(tmp_path / "run")]) == 0
+    after = load_generator(tmp_path / "run").state_dict()
+    from gankit.checkpoint import list_checkpoints, load_checkpoint
+    G = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])[0]["G"]
+    k = "basis.basis"  # G_ema = G + 1 in the source: a replaced G_ema would sit near G, a kept one near G_ema
+    assert (after[k] - before[k]).abs().max() < 0.05 < (after[k] - G[k]).abs().min()

@@ -102,8 +102,11 @@ def load_npz(path: Path) -> Tensor:
 
 
 def _native_resolution(path: Path, subdir: str) -> int:
-    """Side of the first image of a folder/archive (must be square-able: centre crop happens later)."""
+    """The shorter side every image of a folder or archive shares (each file's header is read; a centre crop to a
+    square happens later). Files whose header cannot be read are counted in a warning; sides that differ are refused,
+    naming two files, since no single size is the images' own."""
     import io
+    import warnings
 
     from PIL import Image
 
@@ -114,8 +117,24 @@ def _native_resolution(path: Path, subdir: str) -> int:
     names, _ = _select(src, "" if root is not path else subdir)
     if not names:
         raise GankitError(f"no images found in {root}; point at a folder or archive of .png/.jpg files")
-    with Image.open(io.BytesIO(src.read(names[0]))) as im:
-        return min(im.size)
+    sides: dict[int, str] = {}
+    bad: list[str] = []
+    for name in names:
+        try:  # a folder's file opens by path (PIL reads the header only); an archive member from its bytes
+            with Image.open(root / name if src.kind == "folder" else io.BytesIO(src.read(name))) as im:
+                sides.setdefault(min(im.size), name)
+        except Exception:  # noqa: BLE001  empty, not an image, a decompression bomb, an encrypted zip member
+            bad.append(name)
+    if not sides:
+        raise GankitError(f"no image in {root} can be read (first: {names[0]}); check the files")
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(names)} files in {root} have no readable image header (first: {bad[0]}); "
+                      "they are skipped", stacklevel=3)
+    if len(sides) > 1:
+        (a, fa), (b, fb) = sorted(sides.items())[0], sorted(sides.items())[-1]
+        raise GankitError(f"images in {root} differ in size ({fa}: {a} px, {fb}: {b} px); pass --resolution to "
+                          "resize them all to one")
+    return next(iter(sides))
 
 
 def resolve_source(spec: str, n: int, seed: int, data_path: str = "", subdir: str = "", resolution: int = 0,

@@ -10,7 +10,7 @@ from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPAutoencoderD, MLPDiscriminator, MLPGenerator
 from .progressive import growth, set_growth  # noqa: F401  (public: the growth schedule beside the networks)
-from .r3gan import Discriminator, Generator, stage_plan
+from .r3gan import Discriminator, Generator, bf16_stages, stage_plan
 from .resnet import ResNetDiscriminator, ResNetGenerator, default_d_widths
 from .stylegan import StyleDiscriminator, StyleGenerator
 
@@ -41,11 +41,12 @@ def set_bf16(arch: str, on: bool, *nets: nn.Module) -> None:
 
 
 def precision_for(cfg: Config, device: torch.device | str) -> str:
-    """resolve_precision for a config: the widths of its stages above 4x4 at the data's resolution (r3gan.stage_plan)."""
+    """resolve_precision for a config: the widths of its bf16 stages at the data's resolution (r3gan.stage_plan)."""
     m, widths = cfg.model, []
     if NETWORKS.caps(m.arch).get("bf16"):
         try:
-            widths = [w for w, _ in stage_plan(cfg.data.resolution or 0, m.widths, m.groups)[1:]]
+            plan = stage_plan(cfg.data.resolution or 0, m.widths, m.groups)
+            widths = [w for w, _ in plan[len(plan) - bf16_stages(len(plan)):]]
         except ValueError:  # a plan R3GAN cannot build: validate_model says why; no bf16 stages to weigh
             pass
     return resolve_precision(cfg.train.precision, m.arch, device, widths)

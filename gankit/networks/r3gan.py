@@ -104,6 +104,15 @@ def _check_groups(plan: list[tuple[int, int]], expansion: float) -> None:
                              "choose model.groups dividing width * expansion")
 
 
+BF16_STAGES = 4  # the authors' train.py: FP16Stages = the top 3 of 4 stages (CIFAR-10), the top 4 of 5 or 7 (FFHQ)
+
+
+def bf16_stages(n: int) -> int:
+    """How many of n stages run in bf16 under train.precision=bf16: the highest-resolution min(n - 1, 4), as the
+    authors' presets choose (never the 4x4 stage; G's last stages, D's first, the mirror image)."""
+    return min(n - 1, BF16_STAGES)
+
+
 def _bf16(x: torch.Tensor, enabled: bool) -> torch.autocast:
     """bf16 autocast on x's device when enabled (R3GAN: high-resolution stages in bf16, the 4x4 head in float32)."""
     return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -119,7 +128,7 @@ class Generator(nn.Module):
         plan = stage_plan(resolution, widths, groups)
         _check_groups(plan, expansion)
         self.z_dim, self.num_classes, self.resolution, self.channels = z_dim, num_classes, resolution, channels
-        self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
+        self.bf16 = False  # train.precision=bf16 sets it: the bf16_stages(n) highest-resolution stages under bf16 autocast
         total_blocks = blocks * len(plan)
         self.embed = linear(num_classes, class_embed_dim) if num_classes else None
         self.basis = GenerativeBasis(z_dim + (class_embed_dim if num_classes else 0), plan[0][0])
@@ -139,8 +148,9 @@ class Generator(nn.Module):
                 raise ValueError("this generator is class-conditional: pass one-hot classes c")
             z = torch.cat([z, self.embed(c.to(z.dtype))], dim=1)
         x = self.basis(z)
-        for i, stage in enumerate(self.stages):  # the 4x4 stage in float32, later ones in bf16 when enabled
-            with _bf16(x, self.bf16 and i > 0):
+        first = len(self.stages) - bf16_stages(len(self.stages))
+        for i, stage in enumerate(self.stages):  # the 4x4 (and, beyond 5 stages, low-resolution) stages in float32
+            with _bf16(x, self.bf16 and i >= first):
                 x = stage(x)
         with _bf16(x, self.bf16 and len(self.stages) > 1):
             return self.to_rgb(x).float()
@@ -155,7 +165,7 @@ class Discriminator(nn.Module):
         plan = stage_plan(resolution, widths, groups)[::-1]  # high resolution first
         _check_groups(plan, expansion)
         self.num_classes = num_classes
-        self.bf16 = False  # train.precision=bf16 sets it: stages above 4x4 under bf16 autocast
+        self.bf16 = False  # train.precision=bf16 sets it: the bf16_stages(n) highest-resolution stages under bf16 autocast
         total_blocks = blocks * len(plan)
         self.from_rgb = conv(channels, plan[0][0], 1)
         stages: list[nn.Module] = []
@@ -170,12 +180,12 @@ class Discriminator(nn.Module):
         self.embed = linear(num_classes, last, gain=1 / math.sqrt(last)) if num_classes else None
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        last = len(self.stages) - 1
-        with _bf16(x, self.bf16 and last > 0):
+        last, k = len(self.stages) - 1, bf16_stages(len(self.stages))
+        with _bf16(x, self.bf16 and k > 0):
             x = self.from_rgb(x)
-        for i, stage in enumerate(self.stages):  # bf16 when enabled, except the 4x4 stage and head (reference)
-            with _bf16(x, self.bf16 and i < last):
-                x = stage(x.float() if i == last else x)
+        for i, stage in enumerate(self.stages):  # bf16 when enabled on the first k, never the 4x4 stage and head
+            with _bf16(x, self.bf16 and i < k):
+                x = stage(x.float() if i == k else x)
         h = self.head(x.float())
         if self.embed is not None:
             if c is None:

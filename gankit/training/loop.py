@@ -45,7 +45,7 @@ def schedule(cfg: Config, images: float) -> dict[str, float]:
             "beta2": cosine_ramp(images, T, t.beta2, t.beta2_final),
             "gamma": cosine_ramp(images, T, cfg.loss.gamma, cfg.loss.gamma_final),
             "aug_p": cosine_ramp(images, T, 0.0, t.aug_p),
-            "ema_half_life": cosine_ramp(images, T, 0.0, t.ema_kimg * 1000),
+            "ema_half_life": cosine_ramp(images, T, 0.0 if t.ema_ramp else t.ema_kimg * 1000, t.ema_kimg * 1000),
             "noise_std": cosine_ramp(images, T, t.instance_noise, 0.0)}
 
 

@@ -133,6 +133,8 @@ EXTRA_ROWS = [
     (["export", "--run", "{run}", "--format", "torchscript", "--out", "{run}/checkpoints/ckpt-000000032.safetensors"],
      "a file of the run", {}),
     (["export", "--run", "{run}", "--format", "torchscript", "--out", "{run}/config"], "would overwrite config.json", {}),
+    (["eval", "--images", "{hostile}/mixed", "--metrics", "modes", "--n", "10"], "differ in size", {}),
+    (["eval", "--images", "{hostile}/unreadable", "--metrics", "modes", "--n", "10"], "no image in", {}),
 ]
 
 
@@ -149,6 +151,14 @@ def _hostile_files(d: Path) -> None:
     (d / "folder.toml").mkdir()
     os.mkfifo(d / "fifo.toml")
     (d / "unknown-section.toml").write_text("[nope]\nx = 1\n")
+    from PIL import Image
+
+    (d / "mixed").mkdir()
+    Image.new("RGB", (8, 8)).save(d / "mixed" / "a.png")
+    Image.new("RGB", (16, 16)).save(d / "mixed" / "b.png")
+    (d / "unreadable").mkdir()
+    (d / "unreadable" / "a.png").write_bytes(b"")
+    (d / "unreadable" / "b.png").write_bytes(b"not a png")
     selfref: list = []
     selfref.append(selfref)
     (d / "self-ref.pkl").write_bytes(pickle.dumps({"G_ema": selfref}))

@@ -334,3 +334,43 @@ def test_eval_shows_progress_for_any_n_and_the_preprocessing_in_plain_text(capsy
     out, err = capsys.readouterr()
     assert "50/50 images" in err
     assert re.search(r"^protocol  digits: .+ \(input .+\)$", out, re.M), out
+
+
+def test_eval_images_read_every_files_size_not_the_first_only(tmp_path):
+    """The first file empty, one a decompression bomb header, one an encrypted zip member: counted and skipped;
+    sizes that differ are refused naming two files, where the first file alone used to decide."""
+    import warnings
+    import zipfile
+
+    from PIL import Image
+
+    from gankit.errors import GankitError
+    from gankit.eval.sources import _native_resolution
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    (d / "000.png").write_bytes(b"")
+    for i in range(3):
+        Image.new("RGB", (16, 16), (50 * i, 0, 0)).save(d / f"{i + 1:03d}.png")
+    Image.new("1", (1, 1)).save(d / "bomb.png")
+    bomb = bytearray((d / "bomb.png").read_bytes())
+    bomb[16:24] = (200_000).to_bytes(4, "big") * 2  # IHDR: 200,000 x 200,000 pixels, far past PIL's bomb limit
+    (d / "bomb.png").write_bytes(bytes(bomb))
+    with pytest.warns(UserWarning, match=r"2 of 5 files in .* have no readable image header \(first: 000.png\)"):
+        assert _native_resolution(d, "") == 16
+    Image.new("RGB", (32, 32)).save(d / "big.png")
+    with pytest.raises(GankitError, match=r"differ in size \(001.png: 16 px, big.png: 32 px\); pass --resolution"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _native_resolution(d, "")
+    z = tmp_path / "a.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(d / "001.png", "001.png")
+        f.write(d / "002.png", "002.png")
+    raw = bytearray(z.read_bytes())
+    raw[6] |= 1  # the first member's general-purpose flag: encrypted (its central directory entry too)
+    cd = raw.find(b"PK\x01\x02")
+    raw[cd + 8] |= 1
+    z.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=r"1 of 2 files .* \(first: 001.png\)"):
+        assert _native_resolution(z, "") == 16

@@ -141,3 +141,20 @@ def test_cpu_micro_batch_default(tmp_path) -> None:
     assert p.returncode == 0, p.stderr
     assert "micro-batches of 32" in p.stdout + p.stderr
     assert json.loads((out / "config.json").read_text())["train"]["batch_gpu"] == 32
+
+
+@pytest.mark.parametrize("n,g_stages,d_stages", [(2, {1}, {0}), (4, {1, 2, 3}, {0, 1, 2}), (5, {1, 2, 3, 4}, {0, 1, 2, 3}),
+                                                 (7, {3, 4, 5, 6}, {0, 1, 2, 3})])
+def test_bf16_runs_on_the_stages_the_authors_choose(n, g_stages, d_stages):
+    """brownvc/R3GAN's train.py: FP16Stages [-1, -2, -3] for 4 stages (CIFAR-10, ImageNet-32), [-1..-4] for 5
+    (FFHQ-64) and 7 (FFHQ-256); D mirrors G. So the top min(n - 1, 4) of G, the first as many of D."""
+    res, widths = 4 * 2 ** (n - 1), [8] * n
+    G, D = Generator(res, 3, 8, widths, [2] * n, blocks=1), Discriminator(res, 3, widths, [2] * n, blocks=1)
+    seen: dict[str, set[int]] = {"G": set(), "D": set()}
+    for name, net in (("G", G), ("D", D)):
+        net.bf16 = True
+        for i, stage in enumerate(net.stages):
+            stage.register_forward_pre_hook(lambda m, a, i=i, name=name: seen[name].add(i) if torch.is_autocast_enabled("cpu") else None)
+    with torch.no_grad():
+        D(G(torch.randn(1, 8)))
+    assert seen == {"G": g_stages, "D": d_stages}
