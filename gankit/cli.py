@@ -1,4 +1,4 @@
-"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, report, import, export, presets, describe."""
+"""The `gankit` command line: train, generate, eval, truncation, experiment, plot, report, import, export, phema, presets, describe."""
 from __future__ import annotations
 
 import argparse
@@ -286,6 +286,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_phema(args: argparse.Namespace) -> int:
+    from .training.phema import write_phema_run
+
+    out = Path(args.out) if args.out else Path(f"{str(args.run_dir).rstrip('/')}-phema{args.sigma_rel:g}")
+    rec = write_phema_run(Path(args.run_dir), args.sigma_rel, out)
+    print(f"wrote {out}: G_ema with post-hoc EMA sigma_rel {args.sigma_rel:g} at step {rec['step']:.0f}, mixed from "
+          f"{rec['snapshots']} snapshots of profiles {rec['stored_sigma_rels']}; `gankit generate/eval/export --run {out}`")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_generator
 
@@ -465,6 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--set", action="append", metavar="KEY=VALUE", help="the fine-tuning recipe, e.g. train.batch=64 "
                     "(the networks' shape comes from the pickle)")
     im.set_defaults(fn=cmd_import)
+
+    ph = sub.add_parser("phema", help="rebuild a run's G_ema with any EMA length from its post-hoc EMA snapshots "
+                        "(train.phema; Karras et al. 2024) as a new run that generate, eval and export take")
+    ph.add_argument("run_dir", help="run directory trained with train.phema")
+    ph.add_argument("--sigma-rel", type=float, required=True, help="relative EMA length, e.g. 0.08 (EDM2's range "
+                    "0.01-0.25; within what the stored profiles span)")
+    ph.add_argument("--out", help="new run directory (default RUN_DIR-phemaSIGMA)")
+    ph.set_defaults(fn=cmd_phema)
 
     ex = sub.add_parser("export", help="write a run's EMA generator as ONNX or TorchScript (float32; class and psi "
                         "inputs where the generator has them)")

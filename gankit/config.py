@@ -97,6 +97,8 @@ class TrainConfig:
     aug_p: float = 0.0  # final augmentation probability (ramps up from 0)
     ema_kimg: float = 5000.0  # final EMA half-life in kimg (ramps up from 0)
     ema_ramp: bool = True  # false: the half-life is ema_kimg from the first step (an imported run's G_ema is kept)
+    phema: str = ""  # post-hoc EMA: the sigma_rel of each power-function profile tracked (EDM2: "0.05,0.10"); "": none
+    phema_kimg: float = field(default=0.0, metadata=RESUMABLE)  # a snapshot of the profiles every N kimg (0: train.snapshot_kimg / 8)
     seed: int = 0
     log_kimg: float = field(default=0.0, metadata=RESUMABLE)  # scalars every so many kimg (0: 100 lines per run)
     snapshot_kimg: float = field(default=0.0, metadata=RESUMABLE)  # checkpoint + grid + metrics every so many kimg (0: 4 per run)
@@ -297,6 +299,10 @@ def validate_ranges(cfg: Config) -> None:
         raise bad("train.prefetch", "0 (load in the step), N > 0 batches ahead, or -1 (auto)")
     if not 0 <= flat["train.seed"] < 2 ** 63:  # torch's generators take a signed 64-bit seed
         raise bad("train.seed", "in [0, 2^63)")
+    if flat["train.phema"]:
+        from .training.phema import phema_sigmas
+
+        phema_sigmas(flat["train.phema"])
     for key in ("train.batch", "train.batch_gpu"):  # caught before --out is written, not by a failed allocation after
         if flat[key] > MAX_BATCH:
             raise bad(key, f"at most {MAX_BATCH:,} (the largest preset's is 4,096; on the CPU train.batch_gpu keeps "

@@ -37,12 +37,19 @@ class Sampler(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         a = dict(zip(self.inputs, args))
-        c = F.one_hot(a["class"], self.G.num_classes).float() if "class" in a else None
+        c = self.one_hot(a["class"]) if "class" in a else None
         if "psi" not in a:
             return self.G(a["z"], c)
         w_avg = self.G.mapping.w_avg  # StyleGAN's truncation as tensor arithmetic, so psi stays an input
         w = w_avg + a["psi"] * (self.G.mapping(a["z"], c) - w_avg)
         return self.G.synthesis(w[:, None].repeat(1, self.G.num_ws, 1), a["z"], c)
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        """Rows of the identity: an index outside 0..K-1 fails in both runtimes (ONNX's OneHot would give a zero row
+        without a word); a negative one is moved past K first, since a gather counts it from the end."""
+        k = self.G.num_classes
+        eye = torch.eye(k, device=labels.device)
+        return eye[labels + (labels < 0).long() * (2 * k)]
 
     def example(self, n: int = 2) -> tuple[torch.Tensor, ...]:
         """Inputs of batch n (the export traces these; N stays free)."""

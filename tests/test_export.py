@@ -86,3 +86,18 @@ def test_export_from_the_command_line(runs, tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
     assert main(["export", "--run", str(tmp_path / "none"), "--format", "torchscript", "--out", str(out)]) == 2
     assert "not a gankit run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_out_of_range_class_is_refused_by_both_runtimes(runs, tmp_path, fmt):
+    """The digits run has 10 classes: 10 and -1 are refused (ONNX's OneHot used to give a zero row, silently)."""
+    out = tmp_path / f"g.{fmt}"
+    export_generator(runs["r3gan-cond"], fmt, out)
+    G = load_generator(runs["r3gan-cond"])
+    z = torch.randn(2, G.z_dim)
+    run = (lambda z, c: ort.InferenceSession(str(out)).run(None, {"z": z.numpy(), "class": c.numpy()})[0]) \
+        if fmt == "onnx" else torch.jit.load(str(out))
+    run(z, torch.tensor([0, 9]))  # in range: fine
+    for bad in ([3, 10], [-1, 2]):
+        with pytest.raises(Exception):  # noqa: B017  (onnxruntime's and torch's own error types)
+            run(z, torch.tensor(bad))

@@ -352,7 +352,8 @@ class ImageFolder(Dataset):
         if self.images is not None:
             yield from super().content()
             return
-        yield "\n".join(f"{n}:{self.src.size(n)}" for n in self.names).encode()
+        # surrogateescape: a file name that is not UTF-8 (os gives its bytes as surrogates) hashes as its own bytes
+        yield "\n".join(f"{n}:{self.src.size(n)}" for n in self.names).encode(errors="surrogateescape")
         idx = torch.linspace(0, len(self) - 1, min(len(self), 16)).round().long()
         yield self.get(idx)[0].numpy().tobytes()
         yield self.labels.numpy().tobytes()

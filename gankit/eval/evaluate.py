@@ -116,6 +116,7 @@ def _is(g, r, o):
     return inception_score(g.probs, splits=10)
 
 
+POINT_METRICS = {"modes", "pr", "dc"}  # on 2-D points; FID/KID/IS/LPIPS are image metrics
 HQ_CONFIDENCE = 0.9  # a stacked-digit sample is "high quality" when the classifier gives each channel's digit >= 0.9
 
 
@@ -153,9 +154,11 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     from .metrics.extractors import load_extractor
 
     out = Collected(dataset=src.dataset)
-    if src.kind == "points":
+    if src.kind == "points":  # 2-D mixtures: the coordinates are the features (k-NN metrics in the plane)
         out.points = torch.cat(list(src.batches(max(opts.batch, 1024))))
         out.n = out.points.shape[0]
+        out.features = out.points.float()
+        out.protocols = {"features": {"features": "the raw 2-D coordinates (no extractor)"}}
         return out
     clf = _classifier_for(src, ref, opts)
     feat = load_extractor(opts.extractor, opts.inception_weights, opts.device) if "features" in needs else None
@@ -206,6 +209,9 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
 def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Path] = None) -> Collected:
     """The reference's features: from a statistics file, gankit's cache, or one pass (then cached)."""
     from .metrics.extractors import load_extractor
+
+    if ref.kind == "points":  # coordinates: nothing to extract, nothing worth caching
+        return collect(ref, needs, opts)
     from .metrics.inception import cache_dir
 
     proto = load_extractor(opts.extractor, opts.inception_weights, opts.device).protocol()
@@ -253,8 +259,9 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     if not metrics:
         raise GankitError(f"no metrics asked for; pass --metrics with some of {', '.join(METRICS.names())}")
     needs = {m.needs for m in metrics.values()}
-    if src.kind == "points" and set(metrics) - {"modes"}:
-        raise GankitError(f"2-D point sets support only the modes metric, not {', '.join(sorted(set(metrics) - {'modes'}))}")
+    if src.kind == "points" and set(metrics) - POINT_METRICS:
+        raise GankitError(f"2-D point sets support the metrics {', '.join(sorted(POINT_METRICS))} (precision/recall "
+                          f"and density/coverage on the coordinates), not {', '.join(sorted(set(metrics) - POINT_METRICS))}")
     if opts.n < 1:
         raise GankitError(f"--n must be positive, got {opts.n}")
     need_ref = needs_reference(list(metrics))

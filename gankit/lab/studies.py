@@ -92,6 +92,33 @@ EXPERIMENTS.register("mma-digits")(Experiment(
     ["modes", "modes_kl", "modes_hq_fraction", "is_mean", "lpips_div_mean", "fid"], seeds=[42, 43, 44, 45, 46],
     plot=("modes", "fid"), curves=("modes", "modes_hq_fraction", "is_mean", "lpips_div_mean", "fid")))
 
+# Issue 27: MMA-GAN against regularised baselines, with recall and coverage beside the mode metrics (precision/
+# recall and density/coverage on the raw coordinates for 2-D points). Grid: the preset as shipped (RpGAN + R1 + R2 on
+# the tuned recipe), the tuned non-saturating baseline plus R1 + R2 (one change from ns-tuned), and plus spectral
+# norm on D; MMA-GAN's arms as in mma-grid25. About 5 single-thread minutes per cell, 100 cells.
+_POINT_METRICS = {"train.metrics": "modes,pr,dc"}
+EXPERIMENTS.register("mma-grid25-reg")(Experiment(
+    "MMA-GAN on the 25-Gaussian grid against regularised baselines (R1 + R2 as the preset ships it, the tuned "
+    "non-saturating loss with R1 + R2 or spectral norm), with recall and coverage (MLPs, 960k real images, 10 seeds)",
+    {"grid25": ("mlp-grid25", {**_points(960), **_POINT_METRICS})},
+    [Method("ns-tuned", _NS), Method("preset-r1r2", {}), Method("ns-tuned-r1r2", {"loss.name": "nonsaturating"}),
+     Method("ns-tuned-sn", {**_NS, "model.spectral_norm": True}), Method("mma-gan", _MMA_SETS, _MMA_ARMS, MMA_SHORT)],
+    ["modes", "modes_hq_fraction", "modes_kl", "pr_precision", "pr_recall", "dc_density", "dc_coverage"],
+    seeds=_SEEDS10, plot=("pr_recall", "modes_hq_fraction"), curves=("modes", "modes_hq_fraction", "pr_recall",
+                                                                     "dc_coverage")))
+# Stacked digits: DCGAN's recipe plus R1 + R2 (gamma 1 -> 0.1, r3gan-digits' tuned values on this data) or plus spectral
+# norm on D, one change each; recall and coverage on the digits classifier's features.
+EXPERIMENTS.register("mma-digits-reg")(Experiment(
+    "MMA-GAN on stacked digits against DCGAN with R1 + R2 or spectral norm, with recall and coverage (DCGAN networks "
+    "at 16x16, 200k real images, 5 seeds)",
+    {"stacked-digits": ("dcgan-digits", {**_DIGITS, "train.metrics": "modes,is,lpips_div,fid,pr,dc"})},
+    [Method("dcgan", {**_ADAM, **_NS}),
+     Method("dcgan-r1r2", {**_ADAM, **_NS, "loss.regularizers": ["r1", "r2"], "loss.gamma": 1.0, "loss.gamma_final": 0.1}),
+     Method("dcgan-sn", {**_ADAM, **_NS, "model.spectral_norm": True}),
+     Method("mma-gan", {**_ADAM, **_MMA_SETS}, _DIGITS_ARMS, MMA_SHORT)],
+    ["modes", "modes_kl", "modes_hq_fraction", "pr_recall", "dc_coverage", "is_mean", "fid"], seeds=[42, 43, 44, 45, 46],
+    plot=("pr_recall", "fid"), curves=("modes", "pr_recall", "dc_coverage", "fid")))
+
 # CIFAR-10 at CPU scale (issue 16): DCGAN at half width (G 128-64-32 channels) on the JPEG copy, DCGAN's recipe,
 # 3 seeds; MMA-GAN at K = 4 with L_div, and without it (lambda = 0). FID and KID on 1000 samples against 1000
 # training images (a seed's reference is the same for every arm); LPIPS diversity on 500 pairs. FID at n = 1000 is

@@ -31,6 +31,7 @@ from ..networks import build_networks, count_params, micro_batch_for, precision_
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from ..sampling import save_samples
+from .phema import PowerEMA, phema_sigmas
 from .schedules import cosine_ramp, ema_beta
 from .snapshot import metric_names, save_state, update_best, write_snapshot
 from .state import TrainState
@@ -104,6 +105,8 @@ def train_step(s: TrainState, cfg: Config, obj: Objective, num_classes: int, fmt
     dist.all_reduce_grads(s.G.parameters())
     s.opt_G.step()
     update_ema(s.G_ema, s.G, ema_beta(t.batch, h["ema_half_life"]))
+    if s.phema is not None:
+        s.phema.update(s.G, s.step + 1)
     s.images, s.step = s.images + t.batch * obj.n_critic, s.step + 1  # real images shown to D
     stats["data_s"] = torch.tensor(waited[0])
     return stats
@@ -290,7 +293,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
                    prefetching(InfiniteLoader(dataset, t.batch, seed=t.seed, xflip=cfg.data.xflip, shard=(rank, world)),
                                t.prefetch, device),
                    torch.Generator().manual_seed(t.seed + 1), torch.Generator().manual_seed(t.seed * 1000 + 17 + rank), device,
-                   objective=obj)
+                   objective=obj, phema=PowerEMA(G, phema_sigmas(t.phema)) if t.phema else None)
     latest = _resume_point(out, from_best, progress if rank == 0 else (lambda m: None),
                            lambda states, meta: s.load_state_dict(states))
     if latest is not None:
@@ -326,13 +329,18 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
     ckpt_every = t.checkpoint_kimg * 1000 or math.inf  # checkpoints alone between snapshots (cheap: no samples, no metrics)
 
-    def marks() -> tuple[float, float, dict, dict, int, float]:
-        """Next log and snapshot points after s.images, and empty log accumulators (at start and after a rollback)."""
-        return ((s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every, {}, {},
-                s.images, time.time())
+    def marks(resumed: bool = False) -> tuple[float, float, float]:
+        """Next log and snapshot points after s.images; the log accumulators emptied (after a rollback), or kept as
+        the checkpoint had them (at a start)."""
+        if not resumed:
+            s.log_sums, s.log_counts = {}, {}
+        return (s.images // log_every + 1) * log_every, (s.images // snap_every + 1) * snap_every, time.time()
 
-    next_log, next_snap, sums, counts, images_log, t_log = marks()
+    next_log, next_snap, t_log = marks(resumed=True)
+    images_log = s.images  # the throughput counts this process's own images and time
     next_ckpt = (s.images // ckpt_every + 1) * ckpt_every
+    phema_every = t.phema_kimg * 1000 or snap_every / 8  # the rebuild is only as good as the snapshots are dense
+    next_phema = (s.images // phema_every + 1) * phema_every
     while s.images < total:
         stats = train_step(s, cfg, obj, num_classes, fmt, G_fwd)
         for hook in hooks:  # e.g. a test's fault injection (health.Faults)
@@ -341,8 +349,10 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
         flags = dist.all_reduce_sum(torch.tensor([float(bool(bad)), float(stop.requested is not None)], device=s.device))
         if flags[0] > 0:
             rollback(s, cfg, out, ", ".join(bad) or "values on another rank", monitor)
-            next_log, next_snap, sums, counts, images_log, t_log = marks()
+            next_log, next_snap, t_log = marks()
+            images_log = s.images
             continue
+        sums, counts = s.log_sums, s.log_counts
         for k, v in stats.items():
             sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         if flags[1] > 0:
@@ -351,11 +361,16 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
                           "run the same command to resume")
             return
         done = s.images >= total
+        if s.phema is not None and (s.images >= next_phema or done) and dist.rank() == 0:
+            s.phema.save(out / "phema", s.images, s.step)  # a kill before the next checkpoint redoes it, bitwise
+        if s.images >= next_phema:
+            next_phema += phema_every * (1 + (s.images - next_phema) // phema_every)
         if s.images >= next_log or done:
             bad_w = nonfinite_weights({"G": s.G, "D": s.D})
             if dist.all_reduce_sum(torch.tensor([float(bool(bad_w))], device=s.device))[0] > 0:
                 rollback(s, cfg, out, "weights of " + (", ".join(bad_w) or "another rank"), monitor)
-                next_log, next_snap, sums, counts, images_log, t_log = marks()
+                next_log, next_snap, t_log = marks()
+                images_log = s.images
                 continue
             keys = sorted(sums)
             means = dist.all_reduce_sum(torch.stack([torch.as_tensor(sums[k] / counts[k], device=s.device).float()
@@ -372,7 +387,7 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             record["data_wait"] = record.pop("data_s") * counts["data_s"] / max(now - t_log, 1e-9)
             monitor.scalars(record)
             monitor.line(record, s.images, "".join(f"  {k} {record[k]:.3g}" for k in obj.penalties if k in record))
-            sums, counts, images_log, t_log = {}, {}, s.images, now
+            s.log_sums, s.log_counts, images_log, t_log = {}, {}, s.images, now
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:
             metrics = write_snapshot(s, cfg, dataset, out, num_classes,

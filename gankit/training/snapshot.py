@@ -15,7 +15,7 @@ from ..checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
 from ..config import Config
 from ..data import Dataset
 from ..errors import GankitError
-from ..eval.evaluate import METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
+from ..eval.evaluate import METRICS, POINT_METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
 from ..sampling import generate, save_samples
 from .state import TrainState
 
@@ -28,6 +28,9 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     names = [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
     for n in names:
         METRICS.get(n)  # unknown names fail before training starts
+    if dataset.kind == "points" and set(names) - POINT_METRICS:  # and image metrics on points, not at each snapshot
+        raise GankitError(f"train.metrics has {', '.join(sorted(set(names) - POINT_METRICS))}, which 2-D point sets do "
+                          f"not support; use some of {', '.join(sorted(POINT_METRICS))}")
     if "kid" in names and cfg.train.eval_n < EvalOptions.kid_subset_size:
         raise GankitError(f"train.metrics has kid, whose subsets hold {EvalOptions.kid_subset_size} samples, but "
                           f"train.eval_n is {cfg.train.eval_n}; raise train.eval_n or drop kid")

@@ -248,3 +248,13 @@ def test_repeated_links_and_escaping_archive_members_are_counted_and_the_first_c
         assert len(ds) == 2  # a.png and b.png
         images, _ = ds.get(torch.tensor([0]))  # names sorted: a.png
         assert int(images.min()) == 200, f"{path.name}: the later copy of a.png was read"
+
+
+def test_a_file_name_that_is_not_utf8_in_a_streamed_folder(tmp_path: Path) -> None:
+    """os gives such a name's bytes as surrogates; the fingerprint of a streamed folder hashes names and used to
+    raise UnicodeEncodeError there (a traceback at `train --data`)."""
+    for i in range(3):
+        solid(tmp_path / f"{i}.png", (60 * i, 0, 0))
+    os.rename(tmp_path / "0.png", os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png"))
+    ds = folder(tmp_path, resolution=8, in_memory="no")
+    assert len(ds) == 3 and ds.describe()["fingerprint"]

@@ -215,8 +215,20 @@ def test_modes_on_points_source():
     src = resolve_source("grid25", 2000, 0)
     r = evaluate(src, None, EvalOptions(metrics=["modes"], n=2000))["modes"]
     assert r["modes"] == 25 and r["hq_fraction"] > 0.98
-    with pytest.raises(GankitError, match="only the modes metric"):
+    with pytest.raises(GankitError, match="2-D point sets support the metrics dc, modes, pr .*not fid"):
         evaluate(resolve_source("grid25", 100, 0), None, EvalOptions(metrics=["fid"], n=100))
+
+
+def test_precision_recall_density_coverage_on_points_use_the_coordinates():
+    """The grid against another draw of itself: all four near 1 (k-NN balls on the plane). The ring against the grid:
+    the ring's 8 modes reach few of the grid's 25 (recall, coverage ~0.16) and half of its points land in the grid's
+    balls. Issue 27 asks for recall and coverage beside the mode counts of the 2-D studies."""
+    opts = EvalOptions(metrics=["pr", "dc"], n=2000)
+    same = evaluate(resolve_source("grid25", 2000, 1), resolve_source("grid25", 2000, 0), opts)
+    assert min(same["pr"]["precision"], same["pr"]["recall"], same["dc"]["coverage"]) > 0.95
+    assert same["pr"]["protocol"]["features"] == "the raw 2-D coordinates (no extractor)"
+    ring = evaluate(resolve_source("ring8", 2000, 1), resolve_source("grid25", 2000, 0), opts)
+    assert ring["pr"]["recall"] < 0.25 and ring["dc"]["coverage"] < 0.25 and ring["pr"]["precision"] < 0.6
 
 
 def test_modes_without_a_digit_set_asks_for_a_classifier(tmp_path):

@@ -172,3 +172,29 @@ def test_cells_run_the_installed_package_whatever_the_current_folder_holds(tmp_p
     rows = run_experiment(name, tmp_path / "exp", progress=lambda m: None)
     log = (tmp_path / "exp" / name / "grid25" / "a" / "default" / "seed1" / "train.log").read_text()
     assert rows[0]["seeds"] == 1 and rows[0]["failed"] == 0, log
+
+
+def test_every_declared_cell_validates_before_anything_runs():
+    """Each cell of every declared study (on data that needs no files) resolves, validates and has metrics its
+    dataset supports: a mistyped arm fails here, not hours into a study."""
+    import gankit.lab  # noqa: F401  (registers the declared studies)
+    from gankit.data import DATASETS, build_dataset
+    from gankit.presets import resolve
+    from gankit.training.snapshot import metric_names
+    from gankit.validate import validate
+
+    seen, datasets = set(), {}
+    for name in EXPERIMENTS.names():
+        for c in cells(EXPERIMENTS.get(name)):
+            key = (c.preset, json.dumps(c.sets, sort_keys=True, default=str))
+            if key in seen:
+                continue
+            seen.add(key)
+            cfg = resolve(c.preset, {k: v for k, v in c.sets.items()})
+            if DATASETS.caps(cfg.data.name).get("reads_path"):
+                continue  # reads ../shared data (CIFAR-10, MNIST): those studies' own tests cover them
+            dkey = json.dumps(vars(cfg.data), sort_keys=True, default=str)
+            ds = datasets.setdefault(dkey, build_dataset(cfg.data))
+            validate(cfg, ds.shape, ds.num_classes, cfg.data.name)
+            metric_names(cfg, ds)
+    assert len(seen) > 100

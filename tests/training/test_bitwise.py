@@ -101,4 +101,7 @@ def test_results_are_bitwise_unchanged(name, tmp_path, recorded):
         RECORD.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
         return
     assert name in recorded, f"no recorded hashes for {name!r}: run with GANKIT_RECORD_BITWISE=1 once"
-    assert got == recorded[name], {k: (got.get(k), v) for k, v in recorded[name].items() if got.get(k) != v}
+    # "log" (the sums behind the next log line) and "phema" are bookkeeping added after most records: not compared
+    assert set(got) - set(recorded[name]) <= {"log", "phema"}, sorted(got)
+    assert {k: got.get(k) for k in recorded[name]} == recorded[name], \
+        {k: (got.get(k), v) for k, v in recorded[name].items() if got.get(k) != v}

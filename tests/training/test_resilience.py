@@ -497,3 +497,23 @@ def test_checkpoints_between_snapshots_resume_bitwise(tmp_path):
     p = run(out, extra=extra)
     assert p.returncode == 0 and "resuming" in p.stdout and "at 0.05 kimg" in p.stdout, p.stderr
     assert_bitwise_equal(final_state(tmp_path / "ref"), final_state(out))
+
+
+def test_the_log_after_a_resume_equals_the_uninterrupted_log(tmp_path):
+    """A log line every 3 steps, a checkpoint every 2, killed after step 5: the line at step 6 averages steps 4-6
+    in both runs (the accumulators are in the checkpoint). Only wall-clock fields may differ."""
+    log = ["--set", "train.log_kimg=0.048"]
+    ref = run(tmp_path / "ref", extra=tuple(log))
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    assert run(out, "kill_at_step:5", extra=tuple(log)).returncode == -signal.SIGKILL
+    p = run(out, extra=tuple(log))
+    assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
+    clock = {"time", "img_per_s", "data_wait"}
+
+    def records(d: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(ln).items() if k not in clock}
+                for ln in (d / "metrics.jsonl").read_text().splitlines()]
+    a, b = records(tmp_path / "ref"), records(out)
+    assert [r["images"] for r in a] == [r["images"] for r in b]
+    assert a == b
