@@ -180,7 +180,7 @@ class Discriminator(nn.Module):
         self.embed = linear(num_classes, last, gain=1 / math.sqrt(last)) if num_classes else None
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        last, k = len(self.stages) - 1, bf16_stages(len(self.stages))
+        k = bf16_stages(len(self.stages))
         with _bf16(x, self.bf16 and k > 0):
             x = self.from_rgb(x)
         for i, stage in enumerate(self.stages):  # bf16 when enabled on the first k, never the 4x4 stage and head

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .. import __version__
 from .. import distributed as dist
 from ..checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
 from ..config import Config, apply_overrides
@@ -27,27 +25,15 @@ from ..files import write_json
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
-from ..networks import build_networks, count_params, micro_batch_for, precision_for, set_bf16, spectral_sigmas
+from ..networks import build_networks, micro_batch_for, precision_for, set_bf16, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
-from ..sampling import save_samples
 from .phema import PowerEMA, phema_sigmas
-from .schedules import cosine_ramp, ema_beta
-from .snapshot import metric_names, save_state, update_best, write_snapshot
+from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
+from .snapshot import metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState
 from ..objectives.step import one_hot
 from ..validate import validate
-
-
-def schedule(cfg: Config, images: float) -> dict[str, float]:
-    """Every scheduled hyperparameter at `images` seen (R3GAN: cosine ramps over the horizon T)."""
-    t, T = cfg.train, cfg.train.horizon
-    return {"lr": cosine_ramp(images, T, t.lr, t.lr_final),
-            "beta2": cosine_ramp(images, T, t.beta2, t.beta2_final),
-            "gamma": cosine_ramp(images, T, cfg.loss.gamma, cfg.loss.gamma_final),
-            "aug_p": cosine_ramp(images, T, 0.0, t.aug_p),
-            "ema_half_life": cosine_ramp(images, T, 0.0 if t.ema_ramp else t.ema_kimg * 1000, t.ema_kimg * 1000),
-            "noise_std": cosine_ramp(images, T, t.instance_noise, 0.0)}
 
 
 @torch.no_grad()
@@ -310,7 +296,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
         return out
     monitor = Monitor(out, s.images, total, enabled=rank == 0, tensorboard=t.tensorboard, progress=progress)
     if rank == 0:
-        _write_run_info(out, s, cfg, dataset, device, world, precision)
+        write_run_info(out, s, cfg, dataset, device, world, precision)
     G_fwd = torch.compile(G) if t.compile else G
     try:
         with StopSignal() as stop:
@@ -400,19 +386,3 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
         elif s.images >= next_ckpt:
             save_state(s, cfg, out, dataset, num_classes)
             next_ckpt = (s.images // ckpt_every + 1) * ckpt_every
-
-
-def _write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int,
-                    precision: str) -> None:
-    info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-            "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
-            "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
-            "g_params": count_params(s.G), "d_params": count_params(s.D)}
-    write_json(out / "run.json", info)
-    if s.images == 0:
-        t = cfg.train
-        reals = next(InfiniteLoader(dataset, min(t.grid, len(dataset)), seed=t.seed + 3))[0]
-        save_samples(reals, out / "reals.png")
-        if dataset.num_modes >= 1000 and dataset.shape[0] == 3:
-            save_samples(reals, out / "reals-channels.png", split_channels=True)

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 def cosine_ramp(t: float, horizon: float, base: float, final: float) -> float:
@@ -15,3 +19,14 @@ def cosine_ramp(t: float, horizon: float, base: float, final: float) -> float:
 def ema_beta(batch: int, half_life_images: float) -> float:
     """Per-step EMA decay for a half-life in images: 0.5 ** (batch / half_life)."""
     return 0.5 ** (batch / max(half_life_images, 1e-8))
+
+
+def schedule(cfg: "Config", images: float) -> dict[str, float]:
+    """Every scheduled hyperparameter at `images` seen (R3GAN: cosine ramps over the horizon T)."""
+    t, T = cfg.train, cfg.train.horizon
+    return {"lr": cosine_ramp(images, T, t.lr, t.lr_final),
+            "beta2": cosine_ramp(images, T, t.beta2, t.beta2_final),
+            "gamma": cosine_ramp(images, T, cfg.loss.gamma, cfg.loss.gamma_final),
+            "aug_p": cosine_ramp(images, T, 0.0, t.aug_p),
+            "ema_half_life": cosine_ramp(images, T, 0.0 if t.ema_ramp else t.ema_kimg * 1000, t.ema_kimg * 1000),
+            "noise_std": cosine_ramp(images, T, t.instance_noise, 0.0)}

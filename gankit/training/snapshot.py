@@ -5,15 +5,19 @@ Every rank calls these (the state dict gathers per-rank RNG states); only rank 0
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from .. import __version__
 from .. import distributed as dist
 from ..checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
 from ..config import Config
-from ..data import Dataset
+from ..data import Dataset, InfiniteLoader
+from ..files import write_json
+from ..networks import count_params
 from ..errors import GankitError
 from ..eval.evaluate import METRICS, POINT_METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
 from ..sampling import generate, save_samples
@@ -114,3 +118,21 @@ def update_best(cfg: Config, names: list[str], out: Path, path: Path, metrics: d
     old = json.loads(best.with_suffix(".json").read_text())["meta"]["metrics"].get(key) if best.with_suffix(".json").exists() else None
     if old is None or (metrics[key] > old if higher else metrics[key] < old):
         copy_checkpoint(path, best)
+
+
+def write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int,
+                   precision: str) -> None:
+    """run.json (versions, device, precision, threads, dataset, parameter counts), rewritten at every start, and the
+    grid of real images at the first."""
+    info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
+            "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
+            "g_params": count_params(s.G), "d_params": count_params(s.D)}
+    write_json(out / "run.json", info)
+    if s.images == 0:
+        t = cfg.train
+        reals = next(InfiniteLoader(dataset, min(t.grid, len(dataset)), seed=t.seed + 3))[0]
+        save_samples(reals, out / "reals.png")
+        if dataset.num_modes >= 1000 and dataset.shape[0] == 3:
+            save_samples(reals, out / "reals-channels.png", split_channels=True)
