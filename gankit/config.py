@@ -271,6 +271,18 @@ MAX_BATCH = 1 << 16  # 16x R3GAN's ImageNet batch: beyond it a batch is a typo, 
 DEVICE_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")  # train.device and eval --device
 
 
+def phema_sigmas(spec: str) -> tuple[float, ...]:
+    """train.phema's comma list as sigma_rels, each in (0, 0.28) (GankitError naming the key otherwise)."""
+    try:
+        values = tuple(float(v) for v in spec.split(",") if v.strip())
+    except ValueError:
+        raise GankitError(f"train.phema={spec!r}: give sigma_rel values as a comma list, e.g. 0.05,0.10") from None
+    bad = [v for v in values if not 0 < v < 0.28]
+    if bad or not values:
+        raise GankitError(f"train.phema={spec!r}: each sigma_rel must lie in (0, 0.28) (EDM2 keeps 0.05,0.10)")
+    return values
+
+
 def validate_ranges(cfg: Config) -> None:
     """Refuse out-of-range or non-finite values, one line naming the key, its value and what it must be."""
     flat = flatten(cfg.to_dict())
@@ -300,8 +312,6 @@ def validate_ranges(cfg: Config) -> None:
     if not 0 <= flat["train.seed"] < 2 ** 63:  # torch's generators take a signed 64-bit seed
         raise bad("train.seed", "in [0, 2^63)")
     if flat["train.phema"]:
-        from .training.phema import phema_sigmas
-
         phema_sigmas(flat["train.phema"])
     for key in ("train.batch", "train.batch_gpu"):  # caught before --out is written, not by a failed allocation after
         if flat[key] > MAX_BATCH:

@@ -18,21 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import phema_sigmas  # noqa: F401  (train.phema parsed where the config is validated)
 from ..errors import GankitError
 
 DEFAULT_SIGMA_RELS = (0.05, 0.10)  # EDM2's two stored profiles
-
-
-def phema_sigmas(spec: str) -> tuple[float, ...]:
-    """train.phema's comma list as sigma_rels, each in (0, 0.28) (GankitError naming the key otherwise)."""
-    try:
-        values = tuple(float(v) for v in spec.split(",") if v.strip())
-    except ValueError:
-        raise GankitError(f"train.phema={spec!r}: give sigma_rel values as a comma list, e.g. 0.05,0.10") from None
-    bad = [v for v in values if not 0 < v < 0.28]
-    if bad or not values:
-        raise GankitError(f"train.phema={spec!r}: each sigma_rel must lie in (0, 0.28) (EDM2 keeps 0.05,0.10)")
-    return values
 
 
 def sigma_rel_to_gamma(sigma_rel: float) -> float:
