@@ -14,7 +14,8 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Callable, Iterator
 
 TEMP_SUFFIX = ".gankit-tmp"
 _SWEPT: set[str] = set()  # folders whose stale temps this process has removed
@@ -82,6 +83,24 @@ def write_atomic(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def new_folder(out: Path) -> Iterator[Path]:
+    """A folder to fill, built beside `out` under a temp name and renamed onto it (missing or empty) when the block
+    ends; removed on any failure, so a full disk or a kill never leaves a partial `out` (a killed build is swept)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temps(out.parent)
+    build = temp_path(out)
+    try:
+        build.mkdir()
+        yield build
+        os.replace(build, out)
+    except OSError as e:
+        raise _named(e, out) from None
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
 
 
 def encode(write: Callable[[BinaryIO], Any]) -> bytes:

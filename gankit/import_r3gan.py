@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import pickle
 import re
-import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 import torch
 
 from .errors import GankitError
-from .files import sweep_temps, temp_path, write_atomic, write_json
+from .files import new_folder, write_atomic, write_json
 
 # the classes an R3GAN snapshot's networks are built from, by (module, name); persistence objects by name alone
 NETWORK_CLASSES = {
@@ -392,17 +390,10 @@ def import_pickle(path: Path, out: Path, sets: dict[str, Any] | None = None) -> 
               "note": "weights only: Adam's moments start fresh and the schedule at 0 images, except the EMA half-life, "
                       "at its final value from the first step (train.ema_ramp=false) so that the source's G_ema is kept; "
                       "the source's optimiser states are not imported"}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sweep_temps(out.parent)
-    build = temp_path(out)  # the run is built beside --out and renamed into place whole: a full disk leaves no part
-    try:
-        build.mkdir()
+    with new_folder(out) as build:  # renamed into place whole: a full disk leaves no partial run
         write_atomic(build / "config.json", cfg.to_json().encode())
         save_checkpoint(build / "checkpoints" / "ckpt-000000000", states, meta)
         write_json(build / "import.json", record)
-        os.replace(build, out)  # onto a missing or empty folder
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return record
 
 

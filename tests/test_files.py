@@ -77,3 +77,16 @@ def test_a_kill_mid_write_leaves_the_old_file_and_the_next_write_sweeps_the_temp
     assert p.read_text() == "old" and len(temps) == 1 and temps[0].stat().st_size == 1500  # half of it, never renamed
     write_atomic(tmp_path / "other.json", b"{}")  # any later write into the folder
     assert sorted(f.name for f in tmp_path.iterdir()) == ["other.json", "report.html"]
+
+
+def test_a_new_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    from gankit.files import new_folder
+
+    with pytest.raises(OSError):
+        with new_folder(tmp_path / "run") as build:
+            (build / "config.json").write_text("{}")
+            raise OSError(errno.ENOSPC, "No space left on device")  # the disk fills halfway through the build
+    assert list(tmp_path.iterdir()) == []  # no partial run, no temp
+    with new_folder(tmp_path / "run") as build:
+        (build / "config.json").write_text("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["run"] and (tmp_path / "run" / "config.json").exists()

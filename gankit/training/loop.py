@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import distributed as dist
 from ..checkpoint import DAMAGED, list_checkpoints, load_checkpoint, load_latest, remove_stale_temporaries
-from ..config import Config, apply_overrides
+from ..config import Config, apply_overrides, phema_sigmas
 from ..data import DATASETS, Dataset, InfiniteLoader, build_dataset
 from ..data.prefetch import prefetching
 from ..errors import GankitError
@@ -28,7 +28,7 @@ from ..objectives import Batch, Objective, StepContext, build_objective
 from ..networks import build_networks, micro_batch_for, precision_for, set_bf16, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
-from .phema import PowerEMA, phema_sigmas
+from .phema import PowerEMA
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
 from .snapshot import metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import phema_sigmas  # noqa: F401  (train.phema parsed where the config is validated)
+from ..config import phema_sigmas
 from ..errors import GankitError
-
-DEFAULT_SIGMA_RELS = (0.05, 0.10)  # EDM2's two stored profiles
 
 
 def sigma_rel_to_gamma(sigma_rel: float) -> float:
@@ -133,7 +131,7 @@ def write_phema_run(run_dir: Path, sigma_rel: float, out: Path) -> dict[str, Any
     """A new run directory `out`: run_dir's config and latest checkpoint with G_ema rebuilt at sigma_rel (phema.json
     records the solve). Refuses a sigma_rel the stored profiles cannot reach and an existing `out`."""
     from ..checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-    from ..files import write_atomic, write_json
+    from ..files import new_folder, write_atomic, write_json
     from ..run import load_run_config
 
     cfg = load_run_config(run_dir)
@@ -153,7 +151,8 @@ def write_phema_run(run_dir: Path, sigma_rel: float, out: Path) -> dict[str, Any
     states, meta = load_checkpoint(ckpts[-1])
     g, record = reconstruct(run_dir, sigma_rel, at_step=float(meta["step"]))
     states["G_ema"] = {**states["G_ema"], **g}
-    save_checkpoint(out / "checkpoints" / ckpts[-1].name, states, meta)
-    write_atomic(out / "config.json", cfg.to_json().encode())
-    write_json(out / "phema.json", {"source": str(Path(run_dir).resolve()), "checkpoint": ckpts[-1].name, **record})
+    with new_folder(out) as build:  # the same whole-folder write as an import
+        save_checkpoint(build / "checkpoints" / ckpts[-1].name, states, meta)
+        write_atomic(build / "config.json", cfg.to_json().encode())
+        write_json(build / "phema.json", {"source": str(Path(run_dir).resolve()), "checkpoint": ckpts[-1].name, **record})
     return record
