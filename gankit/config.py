@@ -70,6 +70,7 @@ class LossConfig:
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
+    lazy_form: str = "fused"  # how those penalties are taken: fused (in D's step) or stylegan2 (a step of their own, Adam corrected)
     mma_lambda: float = 0.0  # MMA-GAN: weight of the mode-coverage loss L_div = sum_k max(0, tau - A_k) in G's objective
     mma_tau: float = 0.5  # MMA-GAN: each head's target mean activation tau on generated samples
     mma_batch: int = 64  # MMA-GAN: M, the separate batch of generated samples that A_k averages over

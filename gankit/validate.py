@@ -14,6 +14,7 @@ from .config import Config, ModelConfig, validate_ranges
 from .errors import GankitError
 from .objectives.losses import LOSSES
 from .networks import NETWORKS, PRECISIONS, precision_for
+from .objectives.adversarial import LAZY_FORMS
 from .objectives.regularizers import REGULARIZERS
 
 
@@ -102,6 +103,12 @@ def validate(cfg: Config, shape: tuple[int, ...], data_classes: int, data_name: 
                           f"cross-entropy losses; loss.name={loss.name} has none: use {_with(LOSSES, 'smoothing')}")
     if list(loss.lsgan_abc) != [0.0, 1.0, 1.0] and not lcaps.get("abc"):
         raise GankitError(f"loss.lsgan_abc is set but loss.name={loss.name}; it only applies to lsgan")
+    LAZY_FORMS.get(loss.lazy_form)  # an unknown form lists the valid ones
+    weighted = [n for n in loss.regularizers if REGULARIZERS.get(n).on != "interp"]
+    for key in ("gamma", "gamma_final"):
+        if weighted and not getattr(loss, key) > 0:
+            raise GankitError(f"loss.{key}={getattr(loss, key)!r} weights {', '.join(weighted)} by nothing: it must lie "
+                              "in (0, inf) (R3GAN's presets: 0.05 to 1); to train without them set loss.regularizers=[]")
     probing = [n for n in loss.regularizers if not REGULARIZERS.get(n).grad]
     if probing and (t.aug_p > 0 or t.instance_noise > 0 or precision_for(cfg, device) == "bf16"):
         raise GankitError(f"{', '.join(probing)} estimate the gradient by probing D at nearby points, which needs D to see "

@@ -37,8 +37,9 @@ class Part:
         """The real batch as this step trains on it (e.g. faded to PGGAN's current level)."""
         return x
 
-    def after_d(self, ctx: StepContext) -> None:
-        """After each D optimiser step (e.g. WGAN's weight clipping)."""
+    def after_d(self, ctx: StepContext, batches: list[Batch]) -> None:
+        """After each D optimiser step, with that step's micro-batches (e.g. WGAN's weight clipping, StyleGAN2's
+        separate lazy regularization step)."""
 
     def g_latents(self, d_batches: list[Batch], g_batches: list[Batch]) -> list[Batch]:
         """The batches G's adversarial term uses (e.g. the D step's latents instead of fresh ones)."""
@@ -78,9 +79,9 @@ class Objective:
     def d_step(self, ctx: StepContext, batches: list[Batch]) -> dict[str, torch.Tensor]:
         return self.game.d_step(ctx, batches)
 
-    def after_d(self, ctx: StepContext) -> None:
+    def after_d(self, ctx: StepContext, batches: list[Batch]) -> None:
         for p in self.parts:
-            p.after_d(ctx)
+            p.after_d(ctx, batches)
 
     def g_latents(self, d_batches: list[Batch], g_batches: list[Batch]) -> list[Batch]:
         for p in self.parts:

@@ -11,7 +11,7 @@ from ..config import Config
 from .losses import LOSSES
 from ..networks.progressive import fade_reals, growth, set_growth
 from .regularizers import orthogonal_penalty
-from .step import div_step
+from .step import div_step, reg_step
 from .base import OBJECTIVE_PARTS, Batch, Part, StepContext
 
 
@@ -36,6 +36,39 @@ class Growth(Part):
         stats["grow_level"], stats["grow_alpha"] = torch.tensor(float(self.now[0])), torch.tensor(self.now[1])
 
 
+class SeparateLazyStep(Part):
+    """StyleGAN2's lazy regularization (Karras et al. 2020, sec. 3.1 and appendix B; its code's Dreg phase): on every
+    k-th minibatch, after D's adversarial step, a D step of its own on the penalties alone, weighted k times, on that
+    step's reals and latents. D then takes k + 1 Adam steps per k minibatches, so all of them run at lr c and betas^c
+    with c = k / (k + 1), which keeps the optimiser's per-minibatch step and moment decay what they would have been."""
+
+    def __init__(self, game: Any) -> None:
+        self.game, self.k, self.stats = game, game.reg_interval, {}
+
+    def begin(self, ctx: StepContext) -> None:
+        c = self.k / (self.k + 1)  # StyleGAN2-ADA: mb_ratio = reg_interval / (reg_interval + 1)
+        for group in ctx.s.opt_D.param_groups:  # set from the schedule this step (loop.set_optimizers), corrected here
+            group["lr"], group["betas"] = group["lr"] * c, tuple(b ** c for b in group["betas"])
+
+    def after_d(self, ctx: StepContext, batches: list[Batch]) -> None:
+        s, h = ctx.s, ctx.h
+        if s.step % self.k:
+            return
+        s.opt_D.zero_grad(set_to_none=True)
+        weights, self.stats = self.game.penalty_weights(h), {}
+        for real, c, z in batches:
+            part = reg_step(ctx.G, s.D, self.game.regs, real, c, z, h["aug_p"], ctx.cfg.aug, s.aug_rng,
+                            real.shape[0] / ctx.cfg.train.batch, weights, h["noise_std"])
+            for name, v in part.items():
+                self.stats[name] = self.stats.get(name, 0.0) + v * (real.shape[0] / ctx.per)
+        dist.all_reduce_grads(s.D.parameters())
+        s.opt_D.step()
+
+    def after_g(self, ctx: StepContext, stats: dict[str, torch.Tensor]) -> None:
+        stats.update(self.stats)  # the penalties of this step's separate step, where it had one
+        self.stats = {}
+
+
 class WeightClip(Part):
     """WGAN's weight clipping (Arjovsky et al. 2017, Algorithm 1): D's parameters into [-c, c] after each D step."""
 
@@ -43,7 +76,7 @@ class WeightClip(Part):
         self.c = c
 
     @torch.no_grad()
-    def after_d(self, ctx: StepContext) -> None:
+    def after_d(self, ctx: StepContext, batches: list[Batch]) -> None:
         for p in ctx.s.D.parameters():
             p.clamp_(-self.c, self.c)
 
@@ -104,6 +137,11 @@ class Orthogonal(Part):
 @OBJECTIVE_PARTS.register("growth", order=0)
 def _growth(cfg: Config, game: Any) -> Optional[Part]:
     return Growth(cfg.train.grow_kimg) if cfg.model.progressive else None
+
+
+@OBJECTIVE_PARTS.register("separate_lazy_step", order=5)  # before weight clipping: D is clipped after its last step
+def _separate_lazy(cfg: Config, game: Any) -> Optional[Part]:
+    return SeparateLazyStep(game) if game.separate and game.regs else None
 
 
 @OBJECTIVE_PARTS.register("weight_clip", order=10)

@@ -51,9 +51,22 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
     real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng, noise), c)
     fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c)
     adv = loss.d(real_logits, fake_logits)
-    total = adv
     stats = {"loss_d": adv.mean().detach(), "logit_real": real_logits.mean().detach(),
              "logit_fake": fake_logits.mean().detach()}
+    total = _add_penalties(adv, D, regs, real, fake, real_logits, fake_logits, c, rng, gamma, reg_weights, stats)
+    (total.mean() * weight).backward()
+    stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
+    if real_logits.ndim == 2:  # several heads (MMA-GAN): each head's mean activation on real and generated data
+        for k, (r, f) in enumerate(zip(torch.sigmoid(real_logits.detach()).mean(0), torch.sigmoid(fake_logits.detach()).mean(0))):
+            stats[f"head{k}_real"], stats[f"head{k}_fake"] = r, f
+    return stats
+
+
+def _add_penalties(total: torch.Tensor, D: nn.Module, regs: dict[str, Regularizer], real: torch.Tensor,
+                   fake: Optional[torch.Tensor], real_logits: Optional[torch.Tensor], fake_logits: Optional[torch.Tensor],
+                   c: Optional[torch.Tensor], rng: torch.Generator, gamma: float,
+                   reg_weights: Optional[dict[str, float]], stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """total + each penalty times its weight (reg_weights[name], else gamma / 2); each penalty's mean into stats."""
     for name, reg in regs.items():
         if reg.on == "interp":
             images = interpolates(real, fake, rng)
@@ -64,11 +77,28 @@ def d_step(G: nn.Module, D: nn.Module, loss: Loss, regs: dict[str, Regularizer],
         w = reg_weights[name] if reg_weights and name in reg_weights else gamma / 2
         total = total + w * penalty  # R3GAN eq. 5: L + gamma/2 (R1 + R2); WGAN-GP: L + lambda GP
         stats[name] = penalty.mean().detach()
+    return total
+
+
+def reg_step(G: nn.Module, D: nn.Module, regs: dict[str, Regularizer], real: torch.Tensor, c: Optional[torch.Tensor],
+             z: torch.Tensor, aug_p: float, aug_cfg: AugmentConfig, rng: torch.Generator, weight: float,
+             reg_weights: dict[str, float], noise: float = 0.0) -> dict[str, torch.Tensor]:
+    """D's penalties alone on (real i, fake i) pairs, backward of weight * mean of their weighted sum: StyleGAN2's
+    separate lazy regularization step (its training loop's Dreg phase). D sees only the images a penalty needs."""
+    needs = {r.on for r in regs.values()}
+    grads = {r.on for r in regs.values() if r.grad}
+    fake = None
+    if needs & {"fake", "interp"}:
+        with torch.no_grad():
+            fake = G(z, c)
+        fake = fake.detach().requires_grad_("fake" in grads)
+    real = real.detach().requires_grad_("real" in grads)
+    real_logits = D(_maybe_augment(real, aug_p, aug_cfg, rng, noise), c) if "real" in needs else None
+    fake_logits = D(_maybe_augment(fake, aug_p, aug_cfg, rng, noise), c) if "fake" in needs else None
+    stats: dict[str, torch.Tensor] = {}
+    total = _add_penalties(torch.zeros(real.shape[0], device=real.device), D, regs, real, fake, real_logits,
+                           fake_logits, c, rng, 0.0, reg_weights, stats)
     (total.mean() * weight).backward()
-    stats["logit_gap"] = stats["logit_real"] - stats["logit_fake"]
-    if real_logits.ndim == 2:  # several heads (MMA-GAN): each head's mean activation on real and generated data
-        for k, (r, f) in enumerate(zip(torch.sigmoid(real_logits.detach()).mean(0), torch.sigmoid(fake_logits.detach()).mean(0))):
-            stats[f"head{k}_real"], stats[f"head{k}_fake"] = r, f
     return stats
 
 

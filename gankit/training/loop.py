@@ -84,7 +84,7 @@ def train_step(s: TrainState, cfg: Config, obj: Objective, num_classes: int, fmt
             stats[name] = stats.get(name, 0.0) + v / obj.n_critic
         dist.all_reduce_grads(s.D.parameters())
         s.opt_D.step()
-        obj.after_d(ctx)
+        obj.after_d(ctx, d_batches)
     s.opt_G.zero_grad(set_to_none=True)
     stats.update(obj.g_step(ctx, obj.g_latents(d_batches, micro_batches())))
     obj.after_g(ctx, stats)

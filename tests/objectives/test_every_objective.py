@@ -36,6 +36,7 @@ PARTS = {  # part -> the settings that turn it on (with a loss it needs)
     "k_control": {"loss.name": "began"},
     "orthogonal": {"loss.name": "hinge", "loss.ortho_beta": "1e-4"},
     "growth": {"loss.name": "nonsaturating", "model.progressive": "true", "train.grow_kimg": "0.004"},
+    "separate_lazy_step": {"loss.name": "nonsaturating", "loss.reg_interval": "2", "loss.lazy_form": "stylegan2"},
 }
 COMMON = {"loss.regularizers": "[r1,r2]", "train.batch": "8", "train.aug_p": "0", "data.name": "ring8"}
 

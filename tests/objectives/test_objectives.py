@@ -52,7 +52,7 @@ def test_weight_clip_reuse_and_k_control_do_their_one_job():
             D = torch.nn.Linear(3, 2)
     with torch.no_grad():
         Ctx.s.D.weight.fill_(0.5)
-    WeightClip(0.01).after_d(Ctx)
+    WeightClip(0.01).after_d(Ctx, [])
     assert float(Ctx.s.D.weight.detach().abs().max()) == pytest.approx(0.01) and float(Ctx.s.D.bias.detach().abs().max()) <= 0.01
     d = [(torch.zeros(1), None, torch.full((1,), 1.0))]
     g = [(torch.ones(1), None, torch.full((1,), 2.0))]
@@ -78,7 +78,7 @@ def test_the_loop_calls_every_hook_of_a_new_part(tmp_path):
             calls.append("reals")
             return x
 
-        def after_d(self, ctx):
+        def after_d(self, ctx, batches):
             calls.append("after_d")
 
         def g_latents(self, d_batches, g_batches):
