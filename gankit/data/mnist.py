@@ -84,14 +84,14 @@ def load_mnist(path: str, subdir: str, resolution: int) -> tuple[torch.Tensor, t
     return x, torch.cat(labels)
 
 
-@DATASETS.register("mnist", reads_path=True)
+@DATASETS.register("mnist", reads_path=True, resolution=32)
 def mnist(cfg: DataConfig) -> Dataset:
     """MNIST digits, 1 channel, labels 0..9; data.path = the folder of the four IDX files."""
     images, labels = load_mnist(cfg.path, cfg.subdir, cfg.resolution)
     return TensorImages(images, labels, 10, name="mnist")
 
 
-@DATASETS.register("stackedmnist", reads_path=True)
+@DATASETS.register("stackedmnist", reads_path=True, resolution=32)
 def stackedmnist(cfg: DataConfig) -> Dataset:
     """StackedMNIST: three random MNIST digits in R, G, B, 1000 modes, cfg.size items (128k)."""
     images, labels = load_mnist(cfg.path, cfg.subdir, cfg.resolution)

@@ -145,8 +145,8 @@ def resolve_source(spec: str, n: int, seed: int, data_path: str = "", subdir: st
     path = Path(spec).expanduser()
     if spec in DATASETS.names() and not path.exists():
         cfg = DataConfig(name=spec, path=data_path, subdir=subdir)
-        if resolution:
-            cfg.resolution = resolution
+        # --resolution, else the size the dataset's benchmark is counted at (StackedMNIST: 32 px), else data's default
+        cfg.resolution = resolution or DATASETS.caps(spec).get("resolution", cfg.resolution)
         return dataset_source(build_dataset(cfg), n, seed, spec, {"config": cfg.__dict__})
     if not path.exists():
         raise GankitError(f"'{spec}' is neither an existing path nor a dataset ({', '.join(DATASETS.names())})")

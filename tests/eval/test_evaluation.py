@@ -211,6 +211,28 @@ def test_modes_on_real_stackedmnist_near_sampling_floor():
     assert r1["modes"] == 1 and abs(r1["kl"] - math.log(1000)) < 1e-9
 
 
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST files not found at {MNIST}")
+def test_stackedmnist_by_name_is_counted_at_32_px_with_its_sample_count_and_floor():
+    """The benchmark's size (VEEGAN, PacGAN, R3GAN: 32x32) unless --resolution says otherwise; KL with N and floor."""
+    src = resolve_source("stackedmnist", 300, 0, data_path=str(MNIST))
+    assert next(iter(src.batches(10))).shape[1:] == (3, 32, 32) and src.describe["config"]["resolution"] == 32
+    assert next(iter(resolve_source("stackedmnist", 300, 0, str(MNIST), resolution=16).batches(10))).shape[-1] == 16
+    r = evaluate(src, None, EvalOptions(metrics=["modes"], n=300))["modes"]
+    assert r["n"] == 300 and r["kl_floor"] == pytest.approx(999 / 600, rel=1e-12)
+
+
+def test_kl_floor_is_the_mean_kl_of_a_perfect_generator():
+    from gankit.eval.metrics.modes import kl_floor, mode_stats
+
+    assert kl_floor(1000, 10000) == pytest.approx(0.04995, rel=1e-12)  # 999 / 20,000
+    assert kl_floor(1000, 26000) == pytest.approx(999 / 52000, rel=1e-12)  # 0.0192
+    g = torch.Generator().manual_seed(0)
+    kls = [mode_stats(torch.randint(0, 100, (20000,), generator=g), 100)["kl"] for _ in range(200)]
+    # 2N KL -> chi^2 with K - 1 = 99 degrees of freedom: mean 99 / 40,000 = 0.002475, sd sqrt(2 * 99) / 40,000
+    assert abs(float(np.mean(kls)) - kl_floor(100, 20000)) < 4 * (198 ** 0.5 / 40000) / 200 ** 0.5
+    assert mode_stats(torch.arange(10), 10)["kl_floor"] == pytest.approx(9 / 20)
+
+
 def test_modes_on_points_source():
     src = resolve_source("grid25", 2000, 0)
     r = evaluate(src, None, EvalOptions(metrics=["modes"], n=2000))["modes"]
