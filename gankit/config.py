@@ -109,6 +109,7 @@ class TrainConfig:
     eval_extractor: str = field(default="inception", metadata=RESUMABLE)  # features of the snapshot metrics fid/kid/pr/dc: inception, digits or mnist
     best_metric: str = field(default="auto", metadata=RESUMABLE)  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
     grid: int = field(default=64, metadata=RESUMABLE)  # samples in the snapshot grid
+    d_probe: int = field(default=0, metadata=RESUMABLE)  # items of the D probe on every log line (training.probe: D's gradient norms on reals and fakes, memorisation); 0: off
     threads: int = field(default=0, metadata=RESUMABLE)  # torch CPU threads (0: leave torch's default)
     device: str = field(default="auto", metadata=RESUMABLE)  # "auto", "cpu", "cuda", "cuda:1", ...
     channels_last: bool = field(default=True, metadata=RESUMABLE)  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
@@ -263,7 +264,7 @@ _POSITIVE = ("train.kimg", "train.lr", "train.lr_d_ratio", "train.grow_kimg")
 _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", "train.ema_kimg", "train.log_kimg",
                 "train.checkpoint_kimg",
                 "train.snapshot_kimg", "train.threads", "train.batch_gpu", "train.unroll_steps", "train.unroll_lr",
-                "train.max_rollbacks", "train.seed", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
+                "train.max_rollbacks", "train.seed", "train.d_probe", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
                 "loss.ortho_beta", "loss.mma_lambda", "loss.began_lambda_k", "model.attn_res", "model.shared_dim",
                 "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
 _UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)

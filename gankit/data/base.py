@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 
@@ -56,6 +56,11 @@ class Dataset:
     def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
         """Labels int64 [B] of items idx, without decoding images where the set can (metric protocols draw 50k)."""
         return self.get(idx)[1]
+
+    def held_out(self, n: int, seed: int) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """n items of the same distribution that are not in the set (images, labels), for measuring how much a
+        discriminator memorises its training items; None where the set has no such items."""
+        return None
 
     def content(self) -> Iterator[bytes]:
         """What the fingerprint hashes: every item and label (cheap for sets held in memory); sets that stream

@@ -80,6 +80,12 @@ class StackedImages(Dataset):
         d = self.base_labels[self.triples[idx]]
         return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
+    def held_out(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n new triples of the same base images, drawn from `seed`: the same distribution, and (with 1797^3 or
+        60,000^3 possible triples) not in a pool of any practical size."""
+        pool = StackedImages(self.base, self.base_labels, n, seed, self.name)
+        return pool.get(torch.arange(n))
+
     def describe(self) -> dict:
         return {**super().describe(), "name": self.name, "base_size": len(self.base)}
 

@@ -131,9 +131,13 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
             raise GankitError(f"cell {run} was interrupted (signal {-proc.returncode}); run the command again to resume")
         tail = (home / "train.log").read_text().strip().splitlines()[-1:] or ["(no output)"]
         log = run / "metrics.jsonl"
-        diverged = [r for r in MetricsLog.read(log) if r.get("event") == "diverged"] if log.exists() else []
-        if diverged:  # a result, not a crash: where it diverged
+        records = MetricsLog.read(log) if log.exists() else []
+        diverged = [r for r in records if r.get("event") == "diverged"]
+        if diverged:  # a result, not a crash: where it diverged, and D's gradient on fakes at the last log line
             result.update(status="diverged", diverged_kimg=diverged[-1]["kimg"], diverged_step=diverged[-1].get("step"))
+            probed = [r for r in records if "d_gradsq_fake" in r]
+            if probed:
+                result.update(diverged_gradsq_fake=probed[-1]["d_gradsq_fake"], gradsq_fake_kimg=probed[-1]["kimg"])
         else:
             result.update(status="failed")
         result["error"] = tail[0]

@@ -29,6 +29,7 @@ from ..networks import build_networks, micro_batch_for, precision_for, set_bf16,
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from .phema import PowerEMA
+from .probe import DProbe
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
 from .snapshot import metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState
@@ -298,9 +299,10 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     if rank == 0:
         write_run_info(out, s, cfg, dataset, device, world, precision)
     G_fwd = torch.compile(G) if t.compile else G
+    probe = DProbe(dataset, t.d_probe, t.seed + 23, num_classes, G.z_dim, device) if t.d_probe else None
     try:
         with StopSignal() as stop:
-            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total, hooks)
+            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total, hooks, probe)
     finally:
         monitor.close()
         s.loader.close()
@@ -309,7 +311,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
 
 def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objective,
           num_classes: int, fmt: torch.memory_format, G_fwd: nn.Module, monitor: Monitor, stop: StopSignal, total: int,
-          hooks: Sequence[StepHook] = ()) -> None:
+          hooks: Sequence[StepHook] = (), probe: DProbe | None = None) -> None:
     t = cfg.train
     log_every = t.log_kimg * 1000 or max(total / 100, t.batch)
     snap_every = t.snapshot_kimg * 1000 or max(total / 4, t.batch)
@@ -367,6 +369,8 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             record["lr"] *= s.lr_scale
             if cfg.model.spectral_norm:  # each layer's largest singular value as the power iteration sees it
                 record.update({f"sn_sigma.{k}": v for k, v in spectral_sigmas(s.D).items()})
+            if probe is not None:  # D's gradient norms on reals and fakes, its memorisation gap (training.probe)
+                record.update(probe(s.G, s.D))
             now = time.time()
             record["img_per_s"] = (s.images - images_log) / max(now - t_log, 1e-9)
             # the share of wall time the steps waited for their batches (rank mean)

@@ -18,17 +18,24 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
     EXPERIMENTS._items.pop(name, None)
     EXPERIMENTS.register(name)(Experiment(
         "one method that stops at the NaN, one that rolls back", {"grid25": ("mlp-grid25", base)},
-        [Method("stops", {"train.on_nonfinite": "stop"}), Method("rolls-back", {})],
+        [Method("stops", {"train.on_nonfinite": "stop", "train.d_probe": 16, "train.log_kimg": 0.032}),
+         Method("rolls-back", {})],
         ["modes", "modes_kl"], seeds=[1, 2], curves=("modes", "modes_kl")))
     monkeypatch.setenv("GANKIT_FAULT", "nan_at_step:3")
     root = tmp_path / "exp"
     summary = run_experiment(name, root, progress=lambda m: None)
     results = {(c.method, c.seed): json.loads((c.path(root / name) / "result.json").read_text())
                for c in cells(EXPERIMENTS.get(name))}
+    cells_by = {(c.method, c.seed): c for c in cells(EXPERIMENTS.get(name))}
     for seed in (1, 2):
         r = results[("stops", seed)]
         assert r["status"] == "diverged" and r["diverged_step"] == 3 and r["diverged_kimg"] == 3 * 32 / 1000
         assert "modes" not in r
+        # D's gradient on fakes at the last log line before it (the probe's, every 32 images: steps 1 and 2)
+        logged = [json.loads(x) for x in (cells_by[("stops", seed)].path(root / name) / "run" / "metrics.jsonl")
+                  .read_text().splitlines()]
+        at = [x["d_gradsq_fake"] for x in logged if x.get("kimg") == 0.064 and "d_gradsq_fake" in x]
+        assert r["gradsq_fake_kimg"] == 0.064 and r["diverged_gradsq_fake"] == at[-1] and len(at) == 1
         assert results[("rolls-back", seed)]["status"] == "ok"
     rows = {r["method"]: r for r in summary}
     assert rows["stops"]["diverged"] == 2 and rows["stops"]["diverged_kimg"] == "0.096 0.096"
