@@ -165,6 +165,46 @@ EXPERIMENTS.register("r3gan-ablation")(Experiment(
     ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction", "modes_kl")))
 
+# Where does R1 alone fail? (issue 26, docs/results/r3gan_claims.md). The paper's account (sec. 2.4): a D powerful
+# enough to memorise the reals escapes a penalty on reals alone, and its gradient on fakes explodes. The pilot maps
+# D's capacity (today's widths and 4x: 15x the parameters) against the number of distinct real triples (a pool of
+# 300, or 1M: no triple shown twice in the run) for RpGAN and GAN, with R1 and with R1 + R2, gamma 0.1 to 100 (10x
+# fall over the run, as everywhere), 40k images, one seed; the D probe logs D's gradient on fakes and reals and its
+# memorisation gap every 2k images. A non-finite run stops and is recorded where it diverged. The cells that decide
+# the verdict are then rerun with 3 seeds. Cost: about 3.5 single-thread minutes per 1x cell and 21 per 4x cell.
+REGIME_GAMMAS = [0.1, 1.0, 10.0, 100.0]
+_REGIME = {**_ABLATION, "train.kimg": 40, "train.snapshot_kimg": 20, "train.log_kimg": 2, "train.d_probe": 64}
+_REGIME_D = {"d1x": [64, 32, 16], "d4x": [256, 128, 64]}
+
+
+def _regime_methods() -> list[Method]:
+    """RpGAN / GAN x R1 / R1 + R2, gamma swept 0.1 to 100 with the 10x fall tied to it."""
+    return [Method(name, {"loss.name": loss, "loss.regularizers": regs}, {"loss.gamma": REGIME_GAMMAS},
+                   {"loss.gamma": "gamma"}, tied={"loss.gamma_final": ("loss.gamma", 0.1)})
+            for name, loss, regs in (("rpgan+r1", "rpgan", ["r1"]), ("rpgan+r1+r2", "rpgan", ["r1", "r2"]),
+                                     ("gan+r1", "nonsaturating", ["r1"]), ("gan+r1+r2", "nonsaturating", ["r1", "r2"]))]
+
+
+EXPERIMENTS.register("r3gan-regime-pilot")(Experiment(
+    "Where R1 alone fails: D width (1x, 4x) x distinct real triples (300, 1M) x RpGAN/GAN x R1 / R1 + R2 x gamma "
+    "0.1-100 on stacked digits, 40k images, D probe on, 1 seed (pilot)",
+    {f"pool{pool}-{d}": ("r3gan-digits", {**_REGIME, "data.size": pool, "model.widths_d": widths})
+     for d, widths in _REGIME_D.items() for pool in (300, 1000000)},
+    _regime_methods(), ["modes", "modes_kl", "modes_hq_fraction", "d_gradsq_fake", "d_memorise"], seeds=[0],
+    plot=("modes", "modes_hq_fraction"), curves=("modes", "d_gradsq_fake", "d_memorise")))
+
+# Appendix E's lazy claim (lazy R1/R2 every 8 minibatches "resulted in complete convergence failure on Stacked
+# MNIST") with both lazy forms, on StackedMNIST at 32 px (the CPU preset, 200k images, 26,000 samples), 3 seeds.
+EXPERIMENTS.register("r3gan-lazy")(Experiment(
+    "R1 + R2 every step vs lazy every 8 minibatches, fused and StyleGAN2's separate step, on StackedMNIST at 32 px "
+    "(r3gan-stackedmnist-cpu, 200k images), 3 seeds",
+    {"stackedmnist": ("r3gan-stackedmnist-cpu", {"train.on_nonfinite": "stop", "train.tensorboard": False,
+                                                 "train.d_probe": 64})},
+    [Method("every-step", {}), Method("lazy8-fused", {"loss.reg_interval": 8}),
+     Method("lazy8-stylegan2", {"loss.reg_interval": 8, "loss.lazy_form": "stylegan2"})],
+    ["modes", "modes_kl", "modes_hq_fraction"], seeds=[0, 1, 2], plot=("modes", "modes_kl"),
+    curves=("modes", "modes_kl", "d_gradsq_fake")))
+
 # bf16 stages against float32 on the loss ablation's setting (issue 13: a faster precision counts only if it trains to
 # the same results): the default job's preset and budget, the ablation's seeds.
 EXPERIMENTS.register("r3gan-precision")(Experiment(

@@ -19,7 +19,7 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
     EXPERIMENTS.register(name)(Experiment(
         "one method that stops at the NaN, one that rolls back", {"grid25": ("mlp-grid25", base)},
         [Method("stops", {"train.on_nonfinite": "stop", "train.d_probe": 16, "train.log_kimg": 0.032}),
-         Method("rolls-back", {})],
+         Method("rolls-back", {"train.d_probe": 16})],
         ["modes", "modes_kl"], seeds=[1, 2], curves=("modes", "modes_kl")))
     monkeypatch.setenv("GANKIT_FAULT", "nan_at_step:3")
     root = tmp_path / "exp"
@@ -37,6 +37,9 @@ def test_a_diverged_cell_is_a_result_with_its_kimg_and_never_averaged(tmp_path, 
         at = [x["d_gradsq_fake"] for x in logged if x.get("kimg") == 0.064 and "d_gradsq_fake" in x]
         assert r["gradsq_fake_kimg"] == 0.064 and r["diverged_gradsq_fake"] == at[-1] and len(at) == 1
         assert results[("rolls-back", seed)]["status"] == "ok"
+        logged = [json.loads(x) for x in (cells_by[("rolls-back", seed)].path(root / name) / "run" / "metrics.jsonl")
+                  .read_text().splitlines()]
+        assert results[("rolls-back", seed)]["d_gradsq_fake"] == [x for x in logged if "d_gradsq_fake" in x][-1]["d_gradsq_fake"]
     rows = {r["method"]: r for r in summary}
     assert rows["stops"]["diverged"] == 2 and rows["stops"]["diverged_kimg"] == "0.096 0.096"
     assert rows["stops"]["modes"] != rows["stops"]["modes"]  # NaN: no seed finished, nothing averaged
