@@ -36,7 +36,8 @@ BAD_SETS = [
     ("bogus.key=1", "unknown config key"), ("preset=r3gan-digits", "use --preset"), ("train.kimg", "KEY=VALUE"),
     ("train.seed=9223372036854775808", "[0, 2^63)"), ("train.seed=-1", ">= 0"),
     ("train.batch=100000000", "at most 65,536"), ("train.batch_gpu=1e9", "at most 65,536"),
-    ("train.tensorboard=2", "not a valid bool"),
+    ("train.tensorboard=2", "not a valid bool"), ("loss.gamma=0", "(0, inf)"), ("loss.gamma_final=0", "(0, inf)"),
+    ("loss.lazy_form=stylegan3", "valid lazy form names: fused, stylegan2"), ("train.d_probe=-1", ">= 0"),
 ]
 
 
