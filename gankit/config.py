@@ -114,6 +114,7 @@ class TrainConfig:
     device: str = field(default="auto", metadata=RESUMABLE)  # "auto", "cpu", "cuda", "cuda:1", ...
     channels_last: bool = field(default=True, metadata=RESUMABLE)  # NHWC memory format for image networks (about 2x faster grouped convs on CPU)
     batch_gpu: int = field(default=0, metadata=RESUMABLE)  # samples per forward pass on one rank; below batch / ranks, gradients accumulate (0: all at once)
+    memory_gib: float = field(default=0.0, metadata=RESUMABLE)  # memory a step may take (0: what the machine has available); measured before the first step (training.memory)
     prefetch: int = field(default=-1, metadata=RESUMABLE)  # batches loaded ahead on a worker thread, pinned for CUDA (0: in the step; -1: 2 on CUDA, 0 on CPU)
     precision: str = "fp32"  # "fp32", "bf16" (R3GAN: stages above 4x4 under bf16 autocast, the 4x4 head in float32) or
     # "auto": bf16 on CUDA for families that have bf16 stages, fp32 elsewhere (the R3GAN presets)
@@ -264,7 +265,7 @@ _POSITIVE = ("train.kimg", "train.lr", "train.lr_d_ratio", "train.grow_kimg")
 _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", "train.ema_kimg", "train.log_kimg",
                 "train.checkpoint_kimg",
                 "train.snapshot_kimg", "train.threads", "train.batch_gpu", "train.unroll_steps", "train.unroll_lr",
-                "train.max_rollbacks", "train.seed", "train.d_probe", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
+                "train.max_rollbacks", "train.seed", "train.d_probe", "train.memory_gib", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
                 "loss.ortho_beta", "loss.mma_lambda", "loss.began_lambda_k", "model.attn_res", "model.shared_dim",
                 "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
 _UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)

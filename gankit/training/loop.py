@@ -25,11 +25,12 @@ from ..files import write_json
 from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
-from ..networks import build_networks, micro_batch_for, precision_for, set_bf16, spectral_sigmas
+from ..networks import build_networks, precision_for, set_bf16, spectral_sigmas
 from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from .phema import PowerEMA
 from .probe import DProbe
+from .memory import plan_micro_batch
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
 from .snapshot import metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState
@@ -257,11 +258,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
     seed_everything(cfg.train.seed, rank)
-    micro = micro_batch_for(cfg, device, world)
-    if micro != cfg.train.batch_gpu:
-        progress(f"CPU: batch {cfg.train.batch} in micro-batches of {micro} (train.batch_gpu={micro}: the same gradients, "
-                 "memory as at that batch; set train.batch_gpu to change it)")
-        cfg = apply_overrides(cfg, {"train.batch_gpu": micro})
+    cfg = plan_micro_batch(cfg, G, D, obj.game, dataset.shape, num_classes, device, world, progress)
     cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
     for name, note in (notes or {}).items():
         if rank == 0:
