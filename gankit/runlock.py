@@ -53,8 +53,12 @@ class RunLock:
             except FileExistsError:
                 self._take_over_if_stale()
                 continue
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(me))
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(json.dumps(me))
+            except OSError as e:  # a full disk: no half-written lock left behind, and the error names the file
+                self.path.unlink(missing_ok=True)
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
             self.held = True
             return
         raise GankitError(f"could not lock {self.path.parent}: {self.path} keeps reappearing; is another gankit starting there?")
