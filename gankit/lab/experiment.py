@@ -165,6 +165,33 @@ def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota where one is set."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def fit_to_cores(jobs: int, threads: int, cores: int) -> tuple[int, int, str]:
+    """(jobs, threads, note): jobs x threads within `cores`, since OpenMP threads beyond the cores wait at every op's
+    barrier (two threads beside a busy process ran at a quarter of their quiet rate, docs/benchmarks.md): jobs capped
+    at the cores, then threads at cores // jobs; the note says what changed ("" where nothing did)."""
+    j = max(1, min(jobs, cores))
+    t = max(1, min(threads, cores // j))
+    if (j, t) == (jobs, threads):
+        return jobs, threads, ""
+    return j, t, (f"{jobs} jobs x {threads} threads would exceed the {cores} cores this process may use: running "
+                  f"{j} x {t}")
+
+
 def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds: list[int] | None = None,
                    extra: dict[str, Any] | None = None, progress: Callable[[str], None] = print,
                    only: list[str] | None = None) -> list[dict]:
@@ -184,6 +211,9 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
     for c in todo:
         c.sets.update(_extra_for(c, extra or {}))
     total = len(cells(exp, seeds))
+    jobs, threads, note = fit_to_cores(jobs, threads, usable_cores())
+    if note:
+        progress(f"gankit: warning: {note}")
     progress(f"experiment {name}: {total - len(todo)} of {total} cells finished, {len(todo)} to run ({jobs} at a time)")
     counter = itertools.count(1)  # next() is atomic: safe across the pool's threads
 

@@ -208,3 +208,16 @@ def test_every_declared_cell_validates_before_anything_runs():
             validate(cfg, ds.shape, ds.num_classes, cfg.data.name)
             metric_names(cfg, ds)
     assert len(seen) > 100
+
+
+def test_jobs_times_threads_never_exceed_the_cores(monkeypatch):
+    from gankit.lab import experiment as ex
+
+    assert ex.fit_to_cores(2, 1, 2) == (2, 1, "")
+    assert ex.fit_to_cores(2, 2, 2)[:2] == (2, 1) and "2 jobs x 2 threads" in ex.fit_to_cores(2, 2, 2)[2]
+    assert ex.fit_to_cores(4, 1, 2)[:2] == (2, 1)
+    assert ex.fit_to_cores(1, 4, 2)[:2] == (1, 2)
+    assert ex.fit_to_cores(3, 3, 8)[:2] == (3, 2)  # 8 // 3 threads each
+    assert ex.fit_to_cores(3, 1, 1)[:2] == (1, 1)
+    monkeypatch.setattr(ex.os, "sched_getaffinity", lambda pid: {0, 3, 5})
+    assert ex.usable_cores() <= 3
