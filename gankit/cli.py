@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -68,13 +69,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_GENERATE = 1_000_000  # samples per `gankit generate` call: all latents and images are held at once
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from .run import load_generator
     from .sampling import generate, save_samples, to_uint8
 
     out = Path(args.out)
-    if args.n < 1:
-        raise GankitError("--n must be at least 1")
+    if not 1 <= args.n <= MAX_GENERATE:
+        raise GankitError(f"--n must be 1 to {MAX_GENERATE:,} (more: several calls with different --seed)")
     if out.is_dir():
         raise GankitError(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'samples.png'}")
     if out.suffix.lower() not in (".png", ".npz"):
@@ -221,6 +225,8 @@ def cmd_truncation(args: argparse.Namespace) -> int:
         values = [float(v) for v in args.values.split(",") if v.strip()]
     except ValueError:
         raise GankitError(f"--values takes a comma list of numbers, got '{args.values}'") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise GankitError(f"--values takes a comma list of finite numbers, got '{args.values}'")
     opts, make_src, ref = _eval_setup(args)
     rows = sweep(make_src, ref, opts, values, "psi" if args.psi_sweep else "truncation")
     for path in write_sweep(rows, Path(args.out), opts.metrics):
@@ -511,7 +517,8 @@ _WAYS_OUT = {errno.ENOSPC: "free space on that disk", errno.EDQUOT: "free space 
              errno.EROFS: "the folder is read-only: choose a writable one", errno.EACCES: "fix its permissions or "
              "choose another path", errno.EPERM: "fix its permissions or choose another path",
              errno.ENOENT: "check the path", errno.ENOTDIR: "a part of the path is a file: check the path",
-             errno.EISDIR: "it is a folder: name a file", errno.ENAMETOOLONG: "shorten the path"}
+             errno.EISDIR: "it is a folder: name a file", errno.ENAMETOOLONG: "shorten the path",
+             errno.EEXIST: "a file is in the way where a folder is needed: choose another path"}
 
 
 MAX_LINE = 1000  # characters of a message; a 20 MB config value is not echoed whole

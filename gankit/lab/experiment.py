@@ -165,6 +165,18 @@ def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
+def _check_cell(c: Cell) -> None:
+    """A cell's config resolves and its values are in range, before any cell runs (a mistyped --set would otherwise
+    fail in every cell's train.log, one after another)."""
+    from ..config import validate_ranges
+    from ..presets import resolve
+
+    try:
+        validate_ranges(resolve(c.preset, {k: v for k, v in c.sets.items()}))
+    except GankitError as e:
+        raise GankitError(f"cell {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}") from None
+
+
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota where one is set."""
     try:
@@ -210,6 +222,7 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
             and (not only or c.dataset in only or c.method in only)]
     for c in todo:
         c.sets.update(_extra_for(c, extra or {}))
+        _check_cell(c)
     total = len(cells(exp, seeds))
     jobs, threads, note = fit_to_cores(jobs, threads, usable_cores())
     if note:

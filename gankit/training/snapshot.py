@@ -26,6 +26,9 @@ from .state import TrainState
 
 def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
+    from ..eval.metrics.extractors import EXTRACTORS
+
+    EXTRACTORS.get(cfg.train.eval_extractor)  # an unknown extractor lists the valid ones, whatever the metrics
     m = cfg.train.metrics.strip()
     if m == "auto":
         return default_metrics(dataset, cfg.data.name)
@@ -38,9 +41,6 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     if "kid" in names and cfg.train.eval_n < EvalOptions.kid_subset_size:
         raise GankitError(f"train.metrics has kid, whose subsets hold {EvalOptions.kid_subset_size} samples, but "
                           f"train.eval_n is {cfg.train.eval_n}; raise train.eval_n or drop kid")
-    from ..eval.metrics.extractors import EXTRACTORS
-
-    EXTRACTORS.get(cfg.train.eval_extractor)
     return names
 
 
