@@ -32,7 +32,7 @@ from .phema import PowerEMA
 from .probe import DProbe
 from .memory import plan_micro_batch
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
-from .snapshot import metric_names, save_state, update_best, write_run_info, write_snapshot
+from .snapshot import best_key, metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState
 from ..objectives.step import one_hot
 from ..validate import validate
@@ -124,7 +124,7 @@ def _check(cfg: Config, dataset: Dataset, world: int, device: torch.device) -> i
     """Refuse settings that cannot run, before anything is written (validate.validate, then the snapshot metrics);
     returns num_classes."""
     num_classes = validate(cfg, dataset.shape, dataset.num_classes, cfg.data.name, world, device)
-    metric_names(cfg, dataset)
+    best_key(cfg, metric_names(cfg, dataset))  # an unknown train.best_metric, before the run trains to its first snapshot
     return num_classes
 
 
@@ -134,6 +134,9 @@ def _prepare(out: Path, cfg: Config, lock: RunLock, restart: bool, from_best: bo
     result: Any = None
     if dist.rank() == 0:
         try:
+            if from_best and not (out / "checkpoints" / "best.json").exists():
+                raise GankitError(f"--from-best: {out} has no checkpoints/best (it is written at the snapshots of a run "
+                                  "with metrics); resume without --from-best")
             if not restart:
                 check_same_data(out, data)
             if not (restart or from_best):

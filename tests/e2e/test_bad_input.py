@@ -243,7 +243,7 @@ VERB_ROWS = [
     (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c102/t', '--set', 'data.resolution=12'], 'or any larger power of two, bilinear-upsampled', {}),
     (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c103/t', '--set', 'data.name=folder'], 'the folder dataset needs data.path; pass --data pointing at', {}),
     (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c104/t', '--config', '{file}'], 'must end in .toml or .json', {}),
-    (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c105/t', '--from-best'], 'is incomplete (needs best.safetensors and best.json', {}),
+    (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c105/t', '--from-best'], 'has no checkpoints/best', {}),
     (['report', '{run}', '--out', '{scratch}'], 'Is a directory); it is a folder: name a file, then re-run', {}),
     (['plot', '{run}', '--out', '{file}'], 'a file is in the way where a folder is needed', {}),
     (['presets', 'extra'], 'unrecognized arguments: extra; see `gankit --help`', {}),
