@@ -139,35 +139,23 @@ EXTRA_ROWS = [
 ]
 
 # Every verb against a missing, plain-file, empty or damaged run, and each of its options out of range (issue 28)
+# each verb that reads a run, against a missing path, a plain file, an empty folder and a damaged run
+_READS_A_RUN = [
+    (["generate", "--run", "{bad}", "--n", "4", "--out", "{scratch}/x.png"], True),
+    (["eval", "--run", "{bad}", "--metrics", "modes", "--n", "10"], True),
+    (["export", "--run", "{bad}", "--format", "torchscript", "--out", "{scratch}/g.pt"], True),
+    (["truncation", "--run", "{bad}", "--metrics", "pr", "--extractor", "digits", "--n", "64", "--values", "1,0.5", "--out", "{scratch}"], True),
+    (["phema", "{bad}", "--sigma-rel", "0.1", "--out", "{scratch}/ph"], True),
+    (["report", "{bad}", "--out", "{scratch}/r.html"], True),
+    (["plot", "{bad}", "--out", "{scratch}/plots"], False),  # plot reads the log only
+]
+_NOT_A_RUN = "is not a gankit run (no config.json); pass the --out of a"
+_DAMAGED = "restore it from a copy, or (train) pass --restart to set"
+_NO_LOG = "has no metrics.jsonl records; pass the directory of a"
 VERB_ROWS = [
-    (['generate', '--run', '/nonexistent/run', '--n', '4', '--out', '{scratch}/x.png'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['eval', '--run', '/nonexistent/run', '--metrics', 'modes', '--n', '10'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['export', '--run', '/nonexistent/run', '--format', 'torchscript', '--out', '{scratch}/g.pt'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['truncation', '--run', '/nonexistent/run', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--values', '1,0.5', '--out', '{scratch}'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['phema', '/nonexistent/run', '--sigma-rel', '0.1', '--out', '{scratch}/ph'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['report', '/nonexistent/run', '--out', '{scratch}/r.html'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['plot', '/nonexistent/run', '--out', '{scratch}/plots'], 'has no metrics.jsonl records; pass the directory of a', {}),
-    (['generate', '--run', '{file}', '--n', '4', '--out', '{scratch}/x.png'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['eval', '--run', '{file}', '--metrics', 'modes', '--n', '10'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['export', '--run', '{file}', '--format', 'torchscript', '--out', '{scratch}/g.pt'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['truncation', '--run', '{file}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--values', '1,0.5', '--out', '{scratch}'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['phema', '{file}', '--sigma-rel', '0.1', '--out', '{scratch}/ph'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['report', '{file}', '--out', '{scratch}/r.html'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['plot', '{file}', '--out', '{scratch}/plots'], 'has no metrics.jsonl records; pass the directory of a', {}),
-    (['generate', '--run', '{scratch}', '--n', '4', '--out', '{scratch}/x.png'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['eval', '--run', '{scratch}', '--metrics', 'modes', '--n', '10'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['export', '--run', '{scratch}', '--format', 'torchscript', '--out', '{scratch}/g.pt'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['truncation', '--run', '{scratch}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--values', '1,0.5', '--out', '{scratch}'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['phema', '{scratch}', '--sigma-rel', '0.1', '--out', '{scratch}/ph'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['report', '{scratch}', '--out', '{scratch}/r.html'], 'is not a gankit run (no config.json); pass the --out of a', {}),
-    (['plot', '{scratch}', '--out', '{scratch}/plots'], 'has no metrics.jsonl records; pass the directory of a', {}),
-    (['generate', '--run', '{damaged}', '--n', '4', '--out', '{scratch}/x.png'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['eval', '--run', '{damaged}', '--metrics', 'modes', '--n', '10'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['export', '--run', '{damaged}', '--format', 'torchscript', '--out', '{scratch}/g.pt'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['truncation', '--run', '{damaged}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--values', '1,0.5', '--out', '{scratch}'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['phema', '{damaged}', '--sigma-rel', '0.1', '--out', '{scratch}/ph'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['report', '{damaged}', '--out', '{scratch}/r.html'], 'restore it from a copy, or (train) pass --restart to set', {}),
-    (['plot', '{damaged}', '--out', '{scratch}/plots'], 'has no metrics.jsonl records; pass the directory of a', {}),
+    *[([a.replace("{bad}", bad) for a in argv], (word if config else _NO_LOG), {})
+      for bad, word in (("/nonexistent/run", _NOT_A_RUN), ("{file}", _NOT_A_RUN), ("{scratch}", _NOT_A_RUN),
+                        ("{damaged}", _DAMAGED)) for argv, config in _READS_A_RUN],
     (['generate', '--run', '{run}', '--out', '{scratch}/x.png', '--n', '-1'], 'more: several calls with different --seed', {}),
     (['generate', '--run', '{run}', '--out', '{scratch}/x.png', '--n', 'abc'], 'argument --n: invalid int value', {}),
     (['generate', '--run', '{run}', '--out', '{scratch}/x.png', '--n', '4', '--seed', 'abc'], 'argument --seed: invalid int value', {}),

@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 
 from gankit.files import TEMP_SUFFIX
-from test_torn_writes import CASES, gankit, temps  # the same verbs and files as the kill-mid-write test
+from test_torn_writes import CASES, gankit, run, temps  # noqa: F401  (the same verbs, files and run fixture)
 
 VERBS = {}  # one case per distinct command: the first file it writes is the one that meets the full disk
 for case, argv, target in CASES:
     VERBS.setdefault(" ".join(argv), (case.split(":")[0], argv, target))
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    from test_torn_writes import TINY
-
-    out = tmp_path_factory.mktemp("fulldisk") / "run"
-    p = gankit("train", *TINY, "--out", str(out))
-    assert p.returncode == 0, p.stderr
-    return out
 
 
 def mount(path: Path, options: str) -> None:
