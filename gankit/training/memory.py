@@ -23,7 +23,7 @@ from .. import distributed as dist
 from ..config import Config, apply_overrides
 from ..errors import GankitError
 from ..networks import NETWORKS, micro_batch_for, precision_for, set_bf16
-from ..objectives.step import d_step, g_step
+from ..objectives.step import d_step, g_step, one_hot
 
 MARGIN = 1.25  # the estimate times this must fit: allocator slack, the optimiser's step, the loader's batches
 GIB = 1 << 30
@@ -120,7 +120,6 @@ def step_peaks(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: tuple[
     fork_rng (no training stream moves), in increasing order."""
     G2, D2 = copy.deepcopy(G).to(device), copy.deepcopy(D).to(device)
     set_bf16(cfg.model.arch, precision_for(cfg, device) == "bf16", G2, D2)  # the run's numerics: bf16 halves activations
-    aug_cfg = cfg.aug
     meter, out = PeakMeter(device), []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for m in sorted(sizes):
@@ -128,10 +127,11 @@ def step_peaks(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: tuple[
 
             def step() -> None:
                 real = (torch.rand((m, *shape), generator=g) * 2 - 1).to(device)
-                c = torch.eye(num_classes)[torch.zeros(m, dtype=torch.long)].to(device) if num_classes else None
+                c = one_hot(torch.zeros(m, dtype=torch.long), num_classes)
+                c = None if c is None else c.to(device)
                 z = torch.randn(m, G2.z_dim, generator=g).to(device)
-                d_step(G2, D2, game.loss, game.regs, real, c, z, cfg.loss.gamma, cfg.train.aug_p, aug_cfg, g, 1.0)
-                g_step(G2, D2, game.loss, real, c, z, cfg.train.aug_p, aug_cfg, g, 1.0, 0.0, game.unroll,
+                d_step(G2, D2, game.loss, game.regs, real, c, z, cfg.loss.gamma, cfg.train.aug_p, cfg.aug, g, 1.0)
+                g_step(G2, D2, game.loss, real, c, z, cfg.train.aug_p, cfg.aug, g, 1.0, 0.0, game.unroll,
                        game.unroll_lr or 1e-3, game.feature_matching)
                 G2.zero_grad(set_to_none=True), D2.zero_grad(set_to_none=True)
             out.append(meter(step))
