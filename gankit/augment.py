@@ -157,7 +157,52 @@ def _apply_geometry(x: torch.Tensor, g_inv: torch.Tensor) -> torch.Tensor:
     base = torch.stack([xs.expand(h, w), ys.view(h, 1).expand(h, w), torch.ones(h, w, device=x.device, dtype=x.dtype)], -1)
     grid = base.view(1, h * w, 3) @ theta[:, :2, :].transpose(1, 2).to(x.device, x.dtype)  # [N, H*W, 2]
     grid = grid.view(-1, h, w, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return grid_sample(x, grid)
+
+
+_BILINEAR, _REFLECTION = 0, 2  # aten's codes for mode="bilinear" and padding_mode="reflection"
+
+
+class _GridSample(torch.autograd.Function):
+    """y = A_grid x: bilinear grid_sample (reflection padding, align_corners=False), linear in x for a fixed grid.
+    Its input gradient is again a Function, so R1/R2 (penalties on the pre-augmentation images) can differentiate
+    twice: PyTorch's CUDA grid_sampler_2d_backward has no derivative (seen on an H200, 2026-12-04), as in
+    StyleGAN2-ADA's grid_sample_gradfix. The grid is drawn, never learned: it gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, grid):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(grid)
+        ctx.shape = x.shape
+        return torch.grid_sampler_2d(x, grid, _BILINEAR, _REFLECTION, False)
+
+    @staticmethod
+    def backward(ctx, gy):  # noqa: ANN001, ANN205
+        (grid,) = ctx.saved_tensors
+        return _GridSampleT.apply(gy, grid, ctx.shape), None
+
+
+class _GridSampleT(torch.autograd.Function):
+    """gx = A_grid^T gy, the input gradient of _GridSample; its own gradient is A_grid gg (the bilinear form
+    <gg, A^T gy> = <A gg, gy>), so the double backward is one more forward grid_sample."""
+
+    @staticmethod
+    def forward(ctx, gy, grid, shape):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(grid)
+        like = gy.new_zeros(shape)  # only its shape matters: no input values enter A^T gy
+        gx, _ = torch.ops.aten.grid_sampler_2d_backward(gy, like, grid, _BILINEAR, _REFLECTION, False, [True, False])
+        return gx
+
+    @staticmethod
+    def backward(ctx, gg):  # noqa: ANN001, ANN205
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(gg, grid), None, None
+
+
+def grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """F.grid_sample(x, grid, "bilinear", "reflection", align_corners=False), differentiable twice in x on every device."""
+    if grid.requires_grad:
+        raise ValueError("augment's grid_sample takes no gradient through the grid")
+    return _GridSample.apply(x, grid)
 
 
 # ----------------------------------------------------------------------------- colour

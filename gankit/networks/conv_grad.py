@@ -24,7 +24,10 @@ _aten = torch.ops.aten
 
 
 def _used(ctx, i: int) -> bool:  # noqa: ANN001
-    """Whether the running backward pass needs the gradient of input i (a leaf: it cannot be asked, so yes)."""
+    """Whether the running backward pass needs the gradient of input i (a leaf: it cannot be asked, so yes). Under
+    torch.compile the graph is traced ahead of any backward pass, so every input that requires a gradient gets one."""
+    if torch.compiler.is_compiling():
+        return bool(ctx.needs_input_grad[i])
     node = ctx.next_functions[i][0] if ctx.needs_input_grad[i] else None
     if node is None:
         return False

@@ -64,12 +64,17 @@ def kill_self() -> None:
 
 
 def nonfinite(stats: dict[str, torch.Tensor | float]) -> list[str]:
-    """Names of the statistics that are NaN or Inf (one device sync for all tensor values)."""
-    names = [k for k, v in stats.items() if isinstance(v, torch.Tensor)]
-    if not names:
-        return []
-    ok = torch.isfinite(torch.stack([stats[k].float().reshape(()) for k in names])).tolist()
-    return [k for k, good in zip(names, ok) if not good]
+    """Names of the statistics that are NaN or Inf: one check (and one sync) per device the values sit on, since a
+    step's statistics mix CUDA tensors with host ones (the data wait, an adaptive loss's state)."""
+    by_device: dict[torch.device, list[str]] = {}
+    for k, v in stats.items():
+        if isinstance(v, torch.Tensor):
+            by_device.setdefault(v.device, []).append(k)
+    bad = set()
+    for names in by_device.values():
+        ok = torch.isfinite(torch.stack([stats[k].float().reshape(()) for k in names])).tolist()
+        bad.update(k for k, good in zip(names, ok) if not good)
+    return [k for k in stats if k in bad]
 
 
 @torch.no_grad()

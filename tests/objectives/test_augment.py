@@ -231,3 +231,41 @@ def test_rotate_probability_split():
 def test_rejects_bad_input():
     with pytest.raises(ValueError):
         augment(torch.zeros(3, 8, 8), 0.5)
+
+
+def _graph_names(fn) -> set[str]:  # noqa: ANN001
+    seen, names, stack = set(), set(), [fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(node.name())
+        stack += [f for f, _ in node.next_functions]
+    return names
+
+
+def test_grid_sample_equals_torch_and_differentiates_twice_through_its_own_functions():
+    """The geometric resample equals F.grid_sample (bilinear, reflection) exactly; its first and second derivatives
+    pass gradcheck; and an R1 penalty through augment never needs aten's GridSampler2DBackwardBackward, which has no
+    CUDA implementation ("derivative for aten::grid_sampler_2d_backward is not implemented", H200, 2026-12-04)."""
+    import torch.nn.functional as F
+
+    from gankit.augment import grid_sample
+
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=gen(3), requires_grad=True)
+    grid = torch.rand(2, 4, 7, 2, dtype=torch.float64, generator=gen(4)) * 2.4 - 1.2  # reaches into the padding
+    ref = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    assert torch.equal(grid_sample(x, grid), ref)
+    assert torch.autograd.gradcheck(lambda t: grid_sample(t, grid), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: grid_sample(t, grid), (x,))
+    with pytest.raises(ValueError, match="grid"):
+        grid_sample(x, grid.clone().requires_grad_())
+
+    real = images(4, 3, 8).requires_grad_()
+    out = augment(real, 1.0, only("rotate", "scale"), gen(5))
+    (g,) = torch.autograd.grad((out * torch.randn(out.shape, generator=gen(6))).sum() ** 2, real, create_graph=True)
+    names = _graph_names(g.grad_fn)
+    assert "_GridSampleTBackward" in names and not any(n.startswith("GridSampler2D") for n in names)
+    g.square().sum().backward()  # the penalty's own backward runs
+    assert real.grad is not None and torch.isfinite(real.grad).all()
