@@ -218,16 +218,17 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
         if set(only) - names:
             raise GankitError(f"--only {','.join(sorted(set(only) - names))}: not a dataset or method of {name}; it has "
                               f"{', '.join(sorted(names))}")
-    todo = [c for c in cells(exp, seeds) if not (c.path(root) / "result.json").exists()
-            and (not only or c.dataset in only or c.method in only)]
+    chosen = [c for c in cells(exp, seeds) if not only or c.dataset in only or c.method in only]
+    todo = [c for c in chosen if not (c.path(root) / "result.json").exists()]
     for c in todo:
         c.sets.update(_extra_for(c, extra or {}))
         _check_cell(c)
-    total = len(cells(exp, seeds))
     jobs, threads, note = fit_to_cores(jobs, threads, usable_cores())
     if note:
         progress(f"gankit: warning: {note}")
-    progress(f"experiment {name}: {total - len(todo)} of {total} cells finished, {len(todo)} to run ({jobs} at a time)")
+    among = f" (--only {','.join(only)}; {len(cells(exp, seeds))} in the study)" if only else ""
+    progress(f"experiment {name}: {len(chosen) - len(todo)} of {len(chosen)} cells finished{among}, {len(todo)} to run "
+             f"({jobs} at a time)")
     counter = itertools.count(1)  # next() is atomic: safe across the pool's threads
 
     def one(c: Cell) -> dict:

@@ -160,10 +160,16 @@ def test_only_runs_the_named_arm_and_the_table_counts_the_rest(tmp_path):
             "train.tensorboard": False, "train.batch": 32}
     EXPERIMENTS.register(name)(Experiment("only", {"grid25": ("mlp-grid25", base)}, [Method("a", {}), Method("b", {})],
                                           ["modes"], seeds=[1], plot=("modes", "modes")))
-    rows = {r["method"]: r for r in run_experiment(name, tmp_path, progress=lambda m: None, only=["a"])}
+    said: list[str] = []
+    rows = {r["method"]: r for r in run_experiment(name, tmp_path, progress=said.append, only=["a"])}
     assert (rows["a"]["seeds"], rows["a"]["unfinished"]) == (1, 0)
     assert (rows["b"]["seeds"], rows["b"]["unfinished"]) == (0, 1)
     assert not (tmp_path / name / "grid25" / "b").exists()
+    # the progress line counts the chosen cells: b's unrun cell is neither finished nor to run
+    assert said[0] == f"experiment {name}: 0 of 1 cells finished (--only a; 2 in the study), 1 to run (1 at a time)"
+    said.clear()
+    run_experiment(name, tmp_path, progress=said.append, only=["a"])
+    assert said[0].startswith(f"experiment {name}: 1 of 1 cells finished (--only a; 2 in the study), 0 to run")
     assert main(["experiment", name, "--only", "c", "--out", str(tmp_path)]) == 2
 
 
