@@ -83,6 +83,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise GankitError(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'samples.png'}")
     if out.suffix.lower() not in (".png", ".npz"):
         raise GankitError(f"--out {out} must end in .png (a grid) or .npz (an array of samples)")
+    if args.floats and out.suffix.lower() != ".npz":
+        raise GankitError(f"--float writes float32 arrays: name an .npz file (--out {out.with_suffix('.npz')})")
     if not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     G = load_generator(args.run, which="G" if args.raw else "G_ema")
@@ -100,7 +102,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".npz":
         from .files import encode, write_atomic
 
-        array = to_uint8(samples).numpy() if samples.ndim == 4 else samples.numpy()
+        array = to_uint8(samples).numpy() if samples.ndim == 4 and not args.floats else samples.float().numpy()
         write_atomic(out, encode(lambda f: np.savez(f, samples=array)))
     else:
         save_samples(samples, out)
@@ -245,10 +247,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise GankitError("name an experiment (gankit experiment --list shows them)")
-    try:
-        seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else None
+    try:  # an empty --seeds is refused, not read as "the experiment's own seeds"
+        seeds = [int(v) for v in args.seeds.split(",")] if args.seeds is not None else None
+        if seeds is not None and min(seeds) < 0:
+            raise ValueError
     except ValueError:
-        raise GankitError(f"--seeds takes a comma list of integers, got '{args.seeds}'") from None
+        raise GankitError(f"--seeds takes a comma list of integers >= 0, got '{args.seeds}'") from None
     if args.jobs < 1 or args.threads < 1:
         raise GankitError("--jobs and --threads must be at least 1")
     out = Path(args.out)
@@ -438,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
     g.add_argument("--truncation", type=float, default=0.0, help="z truncation threshold: redraw |z_i| > T (BigGAN; 0: off)")
     g.add_argument("--psi", type=float, default=1.0, help="StyleGAN psi-truncation towards the mean w (1: off)")
+    g.add_argument("--float", dest="floats", action="store_true",
+                   help="with --out FILE.npz: G's float32 outputs as they are (no clamp, no uint8), e.g. to compare "
+                        "with another implementation")
     g.set_defaults(fn=cmd_generate)
 
     e = sub.add_parser("eval", help="score a run's generator or a set of images: FID, KID, IS, P/R, D/C, modes, LPIPS diversity")
@@ -533,12 +540,13 @@ def one_line(message: str) -> str:
     return f"{text[:MAX_LINE * 2 // 3]} [... {cut:,} characters left out ...] {text[-MAX_LINE // 3:]}"
 
 
-def os_error_line(e: OSError) -> str:
-    """One line for an error of the machine (disk, permissions, path): the file, the cause and the way out."""
+def os_error_line(e: OSError, resumes: bool = False) -> str:
+    """One line for an error of the machine (disk, permissions, path): the file, the cause and the way out; `resumes`
+    (training) adds that the re-run starts from the last checkpoint."""
     where = f" {e.filename}" if e.filename else ""
     way = _WAYS_OUT.get(e.errno or -1, "fix the disk or permissions")
-    return (f"cannot access{where} ({e.strerror or e}); {way}, then re-run the same command (a run resumes "
-            "from its last checkpoint)")
+    return (f"cannot access{where} ({e.strerror or e}); {way}, then re-run the same command"
+            + (" (a run resumes from its last checkpoint)" if resumes else ""))
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -562,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only folder, a vanished file: the machine, not gankit
         if debug:
             raise
-        print(f"gankit: error: {one_line(os_error_line(e))}; --debug shows the traceback", file=sys.stderr)
+        print(f"gankit: error: {one_line(os_error_line(e, resumes=args.fn is cmd_train))}; --debug shows the traceback",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

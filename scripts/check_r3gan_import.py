@@ -21,9 +21,12 @@ import tempfile
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from gankit.sampling import latents  # noqa: E402  (z as `gankit generate` draws it)
 
 
 def authors_modules(src: Path):
@@ -63,12 +66,16 @@ def main() -> None:
             for p in m.parameters():
                 p.copy_(torch.randn_like(p) * 0.2)
     G_ema = pickle.loads(pickle.dumps(G)).eval()  # their loop: copy.deepcopy(G).eval(), then pickled with plain pickle
-    snap = dict(G=G, D=D, G_ema=G_ema, training_set_kwargs=dnnlib.EasyDict(path="data.zip", resolution=res), cur_nimg=4096)
-    z = torch.randn(8, z_dim)
-    c = torch.nn.functional.one_hot(torch.arange(8) % 10, 10).float() if args.cond else torch.zeros(8, 0)
-    with torch.no_grad():
+    n, seed = 8, 5
+    z = latents(n, z_dim, seed)  # what `gankit generate --seed 5` draws; classes 0, 1, 2, ... as it cycles them
+    c = torch.nn.functional.one_hot(torch.arange(n) % 10, 10).float() if args.cond else torch.zeros(n, 0)
+    with torch.no_grad():  # a trained G's images lie in about [-1, 1]: scale the last 1x1 convolution to that
+        layer = G_ema.Model.AggregationLayer.Layer
+        layer.weight.div_(G_ema(z, c).float().abs().max())
+        G.load_state_dict(G_ema.state_dict())
         img = G_ema(z, c).float()
         logits = D(img, c).float()
+    snap = dict(G=G, D=D, G_ema=G_ema, training_set_kwargs=dnnlib.EasyDict(path="data.zip", resolution=res), cur_nimg=4096)
     with tempfile.TemporaryDirectory() as tmp:
         pkl, run = Path(tmp) / "network-snapshot.pkl", Path(tmp) / "run"
         pkl.write_bytes(pickle.dumps(snap))
@@ -76,6 +83,10 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the import sees gankit only
         subprocess.run([sys.executable, "-m", "gankit", "import", str(pkl), "--out", str(run)], check=True, env=env,
                        cwd=ROOT)
+        npz = Path(tmp) / "samples.npz"  # the images through the real CLI, as float32
+        subprocess.run([sys.executable, "-m", "gankit", "generate", "--run", str(run), "--n", str(n), "--seed", str(seed),
+                        "--float", "--out", str(npz)], check=True, env=env, cwd=ROOT)
+        generated = torch.from_numpy(np.load(npz)["samples"])
         code = ("import json, sys, torch\n"
                 "from gankit.run import load_generator, load_run_config\n"
                 "from gankit.checkpoint import list_checkpoints, load_checkpoint\n"
@@ -94,6 +105,7 @@ def main() -> None:
                                         cwd=ROOT).stdout)
     ours_img, ours_logits = torch.tensor(out["img"]), torch.tensor(out["logits"])
     print(json.dumps({"cond": args.cond, "img_max_abs_diff": (ours_img - img).abs().max().item(),
+                      "generate_max_abs_diff": (generated - img).abs().max().item(), "generate_dtype": str(generated.dtype),
                       "img_scale": img.abs().max().item(), "logits_max_abs_diff": (ours_logits - logits).abs().max().item(),
                       "logits_scale": logits.abs().max().item(), "authors_modules_in_the_importing_process": out["modules"]}))
 

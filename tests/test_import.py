@@ -402,6 +402,11 @@ def test_an_imported_float32_source_samples_as_its_authors_g_ema_in_real_process
         want, got = snap["G_ema"](latents(6, 8, seed=3), None), generate(G, 6, seed=3)
     assert (want - got).abs().max().item() < 1e-6 * max(1.0, want.abs().max().item())
     assert np.array_equal(np.load(out)["samples"], to_uint8(got).numpy())  # the CLI samples exactly this
+    p = subprocess.run([sys.executable, "-m", "gankit", "generate", "--run", str(tmp_path / "run"), "--n", "6", "--seed",
+                        "3", "--float", "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    floats = torch.from_numpy(np.load(out)["samples"])  # --float: G's float32 outputs, unquantised
+    assert floats.dtype == torch.float32 and (want - floats).abs().max().item() < 1e-6 * max(1.0, want.abs().max().item())
 
 
 def test_fine_tuning_an_import_keeps_its_g_ema(authors, tmp_path):

@@ -191,7 +191,10 @@ VERB_ROWS = [
     (['phema', '{run}', '--out', '{scratch}/ph', '--sigma-rel', 'nan'], 'was trained without post-hoc EMA profiles (train.phema is', {}),
     (['phema', '{run}', '--out', '{scratch}/ph', '--sigma-rel', '0.1'], 'was trained without post-hoc EMA profiles (train.phema is', {}),
     (['experiment', 'r3gan-ablation', '--jobs', '0', '--out', '{scratch}'], '--jobs and --threads must be at least', {}),
-    (['experiment', 'r3gan-ablation', '--seeds', 'abc', '--out', '{scratch}'], '--seeds takes a comma list of integers, got', {}),
+    (['experiment', 'r3gan-ablation', '--seeds', 'abc', '--out', '{scratch}'], '--seeds takes a comma list of integers >= 0, got', {}),
+    (['experiment', 'r3gan-ablation', '--seeds', '', '--out', '{scratch}'], "--seeds takes a comma list of integers >= 0, got ''", {}),
+    (['experiment', 'r3gan-ablation', '--seeds', '1,-2', '--out', '{scratch}'], "--seeds takes a comma list of integers >= 0, got '1,-2'", {}),
+    (['experiment', 'bogus-study', '--out', '{scratch}'], 'valid experiment names:', {}),
     (['experiment', 'r3gan-ablation', '--only', 'bogus', '--out', '{scratch}'], '--only bogus: not a dataset or method of r', {}),
     (['experiment', 'r3gan-ablation', '--set', 'bad=1', '--out', '{scratch}'], 'keys look like SECTION.NAME with SECTION one of model,', {}),
     (['experiment', 'r3gan-ablation', '--set', 'train.lr=-1', '--out', '{scratch}'], 'is out of range: it must be >', {}),
@@ -236,6 +239,28 @@ VERB_ROWS = [
     (['plot', '{run}', '--out', '{file}'], 'a file is in the way where a folder is needed', {}),
     (['presets', 'extra'], 'unrecognized arguments: extra; see `gankit --help`', {}),
     (['generate'], 'the following arguments are required: --run, --out; see', {}),
+    # issue 28, session 6: each verb's remaining file and option cases
+    (['generate', '--run', '{run}', '--n', '4', '--float', '--out', '{scratch}/x.png'], '--float writes float32 arrays: name an .npz file', {}),
+    (['generate', '--run', '{run}', '--n', '4', '--out', '{scratch}/x.jpg'], 'must end in .png (a grid) or .npz', {}),
+    (['generate', '--run', '{run}', '--n', '4', '--out', '{file}/x.png'], 'does not exist; create it first', {}),
+    (['generate', '--run', '{run}', '--n', '4', '--raw', '--class', '1', '--out', '{scratch}/x.png'], 'is unconditional; drop --class', {}),
+    (['export', '--run', '{run}', '--format', 'onnx', '--out', '{scratch}'], 'is a folder; name a file, e.g', {}),
+    (['export', '--run', '{run}', '--format', 'onnx', '--out', '{scratch}/missing/g.onnx'], 'does not exist; create it first', {}),
+    (['export', '--run', '{run}', '--format', 'torchscript', '--out', '{run}/config.json'], 'would overwrite config.json, a file of the run', {}),
+    (['export', '--run', '{hostile}', '--format', 'onnx', '--out', '{scratch}/g.onnx'], 'is not a gankit run (no config.json)', {}),
+    (['report', '{run}', '--out', '{scratch}/missing/r.html'], 'No such file or directory); check the path', {}),
+    (['report', '{run}', '--out', '{file}/r.html'], 'a part of the path is a file: check the path', {}),
+    (['plot', '/nonexistent/run', '--out', '{scratch}/p'], 'has no metrics.jsonl records; pass the directory of a', {}),
+    (['plot', '{damaged}', '--out', '{scratch}/p'], 'has no metrics.jsonl records; pass the directory of a', {}),
+    (['plot', '{scratch}', '--out', '{scratch}/p'], 'has no metrics.jsonl records; pass the directory of a', {}),
+    (['truncation', '--run', '{damaged}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}/tr', '--values', '1'], 'is damaged', {}),
+    (['truncation', '--run', '/nonexistent/run', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}/tr', '--values', '1'], 'is not a gankit run (no config.json)', {}),
+    (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '0', '--out', '{scratch}/tr', '--values', '1'], '--n must be at least 1, got 0', {}),
+    (['phema', '/nonexistent/run', '--out', '{scratch}/ph', '--sigma-rel', '0.1'], 'is not a gankit run (no config.json)', {}),
+    (['phema', '{damaged}', '--out', '{scratch}/ph', '--sigma-rel', '0.1'], 'is damaged', {}),
+    (['describe', '--data', '{hostile}/unreadable'], 'image headers read in', {}),
+    (['describe', '--data', '{hostile}/mixed', '--minutes', 'inf'], '--minutes must be a positive number, got inf', {}),
+    (['train', '--preset', 'bogus', '--out', '{scratch}/t1'], 'valid preset names:', {}),
 ]
 
 
@@ -292,7 +317,7 @@ def test_every_malformed_input_through_the_real_cli_leaves_everything_unchanged(
     before = _files(tmp_path)
     rows = [([*T, "--set", item, "--out", "{run}"], message, {}) for item, message in BAD_SETS]
     rows += [(argv, message, {}) for argv, message in BAD_COMMANDS] + EXTRA_ROWS + VERB_ROWS
-    assert len(rows) >= 220
+    assert len(rows) >= 250
     fill = {"run": run, "damaged": damaged, "scratch": scratch, "file": file, "evil": evil, "hostile": tmp_path / "hostile"}
 
     def one(row: tuple[list[str], str, dict]) -> str:
@@ -343,3 +368,16 @@ def test_an_unwritable_statistics_cache_only_warns(tmp_path: Path, capsys, monke
     with pytest.warns(UserWarning, match=r"could not write the reference statistics cache .*GANKIT_CACHE.*--no-cache"):
         assert main(argv) == 0
     assert "fid" in capsys.readouterr().out
+
+
+def test_only_training_is_told_that_a_rerun_resumes() -> None:
+    """A disk or path error names the file and the way out; "a run resumes from its last checkpoint" is said of train
+    alone (report, export and the rest start over)."""
+    import errno
+
+    from gankit.cli import os_error_line
+
+    e = OSError(errno.ENOSPC, "No space left on device", "/full/x.html")
+    plain, train = os_error_line(e), os_error_line(e, resumes=True)
+    assert plain == "cannot access /full/x.html (No space left on device); free space on that disk, then re-run the same command"
+    assert train == plain + " (a run resumes from its last checkpoint)"
