@@ -26,10 +26,13 @@ def plot_final(plot: tuple[str, str], summary: list[dict], root: Path) -> None:
     """Per dataset: each configuration's mean (x, y) with sample-std bars; methods in their own colours."""
     plt = _pyplot()
     x, y = plot
-    for ds in dict.fromkeys(r["dataset"] for r in summary):
+    def finite(r: dict) -> bool:
+        return math.isfinite(r.get(x, math.nan)) and math.isfinite(r.get(y, math.nan))
+
+    for ds in dict.fromkeys(r["dataset"] for r in summary if finite(r)):  # a dataset with no finished cell: no plot
         fig, ax = plt.subplots(figsize=(6, 4.5))
         for i, method in enumerate(dict.fromkeys(r["method"] for r in summary)):
-            rows = [r for r in summary if r["dataset"] == ds and r["method"] == method and math.isfinite(r.get(x, math.nan))]
+            rows = [r for r in summary if r["dataset"] == ds and r["method"] == method and finite(r)]
             if rows:
                 ax.errorbar([r[x] for r in rows], [r[y] for r in rows], xerr=[r[x + "_std"] for r in rows],
                             yerr=[r[y + "_std"] for r in rows], fmt="o", color=f"C{i}", label=method, alpha=0.8)
@@ -83,7 +86,8 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
             ax.set_xlabel("kimg (real images shown to D)" + (", log scale" if ax.get_xscale() == "log" else ""))
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=8)
+        if axes[0][0].get_legend_handles_labels()[0]:
+            axes[0][0].legend(fontsize=8)
         written.append(save_figure(fig, root / f"{ds}-curves.png", f"{ds}: mean over seeds (thick), each seed (thin)"))
     return written
 

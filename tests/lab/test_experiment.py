@@ -227,3 +227,19 @@ def test_jobs_times_threads_never_exceed_the_cores(monkeypatch):
     assert ex.fit_to_cores(3, 1, 1)[:2] == (1, 1)
     monkeypatch.setattr(ex.os, "sched_getaffinity", lambda pid: {0, 3, 5})
     assert ex.usable_cores() <= 3
+
+
+def test_a_dataset_with_no_finished_cell_gets_no_plot_and_no_empty_legend(tmp_path):
+    """plot_final draws only datasets with a finished configuration (it drew an empty axis and matplotlib warned
+    'No artists with labels found to put in legend' for a setting whose cells had not run yet)."""
+    import warnings
+
+    from gankit.lab.plots import plot_final
+
+    nan = float("nan")
+    summary = [{"dataset": "done", "method": "m", "fid": 60.0, "fid_std": 1.0, "kid": 0.02, "kid_std": 0.001},
+               {"dataset": "waiting", "method": "m", "fid": nan, "fid_std": nan, "kid": nan, "kid_std": nan}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's legend warning would fail the test
+        plot_final(("kid", "fid"), summary, tmp_path)
+    assert (tmp_path / "done.png").is_file() and not (tmp_path / "waiting.png").exists()
