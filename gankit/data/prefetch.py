@@ -74,9 +74,13 @@ class Prefetcher:
         self._pool.shutdown(wait=True)
 
 
+def prefetch_depth(depth: int, device: torch.device) -> int:
+    """train.prefetch resolved: -1 (the default) is 2 on CUDA, where the GPU would wait on the CPU, and 0 on the CPU."""
+    return depth if depth >= 0 else 2 if device.type == "cuda" else 0
+
+
 def prefetching(loader: InfiniteLoader, depth: int, device: torch.device) -> InfiniteLoader | Prefetcher:
-    """The loader itself for depth 0, else a Prefetcher (pinned memory when the step runs on CUDA); depth -1
-    (train.prefetch's default) is 2 on CUDA, where the GPU would wait on the CPU, and 0 on the CPU."""
-    if depth < 0:
-        depth = 2 if device.type == "cuda" else 0
+    """The loader itself for depth 0, else a Prefetcher (pinned memory when the step runs on CUDA); depth as
+    prefetch_depth resolves it."""
+    depth = prefetch_depth(depth, device)
     return Prefetcher(loader, depth, pin=device.type == "cuda") if depth > 0 else loader

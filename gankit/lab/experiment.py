@@ -312,8 +312,8 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     plot_samples(runs, root)
     from .report import study_report
 
-    study_report(root, f"gankit experiment {name}: {exp.description}", summary, cols,
+    study_report(root, f"gankit experiment {name}", summary, cols,
                  [(f"{c.dataset} {c.method} {c.config_id} seed {c.seed}", c.path(root) / "run") for c in cells(exp, seeds)
-                  if (c.path(root) / "result.json").exists()])
+                  if (c.path(root) / "result.json").exists()], declared=exp.description)
     return summary
 

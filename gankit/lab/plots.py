@@ -64,8 +64,9 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
     plt = _pyplot()
     written = []
     for ds in dict.fromkeys(k[0] for k in groups):
-        fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
-        for ax, metric in zip(axes[0], metrics):
+        # one metric per panel, stacked: each panel as wide as the page that shows it
+        fig, axes = plt.subplots(len(metrics), 1, figsize=(9, 3.6 * len(metrics)), squeeze=False)
+        for ax, metric in zip(axes[:, 0], metrics):
             ends = []  # where each run's curve ends
             for i, ((d, label), runs) in enumerate(groups.items()):
                 if d != ds:

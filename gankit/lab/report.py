@@ -22,12 +22,17 @@ STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3;cursor:pointer}td.l,th.l{text-align:left}
 img{max-width:100%}figure img{max-width:520px}figure{display:inline-block;margin:6px;text-align:center}figcaption{font-size:12px;color:#555}
-.muted{color:#666}code{background:#f5f5f5;padding:0 3px}"""
+.muted{color:#666}code{background:#f5f5f5;padding:0 3px}.scroll{overflow-x:auto;max-width:100%}
+figure.wide{display:block;margin:10px 0}figure.wide img{max-width:100%}"""
 SCRIPT = """document.querySelectorAll('table.sortable th').forEach(function(th, i){th.addEventListener('click', function(){
 var t=th.closest('table'), rows=Array.from(t.tBodies[0].rows), up=th.dataset.up!=='1';th.dataset.up=up?'1':'0';
 rows.sort(function(a,b){var x=a.cells[i].innerText, y=b.cells[i].innerText, nx=parseFloat(x), ny=parseFloat(y);
 var c=(isNaN(nx)||isNaN(ny))?x.localeCompare(y):nx-ny;return up?c:-c;});rows.forEach(function(r){t.tBodies[0].appendChild(r);});});});
-document.body.dataset.rendered='yes';"""
+document.body.dataset.rendered='yes';
+window.addEventListener('load', function(){var imgs=Array.from(document.images);
+document.body.dataset.overflow=String(document.documentElement.scrollWidth>window.innerWidth);
+document.body.dataset.brokenImages=String(imgs.filter(function(i){return !i.complete||i.naturalWidth===0;}).length);
+document.body.dataset.images=String(imgs.length);});"""
 
 
 def _png(path: Path) -> str:
@@ -38,9 +43,10 @@ def _table(head: list[str], rows: Iterable[list[Any]], sortable: bool = True, le
     def cell(i: int, v: Any, tag: str) -> str:
         text = f"{v:.4g}" if isinstance(v, float) else str(v)
         return f"<{tag}{' class=l' if i < left else ''}>{html.escape(text)}</{tag}>"
-    out = [f"<table{' class=sortable' if sortable else ''}><thead><tr>" + "".join(cell(i, h, "th") for i, h in enumerate(head)) + "</tr></thead><tbody>"]
+    out = [f"<div class=scroll><table{' class=sortable' if sortable else ''}><thead><tr>"
+           + "".join(cell(i, h, "th") for i, h in enumerate(head)) + "</tr></thead><tbody>"]
     out += ["<tr>" + "".join(cell(i, v, "td") for i, v in enumerate(r)) + "</tr>" for r in rows]
-    return "".join(out) + "</tbody></table>"
+    return "".join(out) + "</tbody></table></div>"
 
 
 def page(title: str, sections: list[tuple[str, str]]) -> str:
@@ -50,13 +56,18 @@ def page(title: str, sections: list[tuple[str, str]]) -> str:
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}<script>{SCRIPT}</script></body></html>")
 
 
-def _protocol(cfg: Any) -> str:
-    """What the snapshot metrics measure, from the run's config."""
+def _protocol(cfg: Any, auto: dict) -> str:
+    """What the snapshot metrics measure, from the run's config and what its automatic settings became (run.json)."""
     t = cfg.train
-    return (f"snapshot metrics <code>{html.escape(t.metrics)}</code> on {t.eval_n} samples of the EMA generator "
+
+    def shown(key: str, value: str) -> str:
+        got = auto.get(key)
+        return f"<code>{html.escape(value)}</code>" + (f" (resolved: <code>{html.escape(str(got))}</code>)"
+                                                       if got is not None and str(got) != value else "")
+    return (f"snapshot metrics {shown('train.metrics', t.metrics)} on {t.eval_n} samples of the EMA generator "
             f"(seeded apart from training); features for fid/kid/pr/dc: <code>{html.escape(t.eval_extractor)}</code>; "
             f"reference: the run's training set (<code>{html.escape(cfg.data.name)}</code>); best checkpoint by "
-            f"<code>{html.escape(t.best_metric)}</code>")
+            f"{shown('train.best_metric', t.best_metric)}")
 
 
 def _side(path: Path, damaged: list[str]) -> dict:
@@ -74,6 +85,17 @@ def _side(path: Path, damaged: list[str]) -> dict:
     return {}
 
 
+def _network_row(cfg: Any, imported: dict | None) -> list[str]:
+    """The run's network: its preset, or for an imported run the shape inferred from the source (its preset name is
+    only the closest match)."""
+    if imported is None:
+        return ["preset", cfg.preset]
+    model = imported.get("model") if isinstance(imported.get("model"), dict) else {}
+    shape = ", ".join(f"{k} {json.dumps(v)}" for k, v in model.items() if k in ("widths", "groups", "blocks"))
+    return ["network (imported, inferred)", f"{imported.get('resolution', '?')}x{imported.get('resolution', '?')}, "
+                                            f"{imported.get('num_classes', '?')} classes, {shape or 'shape unknown'}"]
+
+
 def run_report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's report (default RUN/report.html) and return its path."""
     from .plot import plot_run
@@ -85,20 +107,27 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
     damaged: list[str] = []  # side files the page could not read: named on it, never a traceback
     info = _side(run_dir / "run.json", damaged)
     sections = []
-    facts = [["preset", cfg.preset], ["images seen", f"{max((r.get('images', 0) for r in records), default=0):,}"],
-             *[[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()]]
-    if (run_dir / "import.json").exists():
-        facts.append(["imported from", _side(run_dir / "import.json", damaged).get("source", "(unreadable)")])
+    auto = info.get("resolved") if isinstance(info.get("resolved"), dict) else {}
+    imported = _side(run_dir / "import.json", damaged) if (run_dir / "import.json").exists() else None
+    facts = [_network_row(cfg, imported), ["images seen", f"{max((r.get('images', 0) for r in records), default=0):,}"],
+             *[[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items() if k != "resolved"]]
+    if imported is not None:
+        facts.append(["imported from", imported.get("source", "(unreadable)")])
     sections.append(("Run", _table(["item", "value"], facts, sortable=False, left=2)))
     flat = [[f"{sec}.{k}", json.dumps(v) if isinstance(v, list) else v] for sec, d in cfg.to_dict().items()
             if isinstance(d, dict) for k, v in d.items()]
     sections.append(("Resolved config", f"<details><summary>{len(flat)} keys (config.json)</summary>"
                                         f"{_table(['key', 'value'], flat, left=2)}</details>"))
+    values = {k: str(v) for k, v in flat}
+    sections.append(("Automatic settings, as resolved", _table(["key", "set to", "resolved on this run"],
+                     [[k, values.get(k, ""), v] for k, v in auto.items()], sortable=False, left=3) if auto else
+                     "<p>run.json records no resolved settings (a run from before they were recorded, or not started)</p>"))
     snaps = [r for r in records if "event" not in r and "loss_d" not in r]
     keys = sorted({k for r in snaps for k in r} - {"time", "images", "kimg"})
-    sections.append(("Metrics at every snapshot", f"<p class=muted>{_protocol(cfg)}</p>" + (
+    none = auto.get("train.metrics", cfg.train.metrics) in ("none", "")
+    sections.append(("Metrics at every snapshot", f"<p class=muted>{_protocol(cfg, auto)}</p>" + (
         _table(["kimg", *keys], [[r["kimg"], *(r.get(k, "") for k in keys)] for r in snaps]) if snaps
-        else "<p>no snapshot metrics (train.metrics=none, or no snapshot yet)</p>")))
+        else f"<p>no snapshot metrics ({'train.metrics is none' if none else 'no snapshot yet'})</p>")))
     if records:
         with tempfile.TemporaryDirectory() as tmp:
             plots = plot_run(run_dir, tmp)
@@ -131,11 +160,42 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
     return out
 
 
-def study_report(root: Path, title: str, summary: list[dict], cols: list[str], cells: list[tuple[str, Path]]) -> Path:
-    """A study's page (root/report.html): its summary table, its plots and a link to every cell's run."""
-    sections = [("Summary (mean and sample std over seeds; diverged and failed seeds counted, never averaged)",
+def _study_protocol(cells: list[tuple[str, Path]]) -> str:
+    """The metric protocols and the budgets the finished cells actually ran (from each cell's own config.json and
+    log), as HTML: a study run with --set can differ from what it declares."""
+    protocols: dict[str, int] = {}
+    budgets: dict[str, int] = {}
+    for _, run in cells:
+        try:
+            cfg = load_run_config(run)
+        except Exception:  # noqa: BLE001  (a damaged cell is named in the cell list, not here)
+            continue
+        t = cfg.train
+        auto = _side(run / "run.json", []).get("resolved") or {}
+        metrics = t.metrics + (f" (resolved: {auto['train.metrics']})" if auto.get("train.metrics", t.metrics) != t.metrics else "")
+        protocols[f"metrics <code>{html.escape(metrics)}</code> on {t.eval_n} samples of the EMA generator, features "
+                  f"<code>{html.escape(t.eval_extractor)}</code>, reference: the training set "
+                  f"(<code>{html.escape(cfg.data.name)}</code>, {cfg.data.resolution or 'native'} px)"] = 0
+        log = run / "metrics.jsonl"
+        seen = max((r.get("images", 0) for r in MetricsLog.read(log)), default=0) if log.exists() else 0
+        key = f"{t.kimg:g} kimg declared, batch {t.batch}" + (f", {seen / 1000:g} kimg seen" if seen else "")
+        budgets[key] = budgets.get(key, 0) + 1
+    if not budgets:
+        return "<p>no finished cell yet</p>"
+    return ("<p><b>Metric protocol</b> (from the cells' config.json):</p><ul>" + "".join(f"<li>{p}</li>" for p in protocols)
+            + "</ul><p><b>Budget run</b>, per cell:</p><ul>" + "".join(f"<li>{b}: {n} cell{'s' * (n > 1)}</li>"
+                                                                      for b, n in budgets.items()) + "</ul>")
+
+
+def study_report(root: Path, title: str, summary: list[dict], cols: list[str], cells: list[tuple[str, Path]],
+                 declared: str = "") -> Path:
+    """A study's page (root/report.html): what it declares, the protocol and budget its cells ran, its summary table,
+    its plots (full width) and a link to every cell's run."""
+    sections = [("Protocol and budget", (f"<p>Declared: {html.escape(declared)}</p>" if declared else "")
+                 + _study_protocol(cells)),
+                ("Summary (mean and sample std over seeds; diverged and failed seeds counted, never averaged)",
                  _table(cols, [[row.get(c, "") for c in cols] for row in summary], left=2))]
-    figs = "".join(f"<figure><img alt='{p.stem}' src='{_png(p)}'><figcaption>{p.name}</figcaption></figure>"
+    figs = "".join(f"<figure class=wide><img alt='{p.stem}' src='{_png(p)}'><figcaption>{p.name}</figcaption></figure>"
                    for p in sorted(root.glob("*.png")))
     if figs:
         sections.append(("Plots", figs))

@@ -16,6 +16,7 @@ from .. import distributed as dist
 from ..checkpoint import copy_checkpoint, list_checkpoints, save_checkpoint
 from ..config import Config
 from ..data import Dataset, InfiniteLoader
+from ..data.prefetch import prefetch_depth
 from ..files import write_json
 from ..networks import count_params
 from ..errors import GankitError
@@ -120,6 +121,15 @@ def update_best(cfg: Config, names: list[str], out: Path, path: Path, metrics: d
         copy_checkpoint(path, best)
 
 
+def resolved(cfg: Config, dataset: Dataset, device: torch.device, precision: str) -> dict[str, str]:
+    """What each automatic setting of the config became on this machine and data (run.json, shown by the report)."""
+    t, names = cfg.train, metric_names(cfg, dataset)
+    key = best_key(cfg, names)[0]
+    return {"train.metrics": ",".join(names) or "none", "train.best_metric": key or "none",
+            "train.device": str(device), "train.precision": precision,
+            "train.prefetch": str(prefetch_depth(t.prefetch, device))}
+
+
 def write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, device: torch.device, world: int,
                    precision: str) -> None:
     """run.json (versions, device, precision, threads, dataset, parameter counts), rewritten at every start, and the
@@ -128,7 +138,7 @@ def write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, devi
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
             "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
-            "g_params": count_params(s.G), "d_params": count_params(s.D)}
+            "g_params": count_params(s.G), "d_params": count_params(s.D), "resolved": resolved(cfg, dataset, device, precision)}
     write_json(out / "run.json", info)
     if s.images == 0:
         t = cfg.train

@@ -51,7 +51,8 @@ def test_the_report_holds_everything_and_needs_no_network(run, tmp_path):
 def render(html: Path, tmp_path: Path) -> tuple[str, str, Path]:
     exe = browser()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--log-level=0"]
-    dom = subprocess.run([exe, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([exe, *flags, "--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom", html.as_uri()],
+                         capture_output=True, text=True, timeout=120)
     shot = tmp_path / "report.png"
     subprocess.run([exe, *flags, "--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", html.as_uri()],
                    capture_output=True, text=True, timeout=120)
@@ -117,3 +118,59 @@ def test_log_records_without_kimg_and_a_config_section_that_is_not_an_object(run
     assert main(["report", str(copy)]) == 2
     err = capsys.readouterr().err.strip()
     assert "config.json is damaged (section train is a JSON list, not an object)" in err and "\n" not in err
+
+
+def layout(dom: str) -> dict[str, str]:
+    """What the page's script measured once everything had loaded, in a 1280 px wide window."""
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body, dom[:500]
+    facts = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
+    assert "overflow" in facts, f"the load handler did not run: {body.group(1)}"
+    return facts
+
+
+def wide_study(run: Path, tmp_path: Path) -> Path:
+    """A study page as `gankit experiment` writes it, with a summary table of 24 columns (a wide grid)."""
+    shutil.copy(next(run.glob("samples-*.png")), tmp_path / "d-curves.png")
+    cols = ["dataset", "method", *[f"metric_number_{i}" for i in range(22)]]
+    rows = [{"dataset": "stacked-digits", "method": f"method-{j}", **{c: 123.456789 * (i + 1) for i, c in enumerate(cols[2:])}}
+            for j in range(3)]
+    return study_report(tmp_path, "gankit experiment wide", rows, cols, [("d m seed 0", run)],
+                        declared="a wide study, 0.064 kimg per cell")
+
+
+def test_both_pages_fit_1280_px_load_every_image_and_state_their_protocol(run, tmp_path):
+    """Issue 30: no horizontal overflow of the page in a 1280 px window (a wide table scrolls inside its own box),
+    every image loaded, no console error; the run page shows what each automatic setting resolved to and the study page
+    the metric protocol and the budget its cells ran."""
+    for path in (run_report(run, tmp_path / "run.html"), wide_study(run, tmp_path)):
+        dom, log, shot = render(path, tmp_path)
+        facts = layout(dom)
+        assert facts["overflow"] == "false", path.name
+        assert facts["broken-images"] == "0" and int(facts["images"]) >= 1, facts
+        assert not [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+        shutil.copy(shot, tmp_path / f"screenshot-{path.stem}.png")  # to look at
+    page = (tmp_path / "run.html").read_text()
+    assert "Automatic settings, as resolved" in page
+    assert "<td class=l>train.metrics</td><td class=l>auto</td><td class=l>modes</td>" in page  # auto -> modes
+    assert "(resolved: <code>modes</code>)" in page
+    study = (tmp_path / "report.html").read_text()
+    assert "Metric protocol" in study and "auto (resolved: modes)</code> on 256 samples of the EMA generator" in study
+    assert "0.064 kimg declared, batch" in study and "0.064 kimg seen" in study
+
+
+def test_the_overflow_check_can_fail(run, tmp_path):
+    """The same wide study page without its scrolling box overflows a 1280 px window, and the check says so."""
+    path = wide_study(run, tmp_path)
+    path.write_text(path.read_text().replace("<div class=scroll>", "<div>"))
+    assert layout(render(path, tmp_path)[0])["overflow"] == "true"
+
+
+def test_an_imported_run_is_labelled_by_its_inferred_shape(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "import.json").write_text('{"source": "/x/network-snapshot.pkl", "resolution": 32, "num_classes": 10, '
+                                      '"model": {"widths": [128, 128, 128, 128], "groups": [4, 4, 4, 4]}}')
+    page = run_report(copy).read_text()
+    assert "network (imported, inferred)" in page and "32x32, 10 classes, widths [128, 128, 128, 128]" in page
+    assert "<td class=l>preset</td>" not in page
