@@ -134,6 +134,7 @@ def _eval_setup(args: argparse.Namespace):
     device = str(resolve_device(args.device or "auto"))
     opts = EvalOptions(metrics=metrics, n=args.n, seed=args.seed, extractor=args.extractor,
                        classifier=args.classifier or "", inception_weights=args.inception_weights,
+                       dinov2_weights=args.dinov2_weights,
                        lpips_trunk=args.lpips_trunk, lpips_pairs=args.lpips_pairs, batch=args.batch,
                        kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
                        device=device, cache=not args.no_cache,
@@ -380,9 +381,11 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--n", type=int, default=10000, help="generated samples / images taken from --images (default 10000)")
     sp.add_argument("--n-ref", type=int, default=0, help="reference images (default: --n)")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--extractor", default="inception", help="features for fid/kid/pr/dc: inception, digits or mnist")
+    sp.add_argument("--extractor", default="inception", help="features for fid/kid/pr/dc: inception, dinov2 (FD-DINOv2), "
+                    "digits or mnist")
     sp.add_argument("--classifier", help="digits or mnist: classifier for modes and is (default: from the dataset)")
     sp.add_argument("--inception-weights", help="Inception weights file (.safetensors, pytorch-fid .pth or FID TorchScript .pt)")
+    sp.add_argument("--dinov2-weights", help="DINOv2 ViT-L/14 weights file dinov2_vitl14_pretrain.pth (or $GANKIT_DINOV2_WEIGHTS)")
     sp.add_argument("--lpips-trunk", help="AlexNet features .pth for LPIPS (or $GANKIT_LPIPS_TRUNK)")
     sp.add_argument("--lpips-pairs", type=int, default=1000)
     sp.add_argument("--kid-subsets", type=int, default=100)

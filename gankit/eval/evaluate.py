@@ -40,6 +40,7 @@ class EvalOptions:
     extractor: str = "inception"  # features for fid, kid, pr, dc
     classifier: str = ""  # probabilities for is and digits for modes ("" : from the dataset, else inception)
     inception_weights: Optional[str] = None
+    dinov2_weights: Optional[str] = None
     lpips_trunk: Optional[str] = None
     lpips_pairs: int = 1000
     kid_subsets: int = 100
@@ -49,6 +50,10 @@ class EvalOptions:
     cache: bool = True  # cache reference features under gankit's cache folder
     progress: Optional[Callable[[str], None]] = None  # called with a status line every 20 batches (the CLI: stderr)
     protocol: dict = field(default_factory=dict)  # a named protocol's description (protocols.py), recorded as "named"
+
+    def weights(self, extractor: str) -> Optional[str]:
+        """The weights file the user named for `extractor` (--inception-weights, --dinov2-weights), else None."""
+        return {"inception": self.inception_weights, "dinov2": self.dinov2_weights}.get(extractor)
 
 
 # --------------------------------------------------------------------------- metrics registry
@@ -161,8 +166,8 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         out.protocols = {"features": {"features": "the raw 2-D coordinates (no extractor)"}}
         return out
     clf = _classifier_for(src, ref, opts)
-    feat = load_extractor(opts.extractor, opts.inception_weights, opts.device) if "features" in needs else None
-    prob = load_extractor(clf or "inception", opts.inception_weights, opts.device) if "probs" in needs else None
+    feat = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device) if "features" in needs else None
+    prob = load_extractor(clf or "inception", opts.weights(clf or "inception"), opts.device) if "probs" in needs else None
     one_pass = feat is not None and prob is feat  # features and IS probabilities from the same network: one pass
     if "digits" in needs and clf not in ("digits", "mnist"):
         raise GankitError("modes counts digits per channel; pass --classifier digits (8x8 sklearn digits) or mnist")
@@ -214,7 +219,7 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         return collect(ref, needs, opts)
     from .metrics.inception import cache_dir
 
-    proto = load_extractor(opts.extractor, opts.inception_weights, opts.device).protocol()
+    proto = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device).protocol()
     if ref.stats is not None:
         if ref.stats["protocol"] != proto:
             diff = sorted(k for k in set(proto) | set(ref.stats["protocol"]) if proto.get(k) != ref.stats["protocol"].get(k))

@@ -113,6 +113,30 @@ class InceptionExtractor(Extractor):
         return self._checked(f), self._softmax(f).double().cpu()
 
 
+class DinoV2Extractor(Extractor):
+    """DINOv2 ViT-L/14 CLS token after the final norm, 1024-d (FD-DINOv2; Stein et al. 2023). No classifier."""
+
+    name = "dinov2"
+    input_size = "224x224"
+    preprocessing = ("uint8 / 255, bicubic resize to 224 (antialias=True, no clamp, no crop), gray repeated to RGB, "
+                     "ImageNet mean/std; CLS token after the final LayerNorm")
+
+    def __init__(self, weights: str | None, device: torch.device) -> None:
+        from .dinov2 import load_dinov2
+
+        self.net, sha, src = load_dinov2(weights, device)
+        super().__init__(sha, src, device)
+
+    def _features(self, x: Tensor) -> Tensor:
+        from .dinov2 import preprocess
+
+        return self.net(preprocess(x))
+
+    def _probs(self, x: Tensor) -> Tensor:
+        raise GankitError("the Inception Score needs Inception's ImageNet classifier and DINOv2 has none; score `is` "
+                          "with --classifier inception (the default) or a digit classifier")
+
+
 class DigitExtractor(Extractor):
     """A shipped digit classifier per channel: features are the concatenated penultimate activations."""
 
@@ -161,6 +185,12 @@ class DigitExtractor(Extractor):
 def _inception(weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
     """Inception-v3 pool3, 2048-d (TF 2015-12-05 weights)."""
     return InceptionExtractor(weights, torch.device(device))
+
+
+@EXTRACTORS.register("dinov2")
+def _dinov2(weights: str | None = None, device: str | torch.device = "cpu") -> Extractor:
+    """DINOv2 ViT-L/14 CLS token, 1024-d (the official dinov2_vitl14_pretrain.pth)."""
+    return DinoV2Extractor(weights, torch.device(device))
 
 
 @EXTRACTORS.register("digits")
