@@ -132,9 +132,12 @@ def _eval_setup(args: argparse.Namespace):
     if args.n_ref is not None and args.n_ref < 0:
         raise GankitError(f"--n-ref must be at least 1 (or left out: the same as --n), got {args.n_ref}")
     device = str(resolve_device(args.device or "auto"))
+    from .eval.metrics.extractors import FEATURE_PRECISIONS
+
+    FEATURE_PRECISIONS.get(args.feature_precision)  # before anything is generated or read
     opts = EvalOptions(metrics=metrics, n=args.n, seed=args.seed, extractor=args.extractor,
                        classifier=args.classifier or "", inception_weights=args.inception_weights,
-                       dinov2_weights=args.dinov2_weights,
+                       dinov2_weights=args.dinov2_weights, feature_precision=args.feature_precision,
                        lpips_trunk=args.lpips_trunk, lpips_pairs=args.lpips_pairs, batch=args.batch,
                        kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
                        device=device, cache=not args.no_cache,
@@ -385,6 +388,8 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
                     "digits or mnist")
     sp.add_argument("--classifier", help="digits or mnist: classifier for modes and is (default: from the dataset)")
     sp.add_argument("--inception-weights", help="Inception weights file (.safetensors, pytorch-fid .pth or FID TorchScript .pt)")
+    sp.add_argument("--feature-precision", default="exact", help="exact (float32, the default: final numbers) or fast "
+                    "(the network under bf16 autocast; results stamped 'fast', never to be compared with exact ones)")
     sp.add_argument("--dinov2-weights", help="DINOv2 ViT-L/14 weights file dinov2_vitl14_pretrain.pth (or $GANKIT_DINOV2_WEIGHTS)")
     sp.add_argument("--lpips-trunk", help="AlexNet features .pth for LPIPS (or $GANKIT_LPIPS_TRUNK)")
     sp.add_argument("--lpips-pairs", type=int, default=1000)

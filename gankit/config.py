@@ -106,6 +106,7 @@ class TrainConfig:
     checkpoint_kimg: float = field(default=0.0, metadata=RESUMABLE)  # also a checkpoint alone every so many kimg (0: at snapshots only)
     eval_n: int = field(default=10000, metadata=RESUMABLE)  # samples for the snapshot metrics
     metrics: str = field(default="auto", metadata=RESUMABLE)  # snapshot metrics, comma list (fid,kid,pr,dc,is,modes,lpips_div); auto: modes where the set has them; none
+    eval_precision: str = "exact"  # snapshot features: exact (float32) or fast (the network under bf16 autocast; stamped "fast" in every result); fixed for a run, so its snapshots compare
     eval_extractor: str = field(default="inception", metadata=RESUMABLE)  # features of the snapshot metrics fid/kid/pr/dc: inception, dinov2, digits or mnist
     best_metric: str = field(default="auto", metadata=RESUMABLE)  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
     grid: int = field(default=64, metadata=RESUMABLE)  # samples in the snapshot grid

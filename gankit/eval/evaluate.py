@@ -41,6 +41,7 @@ class EvalOptions:
     classifier: str = ""  # probabilities for is and digits for modes ("" : from the dataset, else inception)
     inception_weights: Optional[str] = None
     dinov2_weights: Optional[str] = None
+    feature_precision: str = "exact"  # extractors.FEATURE_PRECISIONS: "fast" (bf16) for in-loop snapshots or on request
     lpips_trunk: Optional[str] = None
     lpips_pairs: int = 1000
     kid_subsets: int = 100
@@ -166,8 +167,9 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         out.protocols = {"features": {"features": "the raw 2-D coordinates (no extractor)"}}
         return out
     clf = _classifier_for(src, ref, opts)
-    feat = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device) if "features" in needs else None
-    prob = load_extractor(clf or "inception", opts.weights(clf or "inception"), opts.device) if "probs" in needs else None
+    fp = opts.feature_precision
+    feat = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device, fp) if "features" in needs else None
+    prob = load_extractor(clf or "inception", opts.weights(clf or "inception"), opts.device, fp) if "probs" in needs else None
     one_pass = feat is not None and prob is feat  # features and IS probabilities from the same network: one pass
     if "digits" in needs and clf not in ("digits", "mnist"):
         raise GankitError("modes counts digits per channel; pass --classifier digits (8x8 sklearn digits) or mnist")
@@ -219,7 +221,7 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         return collect(ref, needs, opts)
     from .metrics.inception import cache_dir
 
-    proto = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device).protocol()
+    proto = load_extractor(opts.extractor, opts.weights(opts.extractor), opts.device, opts.feature_precision).protocol()
     if ref.stats is not None:
         if ref.stats["protocol"] != proto:
             diff = sorted(k for k in set(proto) | set(ref.stats["protocol"]) if proto.get(k) != ref.stats["protocol"].get(k))
@@ -326,7 +328,7 @@ _SNAPSHOT_REF: dict[tuple, tuple[Dataset, Source, "Collected"]] = {}  # the trai
 
 
 def snapshot_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, metrics: list[str], n: int,
-                     seed: int, device: str = "cpu", extractor: str = "inception") -> dict:
+                     seed: int, device: str = "cpu", extractor: str = "inception", feature_precision: str = "exact") -> dict:
     """The training loop's metrics of G on n samples, against the training set where a reference is needed.
 
     The reference's features are computed (or read from the disk cache) at the first snapshot and kept
@@ -334,11 +336,11 @@ def snapshot_metrics(G: nn.Module, dataset: Dataset, dataset_name: str, metrics:
     """
     if not metrics or n <= 0:
         return {}
-    opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device, extractor=extractor)
+    opts = EvalOptions(metrics=metrics, n=n, seed=seed, device=device, extractor=extractor, feature_precision=feature_precision)
     src = generator_source(G, n, seed, dataset, dataset_name)
     if not needs_reference(metrics):
         return evaluate(src, None, opts)
-    key = (id(dataset), n, seed, extractor, device)
+    key = (id(dataset), n, seed, extractor, device, feature_precision)
     hit = _SNAPSHOT_REF.get(key)
     if hit is None or hit[0] is not dataset:
         _SNAPSHOT_REF.clear()

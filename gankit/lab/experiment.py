@@ -17,6 +17,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +248,25 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
 
 
+def _feature_precisions(root: Path, finished: list[Cell]) -> str:
+    """A warning line (also raised as a warning) when the finished cells' snapshot features were not all computed at
+    one precision (train.eval_precision): fast (bf16) and exact metrics are not to be compared; "" when they were."""
+    counts: dict[str, int] = {}
+    for c in finished:
+        try:
+            p = json.loads((c.path(root) / "run" / "config.json").read_text())["train"].get("eval_precision", "exact")
+        except (OSError, ValueError, KeyError, TypeError):
+            p = "unknown"
+        counts[p] = counts.get(p, 0) + 1
+    if len(counts) < 2:
+        return ""
+    line = ("**Warning:** the cells' metrics were computed at different feature precisions ("
+            + ", ".join(f"{k}: {v} cells" for k, v in sorted(counts.items())) + "); fast (bf16) and exact values are "
+            "not comparable: re-evaluate the fast cells with `gankit eval --feature-precision exact`")
+    warnings.warn(line.replace("**", ""), stacklevel=3)
+    return line
+
+
 def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     """Read every finished cell; write results.csv, summary.csv, summary.md, one plot per dataset and report.html (the
     study's page); return the summary."""
@@ -286,7 +306,8 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     cols = ["dataset", "method", *params, "seeds", "unfinished", "failed", "diverged", "diverged_kimg"] + [
         c for m in exp.metrics for c in (m, m + "_std", m + "_nan")]
     _write_csv(root / "summary.csv", [cols] + [[row[c] for c in cols] for row in summary])
-    lines = [f"# {name}: {exp.description}", "",
+    mixed = _feature_precisions(root, [c for c in every if (c.path(root) / "result.json").exists()])
+    lines = [f"# {name}: {exp.description}", "", *([mixed, ""] if mixed else []),
              "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
              "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged; "
              "\"seeds\" counts the finished cells, \"unfinished\" those not run to the end yet (a partial table says so).",

@@ -27,9 +27,10 @@ from .state import TrainState
 
 def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
-    from ..eval.metrics.extractors import EXTRACTORS
+    from ..eval.metrics.extractors import EXTRACTORS, FEATURE_PRECISIONS
 
     EXTRACTORS.get(cfg.train.eval_extractor)  # an unknown extractor lists the valid ones, whatever the metrics
+    FEATURE_PRECISIONS.get(cfg.train.eval_precision)  # likewise an unknown feature precision
     m = cfg.train.metrics.strip()
     if m == "auto":
         return default_metrics(dataset, cfg.data.name)
@@ -97,7 +98,8 @@ def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_
         device = str(next(s.G_ema.parameters()).device)
         try:
             metrics = flatten_results(snapshot_metrics(s.G_ema, dataset, cfg.data.name, names, t.eval_n, t.seed + 11,
-                                                       device=device, extractor=t.eval_extractor))
+                                                       device=device, extractor=t.eval_extractor,
+                                                       feature_precision=t.eval_precision))
         except GankitError as e:  # a failing metric must not end a long run: report it, keep training
             warn(f"snapshot metrics failed at {s.images / 1000:.2f} kimg: {e}")
         if metrics:

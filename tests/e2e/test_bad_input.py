@@ -261,6 +261,8 @@ VERB_ROWS = [
     (['describe', '--data', '{hostile}/unreadable'], 'image headers read in', {}),
     (['describe', '--data', '{hostile}/mixed', '--minutes', 'inf'], '--minutes must be a positive number, got inf', {}),
     (['train', '--preset', 'bogus', '--out', '{scratch}/t1'], 'valid preset names:', {}),
+    (['eval', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--feature-precision', 'bf8'], "unknown feature precision 'bf8'; valid feature precision names: exact, fast", {}),
+    (['train', '--preset', 'r3gan-tiny', '--out', '{scratch}/c106/t', '--set', 'train.eval_precision=half'], "unknown feature precision 'half'; valid feature precision names: exact, fast", {}),
 ]
 
 

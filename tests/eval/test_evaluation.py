@@ -408,3 +408,46 @@ def test_eval_images_read_every_files_size_not_the_first_only(tmp_path):
     z.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match=r"1 of 2 files .* \(first: 001.png\)"):
         assert _native_resolution(z, "") == 16
+
+
+# --------------------------------------------------------------------------- the fast (bf16) feature path
+
+
+@needs_wheel
+def test_fast_features_run_in_bf16_are_stamped_and_never_share_statistics_with_exact(tmp_path):
+    """feature precision "fast" runs Inception under bf16 autocast: its features differ from the exact ones (by a few
+    percent, not by the 11% a bf16 resize gave), its protocol carries the "fast" stamp the exact one lacks, and a
+    statistics file saved at one precision is refused at the other."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(12, 3, 32, 32, generator=g) * 255).to(torch.uint8)
+    for sub, part in (("a", x[:6]), ("b", x[6:])):
+        (tmp_path / sub).mkdir()
+        for i, im in enumerate(part):
+            Image.fromarray(im.permute(1, 2, 0).numpy()).save(tmp_path / sub / f"{i}.png")
+    exact, fast = load_extractor("inception"), load_extractor("inception", precision="fast")
+    seen = []
+    hook = fast.net.register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
+    fe, ff = exact.features(x[:6]), fast.features(x[:6])
+    hook.remove()
+    assert seen == [torch.float32]  # the resized images reach the network in float32: autocast acts inside it only
+    rel = ((ff - fe).norm(dim=1) / fe.norm(dim=1)).mean().item()
+    assert 1e-4 < rel < 0.025, rel  # bf16 really ran (1.7% here; with the resize in bf16 too, 3.3%)
+    assert "precision" not in exact.protocol() and fast.protocol()["precision"].startswith("fast: ")
+    digits = load_extractor("digits", precision="fast")  # no fast path: stays exact, and its stamp says so
+    assert digits.precision == "exact" and "precision" not in digits.protocol()
+    gen = lambda: resolve_source(str(tmp_path / "a"), 6, 0)  # noqa: E731
+    r = evaluate(gen(), resolve_source(str(tmp_path / "b"), 6, 0), EvalOptions(metrics=["kid"], n=6, kid_subset_size=3, kid_subsets=4),
+                 save_ref=tmp_path / "exact.safetensors")
+    assert "precision" not in r["kid"]["protocol"]
+    with pytest.raises(GankitError, match="different extractor protocol"):
+        evaluate(gen(), resolve_source(str(tmp_path / "exact.safetensors"), 0, 0, allow_stats=True),
+                 EvalOptions(metrics=["kid"], n=6, kid_subset_size=3, kid_subsets=4, feature_precision="fast"))
+    rf = evaluate(gen(), resolve_source(str(tmp_path / "b"), 6, 0), EvalOptions(metrics=["kid"], n=6, kid_subset_size=3, kid_subsets=4, feature_precision="fast"))
+    assert rf["kid"]["protocol"]["precision"].startswith("fast: ") and rf["kid"]["mean"] != r["kid"]["mean"]
+
+
+def test_an_unknown_feature_precision_lists_the_valid_ones():
+    with pytest.raises(GankitError, match="unknown feature precision 'bf8'; valid feature precision names: exact, fast"):
+        load_extractor("digits", precision="bf8")

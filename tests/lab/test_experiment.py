@@ -243,3 +243,31 @@ def test_a_dataset_with_no_finished_cell_gets_no_plot_and_no_empty_legend(tmp_pa
         warnings.simplefilter("error")  # matplotlib's legend warning would fail the test
         plot_final(("kid", "fid"), summary, tmp_path)
     assert (tmp_path / "done.png").is_file() and not (tmp_path / "waiting.png").exists()
+
+
+def test_cells_evaluated_at_different_feature_precisions_are_flagged(tmp_path):
+    """Fast (bf16) and exact snapshot metrics are never tabled together without a warning: collect warns, and
+    summary.md opens with the counts; one precision throughout gives neither."""
+    import json
+
+    name = "test-precisions"
+    EXPERIMENTS._items.pop(name, None)
+    exp = Experiment("precisions", {"grid25": ("mlp-grid25", {})}, [Method("a", {})], ["modes"], seeds=[0, 1],
+                     plot=("modes", "modes"))
+    EXPERIMENTS.register(name)(exp)
+    root = tmp_path / "exp"
+    for c, precision in zip(cells(exp), ("exact", "fast")):
+        (c.path(root / name) / "run").mkdir(parents=True)
+        (c.path(root / name) / "run" / "config.json").write_text(json.dumps({"train": {"eval_precision": precision}}))
+        (c.path(root / name) / "result.json").write_text(json.dumps({"dataset": c.dataset, "method": "a", "seed": c.seed,
+                                                                      "status": "ok", "modes": 25}))
+    with pytest.warns(UserWarning, match=r"different feature precisions \(exact: 1 cells, fast: 1 cells\)"):
+        collect(name, root)
+    assert "**Warning:** the cells' metrics were computed at different feature precisions" in (root / name / "summary.md").read_text()
+    (cells(exp)[1].path(root / name) / "run" / "config.json").write_text(json.dumps({"train": {"eval_precision": "exact"}}))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        collect(name, root)
+    assert "Warning" not in (root / name / "summary.md").read_text()
