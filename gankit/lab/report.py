@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..errors import GankitError
 from ..files import write_atomic
 from ..run import MetricsLog, load_run_config
 
@@ -168,7 +169,7 @@ def _study_protocol(cells: list[tuple[str, Path]]) -> str:
     for _, run in cells:
         try:
             cfg = load_run_config(run)
-        except Exception:  # noqa: BLE001  (a damaged cell is named in the cell list, not here)
+        except (GankitError, OSError, ValueError):  # a damaged cell is named in the cell list, not here
             continue
         t = cfg.train
         auto = _side(run / "run.json", []).get("resolved") or {}
@@ -176,9 +177,9 @@ def _study_protocol(cells: list[tuple[str, Path]]) -> str:
         protocols[f"metrics <code>{html.escape(metrics)}</code> on {t.eval_n} samples of the EMA generator, features "
                   f"<code>{html.escape(t.eval_extractor)}</code>, reference: the training set "
                   f"(<code>{html.escape(cfg.data.name)}</code>, {cfg.data.resolution or 'native'} px)"] = 0
-        log = run / "metrics.jsonl"
-        seen = max((r.get("images", 0) for r in MetricsLog.read(log)), default=0) if log.exists() else 0
-        key = f"{t.kimg:g} kimg declared, batch {t.batch}" + (f", {seen / 1000:g} kimg seen" if seen else "")
+        result = _side(run.parent / "result.json", [])  # the cell's own record: where it stopped
+        seen = result.get("kimg", result.get("diverged_kimg"))
+        key = f"{t.kimg:g} kimg declared, batch {t.batch}" + (f", {seen:g} kimg seen" if isinstance(seen, (int, float)) else "")
         budgets[key] = budgets.get(key, 0) + 1
     if not budgets:
         return "<p>no finished cell yet</p>"

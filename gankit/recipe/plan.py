@@ -176,6 +176,9 @@ def _from_data(survey: Survey, add: Add) -> None:
     classes = len(survey.classes)
     cond = classes >= 2
     add("data.path", survey.path, "--data")
+    if survey.splits:
+        add("data.subdir", survey.subdir, f"split folders {', '.join(survey.splits)}: the recipe trains on "
+            f"{survey.subdir}/ alone, its classes are the folders inside (--set data.subdir=... to choose)")
     add("model.cond", cond, f"{classes} class folders: class-conditional G and D, as the paper's CIFAR-10" if cond
         else "no class folders (or one): unconditional")
     small = survey.count < AUG_BELOW  # decided before the timing: augmentation costs time

@@ -18,6 +18,7 @@ from ..errors import GankitError
 from ..data.folder import EXTENSIONS, _select, _Source
 
 HEADERS = 512  # images whose headers are read (evenly spaced): enough for the median side, cheap on 1M files
+SPLITS = ("train", "test", "val", "valid", "validation")  # top-level folder names read as dataset splits, not classes
 
 
 @dataclass
@@ -34,11 +35,12 @@ class Survey:
     modes: dict[str, int] = field(default_factory=dict)  # PIL colour modes seen, e.g. {"RGB": 500, "L": 12}
     headers: int = 0  # headers read (the rest were not opened)
     unreadable: int = 0  # of those, files whose header does not parse
+    splits: list[str] = field(default_factory=list)  # split folders found at the top (the recipe trains on "train")
 
     def to_dict(self) -> dict:
         return {"path": self.path, "subdir": self.subdir, "count": self.count, "skipped": self.skipped,
                 "classes": self.classes, "short_side": self.short_side, "sides": list(self.sides),
-                "modes": self.modes, "headers": self.headers, "unreadable": self.unreadable}
+                "modes": self.modes, "headers": self.headers, "unreadable": self.unreadable, "splits": self.splits}
 
 
 def survey(path: str, subdir: str = "") -> Survey:
@@ -62,6 +64,10 @@ def survey(path: str, subdir: str = "") -> Survey:
         raise GankitError(f"no images found in {where} (looked for {', '.join(EXTENSIONS)}; {src.skipped} other files "
                           f"skipped); {hint}")
     classes = sorted({r.split("/", 1)[0] for r in rel}) if all("/" in r for r in rel) else []
+    if not subdir and "train" in classes and set(classes) <= set(SPLITS):  # train/ test/ (each with class folders)
+        found = survey(path, "train")  # held-out splits stay out of training, and out of FID's reference
+        found.splits = classes
+        return found
     step = max(1, len(names) // HEADERS)
     sides, modes, unreadable = [], Counter(), 0
     for name in names[::step][:HEADERS]:

@@ -135,6 +135,7 @@ def wide_study(run: Path, tmp_path: Path) -> Path:
     cols = ["dataset", "method", *[f"metric_number_{i}" for i in range(22)]]
     rows = [{"dataset": "stacked-digits", "method": f"method-{j}", **{c: 123.456789 * (i + 1) for i, c in enumerate(cols[2:])}}
             for j in range(3)]
+    (run.parent / "result.json").write_text('{"status": "ok", "kimg": 0.064}')  # the cell's record, as _run_cell writes it
     return study_report(tmp_path, "gankit experiment wide", rows, cols, [("d m seed 0", run)],
                         declared="a wide study, 0.064 kimg per cell")
 

@@ -134,6 +134,32 @@ def test_class_folders_make_it_conditional_and_small_sets_get_augmentation(tmp_p
     assert cfg.train.aug_p == 0.0
 
 
+def test_train_and_test_split_folders_are_splits_not_classes(tmp_path: Path) -> None:
+    """CIFAR-10's layout, train/<class>/ and test/<class>/, as a folder and as a tar: the recipe trains on train/ with its
+    10-class-style folders as classes (not 2 classes 'test' and 'train' over both splits), and says so."""
+    import tarfile
+
+    root = tmp_path / "splits"
+    make_folder(root / "train", classes=3, per=40, extra=False)
+    make_folder(root / "test", classes=3, per=10, extra=False)
+    with tarfile.open(tmp_path / "splits.tar", "w") as tar:
+        for f in sorted(root.rglob("*.jpg")):
+            tar.add(f, arcname=str(f.relative_to(root)))
+    for path in (root, tmp_path / "splits.tar"):
+        s = survey(str(path))
+        assert (s.subdir, s.splits, s.classes, s.count) == ("train", ["test", "train"], ["class0", "class1", "class2"], 120)
+        r, cfg = recipe(s, 60)
+        assert cfg.data.subdir == "train" and cfg.model.cond
+        assert "split folders test, train" in next(c.reason for c in r.choices if c.key == "data.subdir")
+    assert survey(str(root), "test").count == 30 and not survey(str(root), "test").splits  # an explicit choice stands
+    r, cfg = recipe(survey(str(root)), 60, sets={"data.subdir": "test"})
+    assert cfg.data.subdir == "test"
+    (root / "other").mkdir()  # a third folder that is no split name: they are classes, as before
+    make_folder(root / "other", classes=0, per=5, extra=False)
+    s = survey(str(root))
+    assert s.subdir == "" and s.classes == ["other", "test", "train"] and not s.splits
+
+
 def test_set_overrides_any_key_and_fixes_what_the_recipe_would_choose(tmp_path: Path) -> None:
     s = survey(str(make_folder(tmp_path / "d", side=32)))
     r, cfg = recipe(s, 60, sets={"model.widths": [48, 48, 24, 12], "model.groups": [6, 6, 3, 1], "train.batch": 64,
