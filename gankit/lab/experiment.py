@@ -28,6 +28,7 @@ from ..files import write_atomic, write_json
 from .plots import plot_curves, plot_final, plot_samples
 from ..registry import Registry
 from ..run import MetricsLog
+from ..training.cores import usable_cores
 
 EXPERIMENTS = Registry("experiment")
 
@@ -176,21 +177,6 @@ def _check_cell(c: Cell) -> None:
         validate_ranges(resolve(c.preset, {k: v for k, v in c.sets.items()}))
     except GankitError as e:
         raise GankitError(f"cell {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}") from None
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota where one is set."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, cores)
 
 
 def fit_to_cores(jobs: int, threads: int, cores: int) -> tuple[int, int, str]:

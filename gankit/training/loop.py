@@ -30,6 +30,7 @@ from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
 from ..runlock import RunLock
 from .phema import PowerEMA
 from .probe import DProbe
+from .cores import Threads
 from .memory import plan_micro_batch
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
 from .snapshot import best_key, metric_names, save_state, update_best, write_run_info, write_snapshot
@@ -252,9 +253,8 @@ def train(cfg: Config, out: Path, progress: Callable[[str], None] = print, resta
 
 def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLock, restart: bool,
            from_best: bool, hooks: Sequence[StepHook] = (), notes: dict[str, Any] | None = None) -> Path:
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     rank, world, device = dist.init(cfg.train.device)
+    threads = Threads(cfg.train.threads, device, progress if rank == 0 else (lambda m: None))  # before any timing
     dataset = build_dataset(cfg.data)
     num_classes = _check(cfg, dataset, world, device)
     obj = build_objective(cfg)
@@ -298,11 +298,12 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     monitor = Monitor(out, s.images, total, enabled=rank == 0, tensorboard=t.tensorboard, progress=progress)
     if rank == 0:
         write_run_info(out, s, cfg, dataset, device, world, precision)
+    threads.event = lambda images, message: monitor.event("threads", images, message)
     G_fwd = torch.compile(G) if t.compile else G
     probe = DProbe(dataset, t.d_probe, t.seed + 23, num_classes, G.z_dim, device) if t.d_probe else None
     try:
         with StopSignal() as stop:
-            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total, hooks, probe)
+            _loop(s, cfg, out, dataset, obj, num_classes, fmt, G_fwd, monitor, stop, total, [threads, *hooks], probe)
     finally:
         monitor.close()
         s.loader.close()
