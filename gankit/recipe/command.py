@@ -36,6 +36,7 @@ def recipe_config(args: argparse.Namespace, out: Path | None):
     from ..config import apply_overrides, parse_set, validate_ranges
     from ..distributed import resolve_device
     from ..run import load_run_config
+    from ..training.cores import Threads
     from . import plan, survey
     from .measure import eval_images_per_second, images_per_second
 
@@ -52,8 +53,7 @@ def recipe_config(args: argparse.Namespace, out: Path | None):
             validate_ranges(cfg)
             return cfg, rec
     device = resolve_device(sets.get("train.device", "auto"))
-    if sets.get("train.threads"):
-        torch.set_num_threads(int(sets["train.threads"]))
+    Threads(int(sets.get("train.threads", 0)), device)  # timed on the threads the run will start with (a busy machine: fewer)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     metrics = sets.get("train.metrics", "auto") not in ("", "none")
     r = plan(survey(args.data, sets.get("data.subdir", "")), DEFAULT_MINUTES if args.minutes is None else args.minutes,
