@@ -85,7 +85,7 @@ def main() -> None:
             extra = ["--raw"]
         out = gankit("eval", "--run", str(target), "--metrics", "fid", "--n", str(args.n), "--seed", seed, "--json",
                      "--quiet", *extra, log=log)
-        fid = json.loads(out)["fid"]["fid"]  # {metric: {its values..., "protocol", "seconds"}}
+        fid = json.loads(out)["fid"]["value"]  # {metric: {"value", "protocol", "seconds"}}
         rows.append({"g": g, "sigma_rel": sigma, "seed": seed, "fid": f"{float(fid):.4f}",
                      "seconds": f"{time.time() - t0:.0f}"})
         with table.open("w", newline="") as f:

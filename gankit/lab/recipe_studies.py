@@ -24,7 +24,7 @@ WIDTH_MINUTES = 60
 
 def recipe_arm(base: int, img_per_s: float, minutes: float, resolution: int = 32, batch: int = 32) -> dict[str, Any]:
     """The keys the recipe sets for a run of `minutes` at `img_per_s` (gankit.recipe.plan's rules), as --set values."""
-    keys = length_rules(img_per_s * minutes * 60, img_per_s, resolution, batch)
+    keys = length_rules(img_per_s * minutes * 60, img_per_s, resolution, batch, base=base)
     widths, groups = widths_for(resolution, base)
     kimg = keys["train.kimg"]
     return {"model.widths": widths, "model.groups": groups, "train.batch": batch, **keys,

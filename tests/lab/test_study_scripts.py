@@ -192,6 +192,19 @@ def test_gamma_rule_recovers_a_power_law_from_parabolic_sweeps(tmp_path):
     assert gr.best_gamma({0.1: [1.0], 1.0: [2.0], 10.0: [3.0]}, higher=True) == (10.0, None)
 
 
+def test_the_constant_rule_is_the_gamma_with_the_smallest_worst_shortfall():
+    """Two settings, worked by hand: A's means 10, 12, 20 and B's 30, 25, 26 at gammas 0.1, 1, 10. Shortfalls from each
+    best (A 10, B 25): gamma 0.1 (0, 5) worst 5; gamma 1 (2, 0) worst 2; gamma 10 (10, 1) worst 10. Minimax: gamma 1.
+    A gamma one setting never ran is not a candidate; with --higher the signs turn."""
+    gr = _load("gamma_rule")
+    data = {"A": {0.1: [9.0, 11.0], 1.0: [12.0], 10.0: [20.0], 100.0: [50.0]}, "B": {0.1: [30.0], 1.0: [25.0], 10.0: [26.0]}}
+    ranked = gr.constant_rule(data, ["A", "B"], higher=False)
+    assert [(g, w) for g, w, _ in ranked] == [(1.0, 2.0), (0.1, 5.0), (10.0, 10.0)]
+    assert ranked[0][2] == {"A": 2.0, "B": 0.0}
+    up = gr.constant_rule({k: {g: [-x for x in v] for g, v in d.items()} for k, d in data.items()}, ["A", "B"], higher=True)
+    assert [(g, w) for g, w, _ in up] == [(1.0, 2.0), (0.1, 5.0), (10.0, 10.0)]
+
+
 def pytest_approx(x):
     import pytest
 

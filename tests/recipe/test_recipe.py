@@ -69,8 +69,13 @@ def test_widths_halve_above_8px_with_16_channel_groups() -> None:
 
 
 def test_gamma_lr_and_resolution_rules() -> None:
-    assert gamma_rule(16, 32) == pytest.approx(1.0)  # the default job's gamma
-    assert gamma_rule(32, 64) == pytest.approx(0.125 * 1024 / 64)
+    # small networks (the measured regime): the measured constant at any resolution
+    assert gamma_rule(16, 64) == gamma_rule(32, 16) == gamma_rule(128, 256) == plan_mod.GAMMA_SMALL
+    # wider: the paper's presets at their resolutions, log-log between them, held at the ends
+    assert [gamma_rule(r, 384) for r in (32, 64, 256)] == [0.05, 2.0, 150.0]
+    assert gamma_rule(16, 768) == 0.05 and gamma_rule(512, 768) == 150.0
+    assert gamma_rule(128, 768) == pytest.approx(math.sqrt(2.0 * 150.0))  # halfway from 64 to 256 in log R
+    assert gamma_rule(45, 384) == pytest.approx(0.05 * 40 ** (math.log(45 / 32) / math.log(2)))
     assert lr_rule(200_000) == pytest.approx(2e-3)
     assert lr_rule(800_000) == pytest.approx(1e-3)  # 1/sqrt(4)
     assert lr_rule(20_000_000) == pytest.approx(2e-4) and lr_rule(1e9) == pytest.approx(2e-4)
@@ -100,7 +105,7 @@ def test_more_minutes_give_a_wider_network_and_a_longer_run(tmp_path: Path) -> N
         assert cfg.train.horizon_kimg == cfg.train.kimg and cfg.train.ema_kimg == pytest.approx(cfg.train.kimg / 20, abs=0.01)
         assert cfg.train.lr == pytest.approx(lr_rule(cfg.train.kimg * 1000), rel=1e-3)
         assert cfg.train.checkpoint_kimg == pytest.approx(rate * 600 / 1000, abs=0.05)  # every 10 minutes
-        assert cfg.loss.gamma == pytest.approx(gamma_rule(32, cfg.train.batch)) and cfg.loss.gamma_final == cfg.loss.gamma / 10
+        assert cfg.loss.gamma == pytest.approx(gamma_rule(32, cfg.model.widths[0])) and cfg.loss.gamma_final == cfg.loss.gamma / 10
     assert widths == sorted(widths) and widths[0] < widths[-1]
     assert kimg[0] >= TARGET_IMAGES / 1000 - 0.1
     nxt = plan_mod.BASES[plan_mod.BASES.index(widths[0]) + 1]
