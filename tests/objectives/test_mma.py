@@ -72,7 +72,7 @@ def _train(tmp_path, name: str, sets: list[str], reuse: bool = True) -> dict:
     out = tmp_path / name
     argv = ["train", "--preset", "mlp-grid25", "--kimg", "0.64", "--out", str(out), "--set", "train.metrics=none",
             "--set", "train.tensorboard=false", "--set", "train.log_kimg=0.064", "--set", f"train.g_reuse_z={reuse}",
-            "--set", "loss.regularizers=[]", "--set", "train.ema_kimg=0"]
+            "--set", "loss.regularizers=[]", "--set", "train.ema_kimg=0", "--set", "train.threads=1"]  # fixed: bitwise arms
     assert main(argv + sum((["--set", s] for s in sets), [])) == 0
     ckpt = sorted((out / "checkpoints").glob("ckpt-*.safetensors"))[-1]
     return load_file(ckpt)
