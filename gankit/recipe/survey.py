@@ -43,6 +43,11 @@ class Survey:
                 "modes": self.modes, "headers": self.headers, "unreadable": self.unreadable, "splits": self.splits}
 
 
+def _top_folders(rel: list[str]) -> list[str]:
+    """The first-level folders of relative names, sorted; [] where any image sits at the top (no class folders)."""
+    return sorted({r.split("/", 1)[0] for r in rel}) if all("/" in r for r in rel) else []
+
+
 def survey(path: str, subdir: str = "") -> Survey:
     """Count and classify the images under `path` (a folder or archive, optionally its sub-folder `subdir`)."""
     root, sub = Path(path).expanduser(), subdir
@@ -63,11 +68,12 @@ def survey(path: str, subdir: str = "") -> Survey:
                 if mnist else "point --data at a folder of images")
         raise GankitError(f"no images found in {where} (looked for {', '.join(EXTENSIONS)}; {src.skipped} other files "
                           f"skipped); {hint}")
-    classes = sorted({r.split("/", 1)[0] for r in rel}) if all("/" in r for r in rel) else []
+    classes = _top_folders(rel)
+    splits = []
     if not subdir and "train" in classes and set(classes) <= set(SPLITS):  # train/ test/ (each with class folders)
-        found = survey(path, "train")  # held-out splits stay out of training, and out of FID's reference
-        found.splits = classes
-        return found
+        splits, subdir = classes, "train"  # held-out splits stay out of training, and out of FID's reference
+        names, rel = _select(src, subdir)  # the same listing, narrowed: nothing is walked or read twice
+        classes = _top_folders(rel)
     step = max(1, len(names) // HEADERS)
     sides, modes, unreadable = [], Counter(), 0
     for name in names[::step][:HEADERS]:
@@ -80,4 +86,4 @@ def survey(path: str, subdir: str = "") -> Survey:
     if not sides:
         raise GankitError(f"none of the {unreadable} image headers read in {where} parses; check the files")
     return Survey(str(Path(path).expanduser()), subdir, len(names), src.skipped, classes, int(statistics.median(sides)),
-                  (min(sides), max(sides)), dict(modes.most_common()), len(sides) + unreadable, unreadable)
+                  (min(sides), max(sides)), dict(modes.most_common()), len(sides) + unreadable, unreadable, splits)

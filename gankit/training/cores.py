@@ -75,7 +75,7 @@ class Threads:
     know): measured at the start, re-checked every RECHECK_S seconds, each change reported as a run event."""
 
     def __init__(self, requested: int, device: torch.device, report: Callable[[str], None] = lambda m: None) -> None:
-        self.cores, self.report = usable_cores(), report
+        self.cores = usable_cores()
         self.adaptive = requested == 0 and device.type == "cpu"
         self.event: Callable[[int, str], None] = lambda images, message: None
         if requested:
