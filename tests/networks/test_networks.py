@@ -158,3 +158,34 @@ def test_bf16_runs_on_the_stages_the_authors_choose(n, g_stages, d_stages):
     with torch.no_grad():
         D(G(torch.randn(1, 8)))
     assert seen == {"G": g_stages, "D": d_stages}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_biased_activation_grads_equal_the_plain_ops_bit_for_bit(dtype):
+    """The fused bias + leaky ReLU gives PyTorch's values for y, R1's input gradient and the penalty's parameter
+    gradients (double backward), bit for bit, including at exact zeros of x + b (the slope side, as PyTorch)."""
+    import torch.nn.functional as F
+
+    from gankit.networks.layers import LRELU_SLOPE, BiasedActivation
+
+    torch.manual_seed(0)
+    act = BiasedActivation(6)
+    with torch.no_grad():
+        act.bias.normal_()
+    x0 = torch.randn(3, 6, 4, 4)
+    x0[0, :, 0, 0] = -act.bias.detach()  # x + b == 0 exactly
+    w = torch.randn(6, 6, 1, 1, requires_grad=True)  # a layer in front, so the penalty reaches a weight through x
+
+    def run(fn):
+        x = x0.to(dtype).requires_grad_(True)
+        y = fn(F.conv2d(x, w.to(dtype)))
+        (gx,) = torch.autograd.grad((y.float().square() * torch.linspace(-1, 1, y.numel()).view(y.shape)).sum(), x,
+                                    create_graph=True)
+        gw, gb = torch.autograd.grad(gx.float().square().sum() + y.float().square().sum(), [w, act.bias])
+        return y, gx, gw, gb
+
+    plain = run(lambda t: F.leaky_relu(t + act.bias.to(t.dtype).view(1, -1, 1, 1), LRELU_SLOPE))
+    fused = run(act)
+    for a, b in zip(fused, plain):
+        assert torch.equal(a, b)
+    assert plain[2].abs().sum() > 0 and plain[3].abs().sum() > 0  # the double backward reaches both parameters
