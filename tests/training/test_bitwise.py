@@ -3,7 +3,9 @@ give final checkpoints (G, G_ema, D, both Adam states, counters, RNG and loader 
 equals the one recorded in tests/fixtures/bitwise.json.
 
 Record (only when a change is meant to change results, and say so in the commit): GANKIT_RECORD_BITWISE=1 pytest
-tests/training/test_bitwise.py. The hashes hold for this machine's CPU kernels at 1 thread (torch 2.13.0, the CI machine).
+tests/training/test_bitwise.py. Hashes hold for one set of CPU kernels at 1 thread: oneDNN picks other kernels (other
+rounding) on an AMX Intel than on an AVX-512 AMD, so the record is kept per kernel fingerprint (vendor, ISA, torch).
+A machine with no record skips, naming its fingerprint: record it at a commit before the change under test.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,15 @@ RUNS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+def kernels() -> str:
+    """What decides the CPU kernels' rounding: the vendor, the ISA torch dispatches to, AMX, and torch's version."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    vendor = next((ln.split(":")[1].strip() for ln in info.splitlines() if ln.startswith("vendor_id")),
+                  platform.processor() or platform.machine())
+    amx = " AMX" if " amx_tile" in info else ""
+    return f"{vendor} {torch.backends.cpu.get_cpu_capability()}{amx} torch {torch.__version__}"
+
+
 def digest(value: Any, h: "hashlib._Hash") -> None:
     """Feed a nested checkpoint state into h in a fixed order: tensors by dtype, shape and bytes, the rest by repr."""
     if isinstance(value, dict):
@@ -85,7 +97,11 @@ def final_hashes(run: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def recorded() -> dict[str, dict[str, str]]:
-    return json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    records = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    if kernels() not in records and os.environ.get("GANKIT_RECORD_BITWISE") != "1":
+        pytest.skip(f"no bitwise record for this CPU's kernels ({kernels()}; recorded: {sorted(records)}): "
+                    "run GANKIT_RECORD_BITWISE=1 pytest tests/training/test_bitwise.py at a commit before the change")
+    return records.get(kernels(), {})
 
 
 @pytest.mark.parametrize("name", list(RUNS))
@@ -97,7 +113,8 @@ def test_results_are_bitwise_unchanged(name, tmp_path, recorded):
     got = final_hashes(tmp_path / "run")
     if os.environ.get("GANKIT_RECORD_BITWISE") == "1":
         data = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-        data[name] = got
+        data.setdefault(kernels(), {})[name] = got
+        data[kernels()] = dict(sorted(data[kernels()].items()))
         RECORD.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
         return
     assert name in recorded, f"no recorded hashes for {name!r}: run with GANKIT_RECORD_BITWISE=1 once"
