@@ -39,7 +39,21 @@ def _used(ctx, i: int) -> bool:  # noqa: ANN001
 
 def _backward(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, stride: int, pad: int, groups: int,
               mask: list[bool]) -> tuple:
+    if mask == [True, False, False] and groups > 1 and w.shape[1] == 1 and gy.dtype == torch.bfloat16 \
+            and gy.device.type == "cpu":
+        return _depthwise_input_grad_fp32(gy, x, w, stride, pad, groups), None, None
     return _aten.convolution_backward(gy, x, w, None, [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], groups, mask)
+
+
+def _depthwise_input_grad_fp32(gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, stride: int, pad: int,
+                               groups: int) -> torch.Tensor:
+    """A depthwise convolution's input gradient (the transposed convolution) in float32, returned in gy's dtype.
+    On the CPU, oneDNN has no fast bf16 kernel for it: 7-8 ms against float32's 0.1-0.3 ms for R3GAN D's 4x4
+    stride-2 low-pass filter at batch 32 (benchmarks/bench_recipe_step.py's bf16 rows; docs/benchmarks.md)."""
+    out_pad = [x.shape[i] - ((gy.shape[i] - 1) * stride - 2 * pad + w.shape[i]) for i in (2, 3)]
+    gx = F.conv_transpose2d(gy.float(), w.float(), None, stride, pad, out_pad, groups)
+    cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return gx.to(gy.dtype).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
 
 
 class _Conv(torch.autograd.Function):

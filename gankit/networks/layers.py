@@ -106,6 +106,11 @@ class Upsample2x(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # conv_transpose2d(stride 2, padding 1) == zero-insert + pad (2, 1) + 4x4 filter
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu":
+            # oneDNN has no fast bf16 depthwise transposed convolution on the CPU: 7-9 ms against float32's 0.5-2.5
+            # (forward and backward, batch 32, R3GAN G's three upsamplers at the recipe's widths; docs/benchmarks.md)
+            y = F.conv_transpose2d(x.float(), self.kernel, stride=2, padding=1, groups=self.channels)
+            return y.to(x.dtype)
         return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
 
 

@@ -129,3 +129,32 @@ def test_no_gradient_is_plain_f_conv2d():
 def test_conv2d_module_refuses_what_it_does_not_compute():
     with pytest.raises(ValueError, match="no bias"):
         conv_grad.Conv2d(4, 4, 3, bias=True)
+
+
+@pytest.mark.parametrize("c,px,s,p", [(8, 16, 2, 1), (4, 9, 2, 1), (6, 8, 1, 1), (4, 7, 3, 2)])
+def test_bf16_depthwise_input_gradient_is_float32s_rounded(c, px, s, p):
+    """On the CPU a bf16 depthwise convolution's input gradient is taken in float32 (oneDNN's bf16 kernel is 30-80x
+    slower): the result is float32's gradient rounded once to bf16, in x's shape and memory format."""
+    x = torch.randn(4, c, px, px).bfloat16().contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, 1, 4, 4).bfloat16()
+    gy = torch.randn_like(F.conv2d(x, w, None, s, p, 1, c))
+    gx, gw, gb = conv_grad._backward(gy, x, w, s, p, c, [True, False, False])
+    ref = torch.ops.aten.convolution_backward(gy.float(), x.float(), w.float(), None, [s] * 2, [p] * 2, [1, 1], False,
+                                              [0, 0], c, [True, False, False])[0]
+    assert gx.dtype == torch.bfloat16 and gx.shape == x.shape and gw is None and gb is None
+    assert gx.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(gx.float(), ref.bfloat16().float(), rtol=0, atol=0)
+
+
+def test_bf16_upsample_is_computed_in_float32():
+    """G's depthwise transposed low-pass filter in bf16 on the CPU: float32's result rounded once (and its gradient)."""
+    up = layers.Upsample2x(6)
+    x = torch.randn(3, 6, 5, 5).bfloat16().requires_grad_(True)
+    y = up(x)
+    ref = F.conv_transpose2d(x.detach().float(), layers.lowpass_kernel().expand(6, 1, 4, 4) * 4, stride=2, padding=1,
+                             groups=6)
+    assert y.dtype == torch.bfloat16 and y.shape == (3, 6, 10, 10)
+    torch.testing.assert_close(y.float(), ref.bfloat16().float(), rtol=0, atol=0)
+    (g,) = torch.autograd.grad(y.float().square().sum(), x)
+    gref = F.conv2d(2 * y.detach().float(), layers.lowpass_kernel().expand(6, 1, 4, 4) * 4, None, 2, 1, 1, 6)
+    torch.testing.assert_close(g.float(), gref, rtol=1e-2, atol=1e-2)
