@@ -25,7 +25,8 @@ def resolve_precision(precision: str, arch: str, device: torch.device | str, sta
     """train.precision on this device: "auto" is bf16 for families with bf16 stages (R3GAN's numerics) on CUDA, and on
     the CPU where every stage above 4x4 (stage_widths) is at least CPU_BF16_MIN_WIDTH channels wide; else fp32.
     Measured on the 2-core reference CPU (docs/benchmarks.md): bf16 2.2x faster at width 256, 1.3x at 32 (32x32), and
-    slower at the shipped CPU presets, whose 16-wide high-resolution stages spend more on casts than they save."""
+    slower at the shipped CPU presets (2026-11-27). Since two slow bf16 kernels were replaced (2026-12-05) bf16 also
+    measures faster there (1.1x on r3gan-digits); the threshold stays until a 3-seed trained check moves it."""
     if precision != "auto" or not NETWORKS.caps(arch).get("bf16"):
         return "fp32" if precision == "auto" else precision
     if torch.device(device).type == "cuda":
