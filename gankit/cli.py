@@ -87,16 +87,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise GankitError(f"--float writes float32 arrays: name an .npz file (--out {out.with_suffix('.npz')})")
     if not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    if args.cls is not None and args.cls != "all" and not args.cls.lstrip("-").isdigit():
+        raise GankitError(f"--class takes a class index or 'all', got '{args.cls}'")
     G = load_generator(args.run, which="G" if args.raw else "G_ema")
-    classes = None
+    classes, n, per_row = None, args.n, 0
     if args.cls is not None:
         if not G.num_classes:
             raise GankitError(f"--class given but the run {args.run} is unconditional; drop --class")
-        if not 0 <= args.cls < G.num_classes:
+        if args.cls == "all":  # --n of each class, row by row: a conditional model's sample sheet
+            n, per_row = args.n * G.num_classes, args.n
+            if n > MAX_GENERATE:
+                raise GankitError(f"--class all: --n {args.n} x {G.num_classes} classes exceeds {MAX_GENERATE:,}")
+            classes = torch.arange(G.num_classes).repeat_interleave(args.n)
+        elif not 0 <= int(args.cls) < G.num_classes:
             raise GankitError(f"--class {args.cls} is outside 0..{G.num_classes - 1}")
-        classes = torch.full((args.n,), args.cls, dtype=torch.long)
+        else:
+            classes = torch.full((n,), int(args.cls), dtype=torch.long)
     try:
-        samples = generate(G, args.n, seed=args.seed, classes=classes, truncation=args.truncation, psi=args.psi)
+        samples = generate(G, n, seed=args.seed, classes=classes, truncation=args.truncation, psi=args.psi)
     except ValueError as e:
         raise GankitError(str(e)) from None
     if out.suffix.lower() == ".npz":
@@ -105,8 +113,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         array = to_uint8(samples).numpy() if samples.ndim == 4 and not args.floats else samples.float().numpy()
         write_atomic(out, encode(lambda f: np.savez(f, samples=array)))
     else:
-        save_samples(samples, out)
-    print(f"wrote {args.n} samples to {out}")
+        save_samples(samples, out, nrow=per_row)
+    print(f"wrote {n} samples to {out}" + (f" ({args.n} per class, one row each)" if per_row else ""))
     return 0
 
 
@@ -448,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=64)
     g.add_argument("--out", required=True, help="FILE.png or FILE.npz")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--class", dest="cls", type=int, help="class index for conditional runs")
+    g.add_argument("--class", dest="cls", help="class index for conditional runs, or 'all': --n samples of every "
+                   "class, one row per class")
     g.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
     g.add_argument("--truncation", type=float, default=0.0, help="z truncation threshold: redraw |z_i| > T (BigGAN; 0: off)")
     g.add_argument("--psi", type=float, default=1.0, help="StyleGAN psi-truncation towards the mean w (1: off)")

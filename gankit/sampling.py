@@ -107,10 +107,11 @@ def scatter_image(points: torch.Tensor, reference: Optional[torch.Tensor] = None
 
 
 def save_samples(samples: torch.Tensor, path: Path, reference: Optional[torch.Tensor] = None,
-                 split_channels: bool = False) -> None:
+                 split_channels: bool = False, nrow: int = 0) -> None:
     """Save images ([N, C, H, W] in [-1, 1]) as a grid, or 2-D points as a scatter plot, to a PNG.
 
-    split_channels shows each sample's channels side by side in grey (readable for stacked digits).
+    split_channels shows each sample's channels side by side in grey (readable for stacked digits); nrow: images
+    per row (0: a square grid).
     """
     if samples.ndim != 4:
         img = scatter_image(samples, reference)
@@ -119,5 +120,5 @@ def save_samples(samples: torch.Tensor, path: Path, reference: Optional[torch.Te
         per_row = max(1, int(np.ceil(np.sqrt(n))))
         img = image_grid(to_uint8(samples).reshape(n * c, 1, h, w), nrow=per_row * c)
     else:
-        img = image_grid(to_uint8(samples))
+        img = image_grid(to_uint8(samples), nrow=nrow)
     write_png(path, img)

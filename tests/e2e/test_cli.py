@@ -223,3 +223,28 @@ def test_eval_protocol_fixes_counts_reference_and_labels(tmp_path, capsys, monke
     p = json.loads(capsys.readouterr().out)["fid"]["protocol"]
     assert p["named"]["name"] == "fid10k_full" and p["n_gen"] == 10000 and p["n_ref"] == 2000
     assert p["source"]["labels"] == "drawn at random from the training set's labels"
+
+
+def test_generate_class_all_gives_one_row_per_class(tmp_path, capsys):
+    run = tmp_path / "cond"
+    assert main(["train", *TINY, "--set", "model.cond=true", "--kimg", "0.032", "--set", "train.metrics=none",
+                 "--out", str(run)]) == 0
+    G = __import__("gankit").load_generator(run)
+    k = G.num_classes
+    sheet, one = tmp_path / "all.png", tmp_path / "one.png"
+    assert main(["generate", "--run", str(run), "--n", "3", "--class", "all", "--out", str(sheet)]) == 0
+    assert f"wrote {3 * k} samples" in capsys.readouterr().out
+    cell = 64 + 2  # 8 px images enlarged to 64, 2 px of padding
+    img = np.asarray(Image.open(sheet))
+    assert img.shape[:2] == (k * cell + 2, 3 * cell + 2)  # k rows of 3
+    # row c holds class c's samples: the same latents and class as `--class c` gives
+    for c in (0, k - 1):
+        npz = tmp_path / f"c{c}.npz"
+        assert main(["generate", "--run", str(run), "--n", str(3 * k), "--class", str(c), "--out", str(npz)]) == 0
+        want = np.load(npz)["samples"][3 * c: 3 * c + 3]  # latents are drawn for all 3k samples from one seed
+        for j in range(3):  # each enlarged cell subsampled back to 8x8
+            got = img[2 + c * cell: 2 + c * cell + 64: 8, 2 + j * cell: 2 + j * cell + 64: 8]
+            assert np.array_equal(got.transpose(2, 0, 1), want[j])
+    capsys.readouterr()
+    assert main(["generate", "--run", str(run), "--n", "3", "--class", "some", "--out", str(one)]) == 2
+    assert "--class takes a class index or 'all', got 'some'" in capsys.readouterr().err
