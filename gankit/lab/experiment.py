@@ -63,6 +63,7 @@ class Experiment:
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     plot: tuple[str, str] = ("modes", "modes_kl")  # (x, y) of the per-dataset plot, two of `metrics`
     curves: tuple[str, ...] = ()  # snapshot metrics drawn against kimg, one panel each (DATASET-curves.png)
+    minutes: float = 0.0  # an equal-time study's minutes per run: curves drawn against minutes, not kimg
 
     def __post_init__(self) -> None:
         if not set(self.plot) <= set(self.metrics):
@@ -315,7 +316,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         if (c.path(root) / "result.json").exists():
             runs.setdefault((c.dataset, f"{c.method} {c.config_id}".replace(" default", "")), []).append(c.path(root) / "run")
     if exp.curves:
-        plot_curves(exp.curves, runs, root)
+        plot_curves(exp.curves, runs, root, exp.minutes)
     plot_samples(runs, root)
     from .report import study_report
 

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from ..files import write_png
-from ..run import MetricsLog
+from ..run import MetricsLog, load_run_config
 from .plot import save_figure
 
 
@@ -43,12 +43,16 @@ def plot_final(plot: tuple[str, str], summary: list[dict], root: Path) -> None:
         save_figure(fig, root / f"{ds}.png")
 
 
-def snapshot_curves(run: Path, metric: str) -> list[tuple[float, float]]:
-    """(kimg, value) of one run's snapshots that logged `metric`."""
+def snapshot_curves(run: Path, metric: str, minutes: float = 0.0) -> list[tuple[float, float]]:
+    """(kimg, value) of one run's snapshots that logged `metric`; minutes > 0: (share of the run's own length x
+    minutes, value), the time axis of an equal-time study, whose every run is its arm's rate times the minutes."""
     path = run / "metrics.jsonl"
     if not path.exists():
         return []
-    return [(float(r["kimg"]), float(r[metric])) for r in MetricsLog.read(path) if metric in r]
+    scale = 1.0
+    if minutes > 0:
+        scale = minutes / float(load_run_config(run).train.kimg)
+    return [(float(r["kimg"]) * scale, float(r[metric])) for r in MetricsLog.read(path) if metric in r]
 
 
 def needs_log_axis(ends: list[float], ratio: float = 4.0) -> bool:
@@ -56,11 +60,13 @@ def needs_log_axis(ends: list[float], ratio: float = 4.0) -> bool:
     return bool(ends) and min(ends) > 0 and max(ends) > ratio * min(ends)
 
 
-def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root: Path) -> list[Path]:
+def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root: Path,
+                minutes: float = 0.0) -> list[Path]:
     """Per dataset: one panel per metric, each configuration's mean over seeds against kimg over its seeds' own lines;
     a seed that stopped early (diverged) ends its line where it stopped. groups: (dataset, label) -> run dirs.
     Where the configurations' runs differ in length by more than 4x (WGAN-GP at several times the images), kimg is on
-    a log axis so the short runs stay readable."""
+    a log axis so the short runs stay readable. minutes > 0: against the declared training minutes instead
+    (snapshot_curves), a linear axis."""
     plt = _pyplot()
     written = []
     for ds in dict.fromkeys(k[0] for k in groups):
@@ -73,7 +79,7 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
                     continue
                 by_kimg: dict[float, list[float]] = {}
                 for run in runs:
-                    pts = snapshot_curves(run, metric)  # read once per run and metric
+                    pts = snapshot_curves(run, metric, minutes)  # read once per run and metric
                     if pts:
                         ax.plot(*zip(*pts), color=f"C{i}", alpha=0.35, lw=1, marker="o", ms=2)
                         ends.append(max(k for k, _ in pts))
@@ -82,9 +88,12 @@ def plot_curves(metrics: tuple[str, ...], groups: dict[tuple, list[Path]], root:
                 ks = sorted(by_kimg)
                 if ks:
                     ax.plot(ks, [sum(by_kimg[k]) / len(by_kimg[k]) for k in ks], color=f"C{i}", lw=2, label=label)
-            if needs_log_axis(ends):
-                ax.set_xscale("log")
-            ax.set_xlabel("kimg (real images shown to D)" + (", log scale" if ax.get_xscale() == "log" else ""))
+            if minutes > 0:
+                ax.set_xlabel("training minutes (declared: the run's images over its arm's measured rate)")
+            else:
+                if needs_log_axis(ends):
+                    ax.set_xscale("log")
+                ax.set_xlabel("kimg (real images shown to D)" + (", log scale" if ax.get_xscale() == "log" else ""))
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         if axes[0][0].get_legend_handles_labels()[0]:

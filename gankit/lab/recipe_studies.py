@@ -97,4 +97,4 @@ EXPERIMENTS.register("cifar10-cpu")(Experiment(
     "on 1000 samples at 4 snapshots, 3 seeds",
     {"cifar10": ("r3gan-recipe", {**_CPU_DATA, "data.name": "folder"})},
     cifar10_cpu_methods(), ["fid", "kid_mean"], seeds=[42, 43, 44], plot=("kid_mean", "fid"),
-    curves=("fid", "kid_mean")))
+    curves=("fid", "kid_mean"), minutes=CPU_MINUTES))

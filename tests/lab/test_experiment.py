@@ -125,6 +125,26 @@ def test_curves_take_a_log_axis_only_where_run_lengths_differ_by_more_than_4x():
     assert not needs_log_axis([])
 
 
+def test_equal_time_curves_put_each_run_on_its_declared_minutes(tmp_path):
+    """An equal-time study's run of L kimg, declared to take M minutes, has its snapshot at k kimg at k / L * M minutes:
+    runs of different lengths (arms of different rates) meet at the same minutes."""
+    from gankit.config import Config
+    from gankit.lab.plots import snapshot_curves
+
+    for kimg, snaps in ((185.3, [46.325, 92.65, 185.3]), (1198.4, [299.6, 599.2, 1198.4])):
+        run = tmp_path / str(kimg)
+        run.mkdir()
+        cfg = Config()
+        cfg.train.kimg = kimg
+        (run / "config.json").write_text(json.dumps(cfg.to_dict()))
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k, "images": int(k * 1000), "fid": 100 - i})
+                                                   + "\n" for i, k in enumerate(snaps)))
+        assert snapshot_curves(run, "fid") == [(k, 100 - i) for i, k in enumerate(snaps)]  # kimg without minutes
+        got = snapshot_curves(run, "fid", minutes=60)
+        assert [v for _, v in got] == [100, 99, 98]
+        assert [t for t, _ in got] == pytest.approx([15.0, 30.0, 60.0], abs=1e-9)
+
+
 def test_tied_keys_follow_the_swept_one() -> None:
     """gamma-cifar10 sweeps loss.gamma; each cell's gamma_final is 0.1 x its gamma (the paper's 10x fall)."""
     from gankit.lab.studies import GAMMAS_CIFAR as GAMMAS
