@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.cli import _config
+from gankit.cli.commands import _config
 from gankit.config import flatten
 from gankit.config_files import read_config_file, to_toml
 from gankit.errors import GankitError
