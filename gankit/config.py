@@ -109,7 +109,7 @@ class TrainConfig:
     eval_precision: str = "exact"  # snapshot features: exact (float32) or fast (the network under bf16 autocast; stamped "fast" in every result); fixed for a run, so its snapshots compare
     eval_extractor: str = field(default="inception", metadata=RESUMABLE)  # features of the snapshot metrics fid/kid/pr/dc: inception, dinov2, digits or mnist
     best_metric: str = field(default="auto", metadata=RESUMABLE)  # metric whose headline picks checkpoints/best (auto: the first of train.metrics; none: off)
-    grid: int = field(default=64, metadata=RESUMABLE)  # samples in the snapshot grid
+    grid: int = field(default=64, metadata=RESUMABLE)  # samples in the snapshot grid (conditional: whole rows per class, sampling.grid_classes)
     d_probe: int = field(default=0, metadata=RESUMABLE)  # items of the D probe on every log line (training.probe: D's gradient norms on reals and fakes, memorisation); 0: off
     threads: int = field(default=0, metadata=RESUMABLE)  # torch CPU threads (0: leave torch's default)
     device: str = field(default="auto", metadata=RESUMABLE)  # "auto", "cpu", "cuda", "cuda:1", ...

@@ -31,6 +31,19 @@ def latents(n: int, z_dim: int, seed: int, truncation: float = 0.0) -> torch.Ten
     return z
 
 
+def grid_classes(grid: int, num_classes: int) -> tuple[Optional[torch.Tensor], int]:
+    """Classes of a snapshot grid of about `grid` samples and its images per row: every class gets whole rows of
+    ceil(sqrt(grid)) images, at least one (so 10 classes at grid 64 show as 10 rows of 8); with more classes than two
+    rows' worth of images, rows cycle through the classes as far as the grid goes. (None, 0): unconditional."""
+    if not num_classes:
+        return None, 0
+    per_row = int(np.ceil(np.sqrt(grid)))
+    if num_classes > 2 * per_row:
+        return (torch.arange(grid) // per_row) % num_classes, per_row
+    rows_each = max(1, (grid // per_row) // num_classes)
+    return torch.arange(num_classes).repeat_interleave(rows_each * per_row), per_row
+
+
 @torch.no_grad()
 def iter_samples(G: nn.Module, n: int, seed: int = 0, classes: Optional[torch.Tensor] = None,
                  batch: int = 256, truncation: float = 0.0, psi: float = 1.0) -> Iterator[torch.Tensor]:

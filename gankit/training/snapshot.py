@@ -21,7 +21,7 @@ from ..files import write_json
 from ..networks import count_params
 from ..errors import GankitError
 from ..eval.evaluate import METRICS, POINT_METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
-from ..sampling import generate, save_samples
+from ..sampling import generate, grid_classes, save_samples
 from .state import TrainState
 
 
@@ -89,10 +89,10 @@ def write_snapshot(s: TrainState, cfg: Config, dataset: Dataset, out: Path, num_
     metrics: dict[str, float] = {}
     names = metric_names(cfg, dataset)
     if dist.rank() == 0:
-        classes = (torch.arange(t.grid) // max(1, int(t.grid ** 0.5))) % num_classes if num_classes else None
-        fakes = generate(s.G_ema, t.grid, seed=t.seed + 7, classes=classes)
+        classes, per_row = grid_classes(t.grid, num_classes)
+        fakes = generate(s.G_ema, len(classes) if classes is not None else t.grid, seed=t.seed + 7, classes=classes)
         reference = dataset.get(torch.arange(min(2000, len(dataset))))[0] if dataset.kind == "points" else None
-        save_samples(fakes, out / f"samples-{s.images:09d}.png", reference)
+        save_samples(fakes, out / f"samples-{s.images:09d}.png", reference, nrow=per_row)
         if dataset.num_modes >= 1000 and dataset.shape[0] == 3:  # stacked digits: each channel in grey
             save_samples(fakes, out / f"samples-{s.images:09d}-channels.png", split_channels=True)
         device = str(next(s.G_ema.parameters()).device)

@@ -248,3 +248,4 @@ def test_generate_class_all_gives_one_row_per_class(tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", "--run", str(run), "--n", "3", "--class", "some", "--out", str(one)]) == 2
     assert "--class takes a class index or 'all', got 'some'" in capsys.readouterr().err
+
