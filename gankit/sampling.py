@@ -13,13 +13,18 @@ from .files import write_png
 from .objectives.step import one_hot
 
 
+def check_truncation(truncation: float) -> None:
+    """A z truncation threshold must be > 0, or 0 for off; ValueError names the value otherwise."""
+    if not truncation >= 0:
+        raise ValueError(f"truncation threshold must be > 0 (0: off), got {truncation}")
+
+
 def latents(n: int, z_dim: int, seed: int, truncation: float = 0.0) -> torch.Tensor:
     """n standard-normal latents from a fixed seed (the same on every machine).
 
     truncation > 0: BigGAN's truncation trick (Brock et al. 2019, sec. 3.1): every component with
     |z_i| > truncation is redrawn until none is, i.e. z from the normal truncated to [-t, t]."""
-    if truncation < 0:
-        raise ValueError(f"truncation threshold must be > 0 (0: off), got {truncation}")
+    check_truncation(truncation)
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, z_dim, generator=gen)
     if truncation > 0:

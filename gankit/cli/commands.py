@@ -115,7 +115,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def cmd_experiment(args: argparse.Namespace) -> int:
     from ..config import parse_set
     from ..lab.experiment import EXPERIMENTS, cells, collect, run_experiment

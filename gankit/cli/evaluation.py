@@ -133,8 +133,6 @@ def cmd_truncation(args: argparse.Namespace) -> int:
         raise GankitError(f"--values takes a comma list of numbers, got '{args.values}'") from None
     if not values or not all(math.isfinite(v) for v in values):
         raise GankitError(f"--values takes a comma list of finite numbers, got '{args.values}'")
-    if not args.psi_sweep and min(values) < 0:  # refused before the reference is read
-        raise GankitError(f"truncation threshold must be > 0 (0: off), got {min(values)}")
     opts, make_src, ref = _eval_setup(args)
     rows = sweep(make_src, ref, opts, values, "psi" if args.psi_sweep else "truncation")
     for path in write_sweep(rows, Path(args.out), opts.metrics):

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from ..errors import GankitError
 from ..files import write_atomic, write_figure
+from ..sampling import check_truncation
 from .evaluate import EvalOptions, Source, evaluate, flatten_results, needs_reference, reference
 
 # (x, y) axes of the plot, first pair whose keys the metrics give: diversity on x, quality on y
@@ -27,6 +28,12 @@ def sweep(make_src: Callable[[float, float], Source], ref: Optional[Source], opt
         raise GankitError(f"unknown truncation kind '{kind}'; use truncation or psi")
     if not values:
         raise GankitError("no truncation values given; pass --values, e.g. 2,1,0.5")
+    if kind == "truncation":  # every value checked before the reference is read
+        try:
+            for v in values:
+                check_truncation(v)
+        except ValueError as e:
+            raise GankitError(str(e)) from None
     ref_c = reference(ref, {"features"}, opts) if needs_reference(opts.metrics) and ref is not None else None
     rows = []
     for v in values:

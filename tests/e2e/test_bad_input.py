@@ -184,6 +184,7 @@ VERB_ROWS = [
     (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}', '--values', ''], '--values takes a comma list of finite numbers, got', {}),
     (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}', '--values', 'abc'], '--values takes a comma list of numbers, got', {}),
     (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}', '--values', '-1'], 'truncation threshold must be >', {}),
+    (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}', '--values', '1,-1'], 'truncation threshold must be >', {}),  # refused before the first value is scored
     (['truncation', '--run', '{run}', '--metrics', 'pr', '--extractor', 'digits', '--n', '64', '--out', '{scratch}', '--values', 'nan'], '--values takes a comma list of finite numbers, got', {}),
     (['phema', '{run}', '--out', '{scratch}/ph', '--sigma-rel', '0'], 'was trained without post-hoc EMA profiles (train.phema is', {}),
     (['phema', '{run}', '--out', '{scratch}/ph', '--sigma-rel', '0.5'], 'was trained without post-hoc EMA profiles (train.phema is', {}),
