@@ -265,3 +265,19 @@ EXPERIMENTS.register("gamma-digits")(Experiment(
     {"stacked-digits": ("r3gan-digits", _GAMMA_RUN)},
     _gamma_method(GAMMAS), ["modes", "modes_kl", "modes_hq_fraction"], seeds=[42, 43], plot=("modes", "modes_hq_fraction"),
     curves=("modes", "modes_hq_fraction")))
+
+# Every architecture family on stacked digits (issue 27, docs/results/archs.md): each preset as shipped (its paper's
+# loss, optimiser and network at a small width), at the budgets of the first, single-seed table (DCGAN and PGGAN 200k
+# real images, SNGAN, BigGAN and StyleGAN 100k, R3GAN's default job 180k), 3 seeds, modes and FID (digits features)
+# on 10,000 samples at a quarter, half, three quarters and all of each run. The parameter counts come from each run's
+# run.json (scripts/archs_report.py). About 60 single-thread minutes per seed.
+_ARCHS = {"train.kimg": 200, "train.snapshot_kimg": 50, "train.log_kimg": 5, "train.metrics": "modes,fid",
+          "train.eval_extractor": "digits", "train.eval_n": 10000, "train.tensorboard": False}
+EXPERIMENTS.register("archs-digits")(Experiment(
+    "Every architecture family on stacked digits at its preset's paper recipe: DCGAN and PGGAN (200k real images), "
+    "SNGAN, BigGAN and StyleGAN (100k), R3GAN's default job (180k); modes and FID (digits) on 10,000 samples, 3 seeds",
+    {"stacked-digits": ("dcgan-digits", _ARCHS)},
+    [Method(f, {}, preset=f"{f}-digits", kimg_scale=scale) for f, scale in
+     (("dcgan", 1.0), ("pggan", 1.0), ("sngan", 0.5), ("biggan", 0.5), ("stylegan", 0.5), ("r3gan", 0.9))],
+    ["modes", "modes_kl", "modes_hq_fraction", "fid"], plot=("modes", "fid"),
+    curves=("modes", "modes_kl", "modes_hq_fraction", "fid")))

@@ -151,17 +151,10 @@ def test_study_convergence_rates_from_the_first_kimg_only(tmp_path):
     assert "first 12 kimg" in text
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_gamma_rule_recovers_a_power_law_from_parabolic_sweeps(tmp_path):
     """FID = 50 + 10 (log10 gamma - log10 gamma*)^2 with gamma* = 0.5 R^2 / B at three settings: the parabola's vertex
     finds each gamma* exactly, and the fit recovers C = 0.5, a = 2, b = -1."""
-    gr = _load("gamma_rule")
+    gr = load_script("gamma_rule")
     settings = {"16px": (16, 32), "32px": (32, 32), "16px-b128": (16, 128)}
     rows = []
     for label, (r, b) in settings.items():
@@ -196,7 +189,7 @@ def test_the_constant_rule_is_the_gamma_with_the_smallest_worst_shortfall():
     """Two settings, worked by hand: A's means 10, 12, 20 and B's 30, 25, 26 at gammas 0.1, 1, 10. Shortfalls from each
     best (A 10, B 25): gamma 0.1 (0, 5) worst 5; gamma 1 (2, 0) worst 2; gamma 10 (10, 1) worst 10. Minimax: gamma 1.
     A gamma one setting never ran is not a candidate; with --higher the signs turn."""
-    gr = _load("gamma_rule")
+    gr = load_script("gamma_rule")
     data = {"A": {0.1: [9.0, 11.0], 1.0: [12.0], 10.0: [20.0], 100.0: [50.0]}, "B": {0.1: [30.0], 1.0: [25.0], 10.0: [26.0]}}
     ranked = gr.constant_rule(data, ["A", "B"], higher=False)
     assert [(g, w) for g, w, _ in ranked] == [(1.0, 2.0), (0.1, 5.0), (10.0, 10.0)]
@@ -230,7 +223,7 @@ def test_shipped_cells_restore_where_the_experiment_finds_them(tmp_path):
     """scripts/restore_cells.py: --ship flattens finished cells (config, log, result); restoring them puts result.json
     at the cell's top and the run's files under run/, so `gankit experiment` counts them finished; an unfinished cell
     is not shipped and a cell already present is left alone."""
-    rc = _load("restore_cells")
+    rc = load_script("restore_cells")
     study = tmp_path / "exp" / "s"
     done = study / "grid" / "m" / "default" / "seed1"
     (done / "run").mkdir(parents=True)
@@ -248,3 +241,35 @@ def test_shipped_cells_restore_where_the_experiment_finds_them(tmp_path):
     cell = fresh / "grid" / "m" / "default" / "seed1"
     assert (cell / "result.json").read_text() == '{"status": "ok"}'
     assert (cell / "run" / "metrics.jsonl").read_text() == '{"kimg": 1}\n' and (cell / "run" / "config.json").exists()
+
+
+def _arch_run(run: Path, preset: str, seed: int, modes: list[float], kl: float, fid: float) -> None:
+    """A finished run folder as the trainer leaves it: config.json, run.json, metrics.jsonl (2 log lines, snapshots)."""
+    import json
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"preset": preset, "model": {"arch": "dcgan"}, "train": {"seed": seed},
+                                                 "loss": {"name": "hinge", "regularizers": []}}))
+    (run / "run.json").write_text(json.dumps({"threads": 1, "g_params": 266_400, "d_params": 136_100}))
+    lines = [{"time": 0.0, "kimg": 0.5, "loss_d": 1.0, "img_per_s": 999.0},
+             {"time": 120.0, "kimg": 200.0, "loss_d": 1.0, "img_per_s": 800.0}]
+    lines += [{"kimg": 50.0 * (i + 1), "modes": m, "modes_kl": kl, "modes_hq_fraction": 0.5, "fid": fid}
+              for i, m in enumerate(modes)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def test_archs_report_groups_a_study_by_preset_with_mean_and_sample_std(tmp_path):
+    study = tmp_path / "archs-digits" / "stacked-digits"
+    _arch_run(study / "dcgan" / "default" / "seed42" / "run", "dcgan-digits", 42, [600, 700], 1.0, 10.0)
+    _arch_run(study / "dcgan" / "default" / "seed43" / "run", "dcgan-digits", 43, [700, 900], 2.0, float("nan"))
+    _arch_run(study / "dcgan" / "default" / "seed44" / "run", "dcgan-digits", 44, [800, 800], 3.0, 14.0)
+    _arch_run(study / "sngan" / "default" / "seed42" / "run", "sngan-digits", 42, [900, 950], 0.5, 5.0)
+    mod = load_script("archs_report")
+    rows = [mod.summarise(r) for r in mod.runs_under(tmp_path / "archs-digits")]
+    md, firsts = mod.table(rows)
+    dcgan, sngan = md.splitlines()[2:]
+    # last modes 700, 900, 800: mean 800, sample std sqrt((100^2 + 100^2 + 0) / 2) = 100; per-snapshot means 700, 800;
+    # KL 1, 2, 3: 2 +- 1; FID 10, NaN, 14: 12 +- 2.8 with the NaN counted; params from run.json; 3 seeds
+    assert "| 700, 800 | 800 +- 1e+02 | 2 +- 1 | 0.5 +- 0 | 12 +- 2.8 (1 NaN) |" in dcgan
+    assert "| 266k / 136k | 200 | 3 | 2.0 (1) | 800 |" in dcgan  # minutes (120 s), img/s without the first line
+    assert "| 1 | " in sngan and "| 950 | 0.5 | 0.5 | 5 |" in sngan  # one seed: a value, no spread
+    assert [p for p, _ in firsts] == ["dcgan-digits", "sngan-digits"] and firsts[0][1]["seed"] == 42
