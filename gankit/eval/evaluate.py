@@ -9,6 +9,7 @@ returns {metric: {fields..., protocol...}}. Generated images are quantised as
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -287,6 +288,8 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
     g = collect(src, needs, opts, ref)
     t0 = time.perf_counter()
     r = ref_collected if ref_collected is not None or not need_ref else reference(ref, {"features"}, opts, save_ref)
+    if need_ref and "features" in needs:
+        _check_same_features(g, r, opts.extractor)
     seconds = {"generate" if src.describe.get("kind") == "generator" else "read": g.seconds.get("source", 0.0),
                "extract": g.seconds.get("extract", 0.0), "reference": round(time.perf_counter() - t0, 3)}
     results = {}
@@ -307,6 +310,25 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
         fields = m.score(g, r, opts)
         results[name] = {**fields, "seconds": {**seconds, "score": round(time.perf_counter() - t0, 3)}, "protocol": proto}
     return results
+
+
+def _feature_dim(c: Collected) -> int:
+    """The width of a pass's feature rows (its moments' width where only statistics were kept); 0 when it has none."""
+    if c.features is not None:
+        return int(c.features.shape[1])
+    return int(c.moments.mean.shape[0]) if c.moments is not None and c.moments.n > 0 else 0
+
+
+def _check_same_features(g: Collected, r: Collected, extractor: str) -> None:
+    """Both sides' features come from one extractor on images alike, else one line that says why they differ:
+    a per-channel classifier (digits, mnist) gives a 3-channel image 3x the features of a 1-channel one."""
+    dg, dr = _feature_dim(g), _feature_dim(r)
+    if dg and dr and dg != dr:
+        a, b = dg // math.gcd(dg, dr), dr // math.gcd(dg, dr)  # the channel counts: one extractor, features per channel
+        hint = (f" {extractor} reads each channel on its own, so the images have {a} channel(s) for the reference's {b};"
+                " compare sets with the same channels (3-channel digits: --ref stacked-digits)"
+                if extractor in ("digits", "mnist") else " recompute the reference with this extractor")
+        raise GankitError(f"the images' features have {dg} dimensions and the reference's {dr}:{hint}")
 
 
 def needs_reference(metrics: list[str]) -> bool:

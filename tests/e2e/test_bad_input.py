@@ -110,6 +110,8 @@ EXTRA_ROWS = [
     (["eval", "--images", "digits", "--metrics", "fid", "--n", "10", "--ref", "digits"], "GANKIT_CACHE",
      {"GANKIT_CACHE": "{file}/cache", "TORCH_HOME": "{scratch}/no-hub"}),
     (["eval", "--images", "{scratch}", "--metrics", "modes", "--n", "10"], "no images", {}),
+    (["eval", "--images", "stacked-digits", "--ref", "digits", "--extractor", "digits", "--metrics", "fid", "--n", "10"],
+     "the images have 3 channel(s) for the reference's 1", {}),
     (["describe", "--preset", "r3gan-tiny", "--set", "train.lr=-1"], "> 0", {}),
     (["describe", "--preset", "nope"], "nope", {}),
     (["presets", "--bogus"], "unrecognized arguments", {}),
