@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..config import Config, apply_overrides, flatten, validate_ranges
 from ..errors import GankitError
-from ..networks import CPU_MICRO
+from ..networks import CPU_MICRO, micro_batch_for
 from ..presets import PRESETS
 from .survey import Survey
 
@@ -153,8 +153,11 @@ class _Timer:
         self.cache: dict[tuple, float] = {}
 
     def micro(self, batch: int) -> int:
-        """CPU: micro-batches of CPU_MICRO (memory as at that batch; a CPU's images per second are flat above it)."""
-        return int(self.r.sets.get("train.batch_gpu", CPU_MICRO if self.on_cpu and batch > CPU_MICRO else 0))
+        """train.batch_gpu of R3GAN at `batch` here: the user's, else the loop's own rule (networks.micro_batch_for:
+        on the CPU, micro-batches of up to CPU_MICRO; memory as at that batch, and images per second flat above it)."""
+        cfg = apply_overrides(Config(preset="auto"), {"model.arch": "r3gan", "train.batch": batch,
+                                                      "train.batch_gpu": int(self.r.sets.get("train.batch_gpu", 0))})
+        return micro_batch_for(cfg, "cpu" if self.on_cpu else "cuda")
 
     def rate(self, res: int, base_or_widths: int | list[int], batch: int) -> float:
         """Measured img/s of R3GAN at `res` px, a ladder base (or explicit widths) and `batch`."""
