@@ -115,6 +115,18 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`. ValueError with a one-line reason where the file holds something else (bytes that
+    are not UTF-8, text that is not JSON, or a JSON list or number); OSError where it cannot be read."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+        raise ValueError(str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
+    if not isinstance(d, dict):
+        raise ValueError(f"a JSON {type(d).__name__}, not an object")
+    return d
+
+
 def write_png(path: Path, image: Any, optimize: bool = False) -> None:
     """A PIL image as PNG, written atomically."""
     write_atomic(path, encode(lambda f: image.save(f, format="PNG", optimize=optimize)))

@@ -12,7 +12,7 @@ from torch import nn
 from .checkpoint import list_checkpoints, load_latest
 from .config import SECTIONS, Config, config_from_dict, flatten, resume_safe_keys
 from .errors import GankitError
-from .files import TEMP_SUFFIX, write_atomic
+from .files import TEMP_SUFFIX, read_json_object, write_atomic
 from .runlock import LOCK_NAME, RunLock
 
 SAFE_KEYS = resume_safe_keys()  # keys that may change between a run and its resumption (config field metadata)
@@ -153,9 +153,7 @@ def load_run_config(run_dir: Path) -> Config:
     if not path.exists():
         raise GankitError(f"{run_dir} is not a gankit run (no config.json); pass the --out of a `gankit train`")
     try:
-        d = json.loads(path.read_text())
-        if not isinstance(d, dict):
-            raise ValueError(f"a JSON {type(d).__name__}, not an object")
+        d = read_json_object(path)
         bad = [s for s in SECTIONS if not isinstance(d.get(s, {}), dict)]
         if bad:
             raise ValueError(f"section {bad[0]} is a JSON {type(d[bad[0]]).__name__}, not an object")

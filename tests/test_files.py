@@ -90,3 +90,20 @@ def test_a_new_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     with new_folder(tmp_path / "run") as build:
         (build / "config.json").write_text("{}")
     assert [p.name for p in tmp_path.iterdir()] == ["run"] and (tmp_path / "run" / "config.json").exists()
+
+
+def test_read_json_object_names_what_the_file_holds_instead(tmp_path):
+    from gankit.files import read_json_object
+
+    cases = {"ok.json": b'{"a": 1}', "list.json": b"[1, 2]", "number.json": b"3", "broken.json": b'{"a": ',
+             "latin1.json": '{"é": 1}'.encode("latin-1")}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    assert read_json_object(tmp_path / "ok.json") == {"a": 1}
+    for name, words in (("list.json", "a JSON list, not an object"), ("number.json", "a JSON int, not an object"),
+                        ("broken.json", "Expecting value"), ("latin1.json", "can't decode byte 0xe9")):
+        with pytest.raises(ValueError) as e:
+            read_json_object(tmp_path / name)
+        assert words in str(e.value) and "\n" not in str(e.value), (name, str(e.value))
+    with pytest.raises(OSError):
+        read_json_object(tmp_path / "missing.json")

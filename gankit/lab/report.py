@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import GankitError
-from ..files import write_atomic
+from ..files import read_json_object, write_atomic
 from ..run import MetricsLog, load_run_config
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
@@ -76,14 +76,10 @@ def _side(path: Path, damaged: list[str]) -> dict:
     if not path.exists():
         return {}
     try:
-        d = json.loads(path.read_text())
-        if isinstance(d, dict):
-            return d
-        problem = f"a JSON {type(d).__name__}, not an object"
-    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
-        problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-    damaged.append(f"{path.name}: {problem}")
-    return {}
+        return read_json_object(path)
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON, not an object
+        damaged.append(f"{path.name}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}")
+        return {}
 
 
 def _network_row(cfg: Any, imported: dict | None) -> list[str]:
