@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -91,37 +91,49 @@ class PowerEMA:
                 p[k].copy_(v)
 
 
-def read_snapshots(run_dir: Path, sigma_rels: tuple[float, ...] | None = None) -> list[tuple[dict, dict]]:
-    """(metadata, tensors) of every stored profile snapshot of a run (only the given sigma_rels, if any)."""
+def _open_snapshot(f: Path, read: Callable[[Any], Any]) -> Any:
+    """read(handle) on one stored profile snapshot; a damaged file is named in one line, never a traceback."""
     from safetensors import safe_open
 
+    try:
+        with safe_open(str(f), "pt") as h:
+            return read(h)
+    except Exception as e:  # noqa: BLE001
+        raise GankitError(f"cannot read post-hoc EMA snapshot {f} ({type(e).__name__}); delete it or restore "
+                          "it, then re-run") from None
+
+
+def snapshot_index(run_dir: Path, sigma_rels: tuple[float, ...] | None = None) -> list[tuple[dict, Path]]:
+    """(metadata, file) of every stored profile snapshot of a run (only the given sigma_rels, if any); the
+    metadata alone is read, so a run's snapshots are never all in memory at once."""
     files = sorted((Path(run_dir) / "phema").glob("phema-*.safetensors"))
     if not files:
         raise GankitError(f"{run_dir} has no post-hoc EMA snapshots (RUN/phema/); train with --set "
                           "train.phema=0.05,0.10 to keep them")
     out = []
     for f in files:
-        try:
-            with safe_open(str(f), "pt") as h:
-                meta = {k: float(v) for k, v in (h.metadata() or {}).items()}
-                if sigma_rels is None or any(math.isclose(meta["sigma_rel"], s) for s in sigma_rels):
-                    out.append((meta, {k: h.get_tensor(k) for k in h.keys()}))
-        except Exception as e:  # noqa: BLE001  a damaged file: named, never a traceback
-            raise GankitError(f"cannot read post-hoc EMA snapshot {f} ({type(e).__name__}); delete it or restore "
-                              "it, then re-run") from None
+        meta = _open_snapshot(f, lambda h: {k: float(v) for k, v in (h.metadata() or {}).items()})
+        if sigma_rels is None or any(math.isclose(meta["sigma_rel"], s) for s in sigma_rels):
+            out.append((meta, f))
     return out
 
 
 def reconstruct(run_dir: Path, sigma_rel: float, sigma_rels: tuple[float, ...] | None = None,
                 at_step: float | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """G's floating-point state averaged with profile sigma_rel at the last snapshot (or at_step), from the stored
-    snapshots (of sigma_rels only, if given); returns it and a record of the solve."""
-    snaps = read_snapshots(run_dir, sigma_rels)
+    snapshots (of sigma_rels only, if given); returns it and a record of the solve. The snapshots are summed one
+    file at a time (memory: two copies of G, whatever the number of snapshots)."""
+    snaps = snapshot_index(run_dir, sigma_rels)
     t_in = np.array([m["step"] for m, _ in snaps])
     g_in = np.array([m["gamma"] for m, _ in snaps])
     t_out = float(at_step if at_step is not None else t_in.max())
     x = solve_mix(t_in, g_in, t_out, sigma_rel_to_gamma(sigma_rel))
-    state = {k: sum(float(xi) * snap[k].double() for xi, (_, snap) in zip(x, snaps)).float() for k in snaps[0][1]}
+    acc: dict[str, torch.Tensor] = {}
+    for xi, (_, f) in zip(x, snaps):
+        part = _open_snapshot(f, lambda h: {k: h.get_tensor(k) for k in h.keys()})
+        for k, v in part.items():
+            acc[k] = acc[k] + float(xi) * v.double() if k in acc else float(xi) * v.double()
+    state = {k: v.float() for k, v in acc.items()}
     record = {"sigma_rel": sigma_rel, "step": t_out, "snapshots": len(snaps),
               "stored_sigma_rels": sorted({m["sigma_rel"] for m, _ in snaps}), "coefficient_sum": float(x.sum())}
     return state, record
