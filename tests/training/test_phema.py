@@ -97,6 +97,22 @@ def test_the_phema_verb_writes_a_run_that_generates(run, tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_a_damaged_snapshot_is_named_in_one_line(run, tmp_path, capsys):
+    """A profile snapshot cut short (a disk fault, a copy interrupted) stops the rebuild with its name, not a
+    traceback, and nothing is written."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    victim = sorted((copy / "phema").glob("phema-*.safetensors"))[3]
+    victim.write_bytes(victim.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(["phema", str(copy), "--sigma-rel", "0.08", "--out", str(tmp_path / "ph")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"cannot read post-hoc EMA snapshot {victim}" in err and "\n" not in err, err
+    assert not (tmp_path / "ph").exists()
+
+
 def test_phema_on_a_run_without_profiles_is_one_line(tmp_path, capsys):
     plain = tmp_path / "plain"
     assert main([*RUN[:4], "0.064", *RUN[5:], "--out", str(plain)]) == 0
