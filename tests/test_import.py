@@ -362,7 +362,7 @@ class _Persistent:
 def test_pickle_walks_are_bounded_before_anything_walks_them(tmp_path):
     """A cycle, a chain deeper than MAX_DEPTH and a DAG of 2^40 paths are each refused in one line, without
     recursion (the chain is far deeper than Python's recursion limit); a snapshot-sized tree passes."""
-    from gankit.import_r3gan import MAX_DEPTH, check_bounded
+    from gankit.pickle_stubs import MAX_DEPTH, check_bounded
 
     cyc: list = []
     cyc.append(cyc)
