@@ -273,3 +273,21 @@ def test_archs_report_groups_a_study_by_preset_with_mean_and_sample_std(tmp_path
     assert "| 266k / 136k | 200 | 3 | 2.0 (1) | 800 |" in dcgan  # minutes (120 s), img/s without the first line
     assert "| 1 | " in sngan and "| 950 | 0.5 | 0.5 | 5 |" in sngan  # one seed: a value, no spread
     assert [p for p, _ in firsts] == ["dcgan-digits", "sngan-digits"] and firsts[0][1]["seed"] == 42
+
+
+def test_truncation_compare_tables_each_sweep_and_draws_one_figure(tmp_path):
+    for label, fid in (("a", 70.0), ("b", 90.0)):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "truncation.csv").write_text(
+            f"truncation,fid,pr_precision,pr_recall\n0.0,{fid},0.5,0.4\n1.0,{fid + 5},0.6,0.2\n")
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "truncation_compare.py"), f"BigGAN={tmp_path / 'a'}",
+                          f"R3GAN={tmp_path / 'b'}", "--out", str(tmp_path / "t.png")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows == ["| BigGAN | none | 70.0 | 0.500 | 0.400 |", "| BigGAN | 1 | 75.0 | 0.600 | 0.200 |",
+                    "| R3GAN | none | 90.0 | 0.500 | 0.400 |", "| R3GAN | 1 | 95.0 | 0.600 | 0.200 |"]
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+    missing = subprocess.run([sys.executable, str(SCRIPT.parent / "truncation_compare.py"), f"x={tmp_path / 'none'}",
+                              "--out", str(tmp_path / "u.png")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "truncation.csv does not exist" in missing.stderr
