@@ -17,7 +17,7 @@ from .experiment import EXPERIMENTS, Experiment, Method
 # one thread, on the 2-core reference machine with the background runs paused (2026-12-03), the mean of two runs of
 #   python scripts/equal_minutes.py --minutes 60 --threads 1 --steps 10 --preset r3gan-recipe --set data.resolution=32
 #       --set model.widths=[W,W,W/2,W/4] --set model.groups=[...] --set model.cond=true
-# The two runs differed by up to 15% (W64: 41.9 and 50.4); each arm's length is within that of equal minutes.
+# The two runs differed by up to 20% (W64: 41.9 and 50.4); each arm's length is within that of equal minutes.
 RATES_32PX_1T = {32: (53.46 + 49.48) / 2, 64: (41.92 + 50.42) / 2, 128: (23.55 + 23.79) / 2, 256: (9.01 + 10.54) / 2}
 WIDTH_MINUTES = 60
 
