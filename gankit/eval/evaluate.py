@@ -108,14 +108,18 @@ def _kid(g, r, o):
     return kid(g.features, r.features, o.kid_subsets, o.kid_subset_size, seed=o.seed)
 
 
+PR_K = 3  # improved precision/recall's k-NN radius (Kynkaanniemi et al. 2019: k = 3)
+DC_K = 5  # density/coverage's (Naeem et al. 2020: k = 5)
+
+
 @_register("pr", "features", True, True, "precision")
 def _pr(g, r, o):
-    return precision_recall(r.features, g.features, k=3)
+    return precision_recall(r.features, g.features, k=PR_K)
 
 
 @_register("dc", "features", True, True, "coverage")
 def _dc(g, r, o):
-    return density_coverage(r.features, g.features, k=5)
+    return density_coverage(r.features, g.features, k=DC_K)
 
 
 @_register("is", "probs", False, True, "mean")
@@ -302,6 +306,8 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
             proto.update(n_ref=r.n, reference=ref.describe)
         if name == "kid":
             proto.update(subsets=opts.kid_subsets, subset_size=opts.kid_subset_size)
+        if name in ("pr", "dc"):  # the k-NN radius sets the values: a number without it cannot be compared
+            proto.update(k=PR_K if name == "pr" else DC_K)
         if name == "lpips_div":
             from .metrics.lpips import MIN_SIZE
 

@@ -249,6 +249,7 @@ def test_precision_recall_density_coverage_on_points_use_the_coordinates():
     same = evaluate(resolve_source("grid25", 2000, 1), resolve_source("grid25", 2000, 0), opts)
     assert min(same["pr"]["precision"], same["pr"]["recall"], same["dc"]["coverage"]) > 0.95
     assert same["pr"]["protocol"]["features"] == "the raw 2-D coordinates (no extractor)"
+    assert same["pr"]["protocol"]["k"] == 3 and same["dc"]["protocol"]["k"] == 5  # the radius each number used
     ring = evaluate(resolve_source("ring8", 2000, 1), resolve_source("grid25", 2000, 0), opts)
     assert ring["pr"]["recall"] < 0.25 and ring["dc"]["coverage"] < 0.25 and ring["pr"]["precision"] < 0.6
 
