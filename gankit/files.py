@@ -119,7 +119,7 @@ def read_json_object(path: Path) -> dict:
     """The JSON object in `path`. ValueError with a one-line reason where the file holds something else (bytes that
     are not UTF-8, text that is not JSON, or a JSON list or number); OSError where it cannot be read."""
     try:
-        d = json.loads(Path(path).read_text())
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
         raise ValueError(str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
     if not isinstance(d, dict):

@@ -58,7 +58,7 @@ def mean_sd(values: list[float]) -> str:
     if len(finite) == 1:
         return f"{m:.4g}{nan}"
     s = math.sqrt(sum((v - m) ** 2 for v in finite) / (len(finite) - 1))
-    return f"{m:.4g} +- {s:.2g}{nan}"
+    return f"{m:.4g} +- {s:.3g}{nan}"
 
 
 def table(rows: list[dict]) -> tuple[str, list[tuple[str, dict]]]:

@@ -21,7 +21,12 @@ def read_sweep(folder: Path) -> list[dict[str, float]]:
     if not path.is_file():
         sys.exit(f"{path} does not exist: run `gankit truncation --run RUN --metrics fid,pr --out {folder}` first")
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    need = {"truncation", "fid", "pr_precision", "pr_recall"}
+    if not rows or not need <= set(rows[0]):
+        sys.exit(f"{path} lacks {', '.join(sorted(need - set(rows[0] if rows else ())))}: compare threshold sweeps "
+                 "(not --psi-sweep) run with --metrics fid,pr")
+    return [{k: float(v) for k, v in row.items()} for row in rows]
 
 
 def table(sweeps: dict[str, list[dict[str, float]]]) -> str:
@@ -35,6 +40,7 @@ def table(sweeps: dict[str, list[dict[str, float]]]) -> str:
 
 
 def plot(sweeps: dict[str, list[dict[str, float]]], out: Path) -> None:
+    """FID against the threshold (no truncation as a dashed level) and precision against recall, one colour per run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,6 +69,7 @@ def plot(sweeps: dict[str, list[dict[str, float]]], out: Path) -> None:
 
 
 def main() -> None:
+    """Read LABEL=DIR sweeps, draw the figure, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweeps", nargs="+", help="LABEL=DIR")
     ap.add_argument("--out", type=Path, required=True)
@@ -70,6 +77,9 @@ def main() -> None:
     bad = [s for s in args.sweeps if "=" not in s]
     if bad:
         sys.exit(f"{bad[0]}: give each sweep as LABEL=DIR")
+    labels = [s.split("=", 1)[0] for s in args.sweeps]
+    if len(set(labels)) < len(labels):
+        sys.exit(f"labels repeat ({', '.join(labels)}): give each sweep its own LABEL")
     sweeps = {s.split("=", 1)[0]: read_sweep(Path(s.split("=", 1)[1])) for s in args.sweeps}
     plot(sweeps, args.out)
     print(table(sweeps))

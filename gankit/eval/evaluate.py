@@ -331,9 +331,11 @@ def _check_same_features(g: Collected, r: Collected, extractor: str) -> None:
     dg, dr = _feature_dim(g), _feature_dim(r)
     if dg and dr and dg != dr:
         a, b = dg // math.gcd(dg, dr), dr // math.gcd(dg, dr)  # the channel counts: one extractor, features per channel
+        stacked = {"digits": ("digits", "stacked-digits"), "mnist": ("mnist", "stackedmnist")}.get(extractor)
         hint = (f" {extractor} reads each channel on its own, so the images have {a} channel(s) for the reference's {b};"
-                " compare sets with the same channels (3-channel digits: --ref stacked-digits)"
-                if extractor in ("digits", "mnist") else " recompute the reference with this extractor")
+                f" compare sets with the same channels (--ref {stacked[a > b]} for {'3' if a > b else '1'}-channel images)"
+                if stacked else " score both sets with one extractor, on images of the same kind (not 2-D points against"
+                " images), and recompute a reference computed with another")
         raise GankitError(f"the images' features have {dg} dimensions and the reference's {dr}:{hint}")
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ..config import Config, apply_overrides, flatten, validate_ranges
 from ..errors import GankitError
-from ..networks import CPU_MICRO, micro_batch_for
+from ..networks import micro_batch_for
 from ..presets import PRESETS
 from .survey import Survey
 
@@ -282,9 +282,10 @@ def _length(r: Recipe, res: int, img_s: float, seconds: float, kimg: float | Non
             batch = b
         add("train.batch", batch, f"the largest power of two from 32 to 512 that keeps {MIN_STEPS:,} steps "
             f"({images / batch:,.0f} steps)")
-    if t.micro(batch):
-        add("train.batch_gpu", t.micro(batch), f"the CPU steps in micro-batches of {CPU_MICRO}: memory stays as at "
-            f"batch {CPU_MICRO} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
+    micro = t.micro(batch)
+    if micro:
+        add("train.batch_gpu", micro, f"the CPU steps in micro-batches of {micro}: memory stays as at "
+            f"batch {micro} (R1 + R2's double backward at batch 512 and width 768 needs more than 24 GiB)")
     length = f"{images:,.0f} images" if kimg is not None else (
         f"{img_s:.1f} img/s x {seconds / 60:.1f} minutes of training = {images:,.0f} images")
     base = int(sets.get("model.widths", r.overrides().get("model.widths", [BASES[0]]))[0])

@@ -110,9 +110,15 @@ def snapshot_index(run_dir: Path, sigma_rels: tuple[float, ...] | None = None) -
     if not files:
         raise GankitError(f"{run_dir} has no post-hoc EMA snapshots (RUN/phema/); train with --set "
                           "train.phema=0.05,0.10 to keep them")
+    def read_meta(h: Any) -> dict:
+        meta = {k: float(v) for k, v in (h.metadata() or {}).items()}
+        if not {"sigma_rel", "step", "gamma"} <= set(meta):
+            raise KeyError("sigma_rel, step, gamma")  # an incomplete record: named like a damaged file
+        return meta
+
     out = []
     for f in files:
-        meta = _open_snapshot(f, lambda h: {k: float(v) for k, v in (h.metadata() or {}).items()})
+        meta = _open_snapshot(f, read_meta)
         if sigma_rels is None or any(math.isclose(meta["sigma_rel"], s) for s in sigma_rels):
             out.append((meta, f))
     return out
@@ -121,8 +127,8 @@ def snapshot_index(run_dir: Path, sigma_rels: tuple[float, ...] | None = None) -
 def reconstruct(run_dir: Path, sigma_rel: float, sigma_rels: tuple[float, ...] | None = None,
                 at_step: float | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """G's floating-point state averaged with profile sigma_rel at the last snapshot (or at_step), from the stored
-    snapshots (of sigma_rels only, if given); returns it and a record of the solve. The snapshots are summed one
-    file at a time (memory: two copies of G, whatever the number of snapshots)."""
+    snapshots (of sigma_rels only, if given), and a record of the solve; summed one file at a time (memory: the
+    float64 sum plus one snapshot, whatever their number)."""
     snaps = snapshot_index(run_dir, sigma_rels)
     t_in = np.array([m["step"] for m, _ in snaps])
     g_in = np.array([m["gamma"] for m, _ in snaps])
@@ -131,6 +137,9 @@ def reconstruct(run_dir: Path, sigma_rel: float, sigma_rels: tuple[float, ...] |
     acc: dict[str, torch.Tensor] = {}
     for xi, (_, f) in zip(x, snaps):
         part = _open_snapshot(f, lambda h: {k: h.get_tensor(k) for k in h.keys()})
+        if acc and (part.keys() != acc.keys() or any(part[k].shape != acc[k].shape for k in acc)):
+            raise GankitError(f"post-hoc EMA snapshot {f} holds other tensors than {snaps[0][1].name} (another "
+                              "network?); move the foreign snapshots out of RUN/phema/, then re-run")
         for k, v in part.items():
             acc[k] = acc[k] + float(xi) * v.double() if k in acc else float(xi) * v.double()
     state = {k: v.float() for k, v in acc.items()}

@@ -269,7 +269,7 @@ def test_archs_report_groups_a_study_by_preset_with_mean_and_sample_std(tmp_path
     dcgan, sngan = md.splitlines()[2:]
     # last modes 700, 900, 800: mean 800, sample std sqrt((100^2 + 100^2 + 0) / 2) = 100; per-snapshot means 700, 800;
     # KL 1, 2, 3: 2 +- 1; FID 10, NaN, 14: 12 +- 2.8 with the NaN counted; params from run.json; 3 seeds
-    assert "| 700, 800 | 800 +- 1e+02 | 2 +- 1 | 0.5 +- 0 | 12 +- 2.8 (1 NaN) |" in dcgan
+    assert "| 700, 800 | 800 +- 100 | 2 +- 1 | 0.5 +- 0 | 12 +- 2.83 (1 NaN) |" in dcgan
     assert "| 266k / 136k | 200 | 3 | 2.0 (1) | 800 |" in dcgan  # minutes (120 s), img/s without the first line
     assert "| 1 | " in sngan and "| 950 | 0.5 | 0.5 | 5 |" in sngan  # one seed: a value, no spread
     assert [p for p, _ in firsts] == ["dcgan-digits", "sngan-digits"] and firsts[0][1]["seed"] == 42
@@ -291,3 +291,9 @@ def test_truncation_compare_tables_each_sweep_and_draws_one_figure(tmp_path):
     missing = subprocess.run([sys.executable, str(SCRIPT.parent / "truncation_compare.py"), f"x={tmp_path / 'none'}",
                               "--out", str(tmp_path / "u.png")], capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "truncation.csv does not exist" in missing.stderr
+    (tmp_path / "psi").mkdir()
+    (tmp_path / "psi" / "truncation.csv").write_text("psi,fid\n1.0,70\n")
+    psi = subprocess.run([sys.executable, str(SCRIPT.parent / "truncation_compare.py"), f"x={tmp_path / 'psi'}",
+                          "--out", str(tmp_path / "v.png")], capture_output=True, text=True, timeout=120)
+    assert psi.returncode != 0 and "lacks pr_precision, pr_recall, truncation" in psi.stderr, psi.stderr
+    assert "Traceback" not in psi.stderr

@@ -113,6 +113,33 @@ def test_a_damaged_snapshot_is_named_in_one_line(run, tmp_path, capsys):
     assert not (tmp_path / "ph").exists()
 
 
+def test_foreign_or_incomplete_snapshots_are_refused_in_one_line(run, tmp_path, capsys):
+    """A snapshot of another network (other tensors) or without its solve's metadata would silently bias the average:
+    each is refused by name."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    for case in ("foreign", "no-meta"):
+        copy = tmp_path / case
+        shutil.copytree(run, copy)
+        victim = sorted((copy / "phema").glob("phema-*.safetensors"))[5]
+        with safe_open(str(victim), "pt") as h:
+            meta = h.metadata()
+        tensors = load_file(str(victim))
+        if case == "foreign":
+            tensors["extra.weight"] = torch.zeros(3)
+        else:
+            meta = {k: v for k, v in meta.items() if k != "gamma"}
+        save_file(tensors, str(victim), metadata=meta)
+        capsys.readouterr()
+        assert main(["phema", str(copy), "--sigma-rel", "0.08", "--out", str(tmp_path / f"{case}-out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert str(victim) in err and "\n" not in err and "Traceback" not in err, err
+        assert not (tmp_path / f"{case}-out").exists()
+
+
 def test_phema_on_a_run_without_profiles_is_one_line(tmp_path, capsys):
     plain = tmp_path / "plain"
     assert main([*RUN[:4], "0.064", *RUN[5:], "--out", str(plain)]) == 0
