@@ -289,6 +289,10 @@ def evaluate(src: Source, ref: Optional[Source], opts: EvalOptions, save_ref: Op
         if short:
             raise GankitError(f"KID draws subsets of {opts.kid_subset_size} samples but {' and '.join(short)}; raise the "
                               "counts or lower --kid-subset-size")
+    if need_ref and "features" in needs and opts.extractor in _PER_CHANNEL and ref_collected is None:
+        a, b = _channels(src), _channels(ref)  # refused before any image is read or generated
+        if a and b and a != b:
+            raise GankitError(f"the images have {a} channel(s) and the reference {b}: {_channel_hint(opts.extractor, a, b)}")
     g = collect(src, needs, opts, ref)
     t0 = time.perf_counter()
     r = ref_collected if ref_collected is not None or not need_ref else reference(ref, {"features"}, opts, save_ref)
@@ -325,18 +329,33 @@ def _feature_dim(c: Collected) -> int:
     return int(c.moments.mean.shape[0]) if c.moments is not None and c.moments.n > 0 else 0
 
 
+_PER_CHANNEL = {"digits": ("digits", "stacked-digits"), "mnist": ("mnist", "stackedmnist")}  # extractor -> 1-, 3-channel sets
+
+
+def _channel_hint(extractor: str, a: int, b: int) -> str:
+    """Why a per-channel classifier's features differ in width: the images have a channels, the reference b."""
+    sets = _PER_CHANNEL[extractor]
+    return (f"{extractor} reads each channel on its own, so their features differ in width; compare sets with the same"
+            f" channels (--ref {sets[a > b]} for {3 if a > b else 1}-channel images)")
+
+
+def _channels(s: Optional[Source]) -> int:
+    """A source's channel count where its dataset declares its shape (a set or a run's training set); 0 if unknown."""
+    shape = getattr(s.dataset, "shape", None) if s is not None and s.dataset is not None else None
+    return int(shape[0]) if shape and len(shape) == 3 else 0
+
+
 def _check_same_features(g: Collected, r: Collected, extractor: str) -> None:
-    """Both sides' features come from one extractor on images alike, else one line that says why they differ:
-    a per-channel classifier (digits, mnist) gives a 3-channel image 3x the features of a 1-channel one."""
+    """Both sides' features come from one extractor on images alike, else one line that says why they differ (the
+    check before extraction covers sources whose channels are known; this one, statistics files and the rest)."""
     dg, dr = _feature_dim(g), _feature_dim(r)
     if dg and dr and dg != dr:
         a, b = dg // math.gcd(dg, dr), dr // math.gcd(dg, dr)  # the channel counts: one extractor, features per channel
-        stacked = {"digits": ("digits", "stacked-digits"), "mnist": ("mnist", "stackedmnist")}.get(extractor)
-        hint = (f" {extractor} reads each channel on its own, so the images have {a} channel(s) for the reference's {b};"
-                f" compare sets with the same channels (--ref {stacked[a > b]} for {'3' if a > b else '1'}-channel images)"
-                if stacked else " score both sets with one extractor, on images of the same kind (not 2-D points against"
-                " images), and recompute a reference computed with another")
-        raise GankitError(f"the images' features have {dg} dimensions and the reference's {dr}:{hint}")
+        hint = (_channel_hint(extractor, a, b) if extractor in _PER_CHANNEL else "score both sets with one extractor, "
+                "on images of the same kind (not 2-D points against images), and recompute a reference computed with "
+                "another")
+        raise GankitError(f"the images' features have {dg} dimensions and the reference's {dr}"
+                          f"{f' ({a} channel(s) against {b})' if extractor in _PER_CHANNEL else ''}: {hint}")
 
 
 def needs_reference(metrics: list[str]) -> bool:

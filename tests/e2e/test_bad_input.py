@@ -111,7 +111,7 @@ EXTRA_ROWS = [
      {"GANKIT_CACHE": "{file}/cache", "TORCH_HOME": "{scratch}/no-hub"}),
     (["eval", "--images", "{scratch}", "--metrics", "modes", "--n", "10"], "no images", {}),
     (["eval", "--images", "stacked-digits", "--ref", "digits", "--extractor", "digits", "--metrics", "fid", "--n", "10"],
-     "channel(s) for the reference's 1; compare sets with the same channels (--ref stacked-digits", {}),
+     "the images have 3 channel(s) and the reference 1: digits reads each channel on its own", {}),
     (["eval", "--images", "digits", "--ref", "stacked-digits", "--extractor", "digits", "--metrics", "fid", "--n", "10"],
      "--ref digits for 1-channel images", {}),
     (["describe", "--preset", "r3gan-tiny", "--set", "train.lr=-1"], "> 0", {}),

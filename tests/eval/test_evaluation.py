@@ -452,3 +452,24 @@ def test_fast_features_run_in_bf16_are_stamped_and_never_share_statistics_with_e
 def test_an_unknown_feature_precision_lists_the_valid_ones():
     with pytest.raises(GankitError, match="unknown feature precision 'bf8'; valid feature precision names: exact, fast"):
         load_extractor("digits", precision="bf8")
+
+
+def test_features_of_different_widths_say_why_in_one_line():
+    """The check after extraction (a reference given as a statistics file, whose channels are unknown before): a
+    per-channel classifier's 384 against 128 features are 3 channels against 1; other extractors get the general
+    reason. Equal widths pass."""
+    from gankit.eval.evaluate import _check_same_features
+    from gankit.eval.stats import Collected
+
+    def c(width: int) -> Collected:
+        return Collected(n=4, features=torch.zeros(4, width))
+
+    with pytest.raises(GankitError) as e:
+        _check_same_features(c(384), c(128), "digits")
+    assert "(3 channel(s) against 1)" in str(e.value) and "--ref stacked-digits for 3-channel images" in str(e.value)
+    with pytest.raises(GankitError) as e:
+        _check_same_features(c(128), c(384), "mnist")
+    assert "(1 channel(s) against 3)" in str(e.value) and "--ref mnist for 1-channel images" in str(e.value)
+    with pytest.raises(GankitError, match="not 2-D points against images"):
+        _check_same_features(c(2), c(2048), "inception")
+    _check_same_features(c(128), c(128), "digits")
