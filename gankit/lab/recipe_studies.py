@@ -91,13 +91,19 @@ def cifar10_cpu_methods(minutes: float = CPU_MINUTES, target: float | None = Non
 
 _CPU_DATA = {"data.subdir": "train", "data.resolution": 32, "data.xflip": True, "data.classes": 10, "model.cond": True,
              "train.metrics": "fid,kid", "train.eval_n": 1000, "train.tensorboard": False}
-EXPERIMENTS.register("cifar10-cpu")(Experiment(
+
+
+def _cifar10_cpu_study(description: str, methods: list[Method]) -> Experiment:
+    """An equal-minutes study on cifar10-cpu's data, metrics, seeds and curves (its arms are `methods`)."""
+    return Experiment(description, {"cifar10": ("r3gan-recipe", {**_CPU_DATA, "data.name": "folder"})}, methods,
+                      ["fid", "kid_mean"], seeds=[42, 43, 44], plot=("kid_mean", "fid"), curves=("fid", "kid_mean"),
+                      minutes=CPU_MINUTES)
+
+
+EXPERIMENTS.register("cifar10-cpu")(_cifar10_cpu_study(
     f"R3GAN (the recipe) against DCGAN, SNGAN and BigGAN at equal CPU time: CIFAR-10 (JPEG copy, conditional, 32 px), "
     f"{CPU_MINUTES} single-thread minutes per run, every arm's widths sized to the recipe's target of images, FID/KID "
-    "on 1000 samples at 4 snapshots, 3 seeds",
-    {"cifar10": ("r3gan-recipe", {**_CPU_DATA, "data.name": "folder"})},
-    cifar10_cpu_methods(), ["fid", "kid_mean"], seeds=[42, 43, 44], plot=("kid_mean", "fid"),
-    curves=("fid", "kid_mean"), minutes=CPU_MINUTES))
+    "on 1000 samples at 4 snapshots, 3 seeds", cifar10_cpu_methods()))
 
 
 # Is the recipe's gamma too weak at cifar10-cpu's length? (issue 25; docs/results/cifar10_cpu.md, R3GAN's three seeds)
@@ -111,10 +117,7 @@ def _gamma_long_methods() -> list[Method]:
             for name, g, gf in (("r3gan-gamma0.001-flat", 0.001, 0.001), ("r3gan-gamma0.01", 0.01, 0.001))]
 
 
-EXPERIMENTS.register("cifar10-cpu-gamma")(Experiment(
+EXPERIMENTS.register("cifar10-cpu-gamma")(_cifar10_cpu_study(
     f"cifar10-cpu's R3GAN arm with gamma held at 0.001 (no fall) or ten times larger (0.01 -> 0.001): CIFAR-10 (JPEG "
     f"copy, conditional, 32 px), {CPU_MINUTES} single-thread minutes' images, FID/KID on 1000 samples at 4 snapshots, "
-    "3 seeds (the reference is cifar10-cpu's R3GAN cells)",
-    {"cifar10": ("r3gan-recipe", {**_CPU_DATA, "data.name": "folder"})},
-    _gamma_long_methods(), ["fid", "kid_mean"], seeds=[42, 43, 44], plot=("kid_mean", "fid"),
-    curves=("fid", "kid_mean"), minutes=CPU_MINUTES))
+    "3 seeds (the reference is cifar10-cpu's R3GAN cells)", _gamma_long_methods()))
