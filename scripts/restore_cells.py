@@ -2,8 +2,9 @@
 
     python scripts/restore_cells.py docs/results/gamma_rule/gamma-cifar10/cells /work/exp/gamma-cifar10
 
-Shipped cells are flat (SETTING/METHOD/ARM/SEED/{config.json, metrics.jsonl, result.json}); an experiment's
-cell keeps result.json at its top and the run's files under run/. A cell already present is left alone.
+Shipped cells are flat (SETTING/METHOD/ARM/SEED/{config.json, metrics.jsonl, result.json, final.json}); an
+experiment's cell keeps result.json (and a study's final metric, final.json) at its top and the run's files under
+run/. A cell already present is left alone.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def restore(shipped: Path, root: Path) -> int:
         for name in ("config.json", "metrics.jsonl"):
             if (result.parent / name).exists():
                 shutil.copy2(result.parent / name, cell / "run" / name)
+        if (result.parent / "final.json").exists():
+            shutil.copy2(result.parent / "final.json", cell / "final.json")
         shutil.copy2(result, cell / "result.json")  # last: a cell counts as finished only once it is whole
         n += 1
     return n
@@ -34,7 +37,8 @@ def ship(root: Path, shipped: Path) -> int:
     for result in sorted(root.rglob("result.json")):
         dest = shipped / result.parent.relative_to(root)
         dest.mkdir(parents=True, exist_ok=True)
-        for src in (result.parent / "run" / "config.json", result.parent / "run" / "metrics.jsonl", result):
+        for src in (result.parent / "run" / "config.json", result.parent / "run" / "metrics.jsonl", result,
+                    result.parent / "final.json"):
             if src.exists() and (not (dest / src.name).exists() or (dest / src.name).read_bytes() != src.read_bytes()):
                 shutil.copy2(src, dest / src.name)
         n += 1

@@ -3,7 +3,9 @@
 Every cell is one `gankit train` run in its own process, in OUT/NAME/<dataset>/<method>/<params>/seed<S>/run
 (beside it the cell's train.log and result.json).
 A cell is finished when its result.json exists (metrics of the final snapshot, or the failure). Re-running
-the command skips finished cells and resumes unfinished ones from their checkpoints. The collected table has
+the command skips finished cells and resumes unfinished ones from their checkpoints. A study may declare a final
+metric (`Final`): one `gankit eval` of each finished cell's last checkpoint, outside the training minutes, kept in
+final.json beside result.json and computed for any finished cell that lacks it. The collected table has
 one row per cell (results.csv) and one per configuration with mean +- std over seeds (summary.csv, summary.md),
 and a plot per dataset of the chosen quality and coverage metrics.
 """
@@ -23,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..checkpoint import list_checkpoints
 from ..errors import GankitError
 from ..files import write_atomic, write_json
+from .final import Final, measure_final, needs_final, read_final
 from .plots import plot_curves, plot_final, plot_samples
 from ..registry import Registry
 from ..run import MetricsLog
@@ -64,6 +68,7 @@ class Experiment:
     plot: tuple[str, str] = ("modes", "modes_kl")  # (x, y) of the per-dataset plot, two of `metrics`
     curves: tuple[str, ...] = ()  # snapshot metrics drawn against kimg, one panel each (DATASET-curves.png)
     minutes: float = 0.0  # an equal-time study's minutes per run: curves drawn against minutes, not kimg
+    final: Final | None = None  # a metric measured once on each finished cell (final.json), beside the snapshots'
 
     def __post_init__(self) -> None:
         if not set(self.plot) <= set(self.metrics):
@@ -113,19 +118,25 @@ def _write_csv(path: Path, rows: list[list]) -> None:
     write_atomic(path, buf.getvalue().encode())
 
 
+def _child(threads: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a child `gankit` on `threads` threads, running this process's package."""
+    # -P: not the current folder first on the path (a folder named gankit there, e.g. a clone, would be imported);
+    # the package this process runs comes first instead, so every cell trains with the same code
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return [sys.executable, "-P", "-m", "gankit"], env
+
+
 def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
     """Train one cell in a child process (resuming it if a checkpoint exists); write and return its result.json."""
     home = cell.path(root)  # holds run/ (the gankit run), train.log and result.json
     run = home / "run"
     home.mkdir(parents=True, exist_ok=True)
-    # -P: not the current folder first on the path (a folder named gankit there, e.g. a clone, would be imported);
-    # the package this process runs comes first instead, so every cell trains with the same code
-    argv = [sys.executable, "-P", "-m", "gankit", "train", "--preset", cell.preset, "--out", str(run)]
+    gankit, env = _child(threads)
+    argv = [*gankit, "train", "--preset", cell.preset, "--out", str(run)]
     for k, v in {**cell.sets, "train.threads": threads}.items():
         argv += ["--set", f"{k}=[{','.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}"]
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(home / "train.log", "a") as log:
         proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     result: dict[str, Any] = {"dataset": cell.dataset, "method": cell.method, **cell.params, "seed": cell.seed}
@@ -227,6 +238,24 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, todo))
+    if exp.final is not None:  # every finished cell of the chosen ones, also those that finished before this call
+        final = exp.final
+        due = [c for c in chosen if needs_final(c.path(root), final)]
+        bare = [c for c in due if not list_checkpoints(c.path(root) / "run")]  # restored from shipped files
+        due = [c for c in due if c not in bare]
+        if due or bare:
+            progress(f"experiment {name}: the final metric (gankit eval {' '.join(final.args)}) of {len(due)} cells"
+                     + (f"; {len(bare)} finished cells have no checkpoint here (restored from shipped files?): theirs "
+                        "stays pending" if bare else ""))
+        counter = itertools.count(1)
+
+        def last(c: Cell) -> None:
+            r = measure_final(c.path(root), final, *_child(threads))
+            progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}:"
+                     + "".join(f"  {k} {r[k]:.4g}" for k in final.fields))
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(last, due))
     return collect(name, out, seeds)
 
 
@@ -260,8 +289,11 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     exp: Experiment = EXPERIMENTS.get(name)
     root = Path(out) / name
     every = cells(exp, seeds)
-    results = [json.loads((c.path(root) / "result.json").read_text()) for c in every
-               if (c.path(root) / "result.json").exists()]
+    finals = exp.final.columns if exp.final is not None else []
+    metrics = [*exp.metrics, *finals]  # the snapshots' metrics, then the final ones (final.json), pending where missing
+    results = [{**json.loads((c.path(root) / "result.json").read_text()),
+                **(read_final(c.path(root), exp.final) if exp.final is not None else {})}
+               for c in every if (c.path(root) / "result.json").exists()]
     if not results:
         raise GankitError(f"no finished cells under {root}; run `gankit experiment {name}` first")
     params = list(dict.fromkeys(k for m in exp.methods for k in (m.short.get(g, g) for g in m.grid)))
@@ -270,7 +302,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         if not (c.path(root) / "result.json").exists():
             key = (c.dataset, c.method, *(c.params.get(p, "") for p in params))
             unfinished[key] = unfinished.get(key, 0) + 1
-    head = ["dataset", "method", *params, "seed", "status", *exp.metrics]
+    head = ["dataset", "method", *params, "seed", "status", *metrics]
     _write_csv(root / "results.csv", [head] + [[r.get(k, "") for k in head] for r in results])
     groups: dict[tuple, list[dict]] = {}
     for r in results:
@@ -285,29 +317,36 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
                "unfinished": unfinished.get(key, 0),
                "failed": len(rs) - len(ok) - len(div), "diverged": len(div),
                "diverged_kimg": " ".join(f"{k:g}" for k in div)}
-        for m in exp.metrics:
+        for m in metrics:
             vals = [float(r[m]) for r in ok if isinstance(r.get(m), (int, float)) and math.isfinite(float(r[m]))]
             row[m], row[m + "_std"] = _mean_std(vals) if vals else (math.nan, math.nan)
-            row[m + "_nan"] = len(ok) - len(vals)  # finished seeds whose value is NaN or missing: shown, not hidden
+            pending = sum(m not in r for r in ok) if m in finals else 0  # final metric not measured yet
+            row[m + "_nan"] = len(ok) - len(vals) - pending  # finished seeds whose value is NaN or missing: shown
+            if m in finals:
+                row[m + "_pending"] = pending
         summary.append(row)
     cols = ["dataset", "method", *params, "seeds", "unfinished", "failed", "diverged", "diverged_kimg"] + [
-        c for m in exp.metrics for c in (m, m + "_std", m + "_nan")]
+        c for m in metrics for c in (m, m + "_std", m + "_nan", *([m + "_pending"] if m in finals else []))]
     _write_csv(root / "summary.csv", [cols] + [[row[c] for c in cols] for row in summary])
     mixed = _feature_precisions(root, [c for c in every if (c.path(root) / "result.json").exists()])
     lines = [f"# {name}: {exp.description}", "", *([mixed, ""] if mixed else []),
              "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
              "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged; "
              "\"seeds\" counts the finished cells, \"unfinished\" those not run to the end yet (a partial table says so).",
+             *([f"final_* columns: `gankit eval --run CELL/run {' '.join(exp.final.args)}` on each finished cell's last "
+                "checkpoint (final.json), outside the training minutes; \"(k pending)\": finished cells not measured "
+                "yet (run the study's command again)."] if exp.final is not None else []),
              "",
              "| " + " | ".join(["dataset", "method", *params, "seeds", "unfinished", "diverged (at kimg)", "failed",
-                              *exp.metrics]) + " |",
-             "|" + "---|" * (len(params) + 6 + len(exp.metrics))]
+                              *metrics]) + " |",
+             "|" + "---|" * (len(params) + 6 + len(metrics))]
     for row in summary:
         div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
         cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]),
                     str(row["unfinished"]), div, str(row["failed"])]
         cells_md += [(f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-")
-                     + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "") for m in exp.metrics]
+                     + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "")
+                     + (f" ({row[m + '_pending']} pending)" if row.get(m + "_pending") else "") for m in metrics]
         lines.append("| " + " | ".join(cells_md) + " |")
     write_atomic(root / "summary.md", ("\n".join(lines) + "\n").encode())
     plot_final(exp.plot, summary, root)

@@ -289,3 +289,52 @@ def test_cells_evaluated_at_different_feature_precisions_are_flagged(tmp_path):
         warnings.simplefilter("error", UserWarning)
         collect(name, root)
     assert "Warning" not in (root / name / "summary.md").read_text()
+
+
+def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_cannot_be(tmp_path):
+    """A study's Final runs `gankit eval` (a real child process) on each finished cell: final.json holds the arguments,
+    the value and the protocol of exactly that evaluation (500 samples, seed 3), the tables carry final_<field>, a
+    finished cell without checkpoints (restored from shipped files) stays pending and is counted, a changed
+    declaration re-measures, and a field the arguments do not give is refused in one line."""
+    from gankit.errors import GankitError
+    from gankit.lab.final import Final
+
+    name = "test-final"
+    EXPERIMENTS._items.pop(name, None)
+    base = {"train.kimg": 0.064, "train.snapshot_kimg": 0.064, "train.metrics": "modes", "train.eval_n": 200,
+            "train.tensorboard": False, "train.batch": 32}
+    exp = Experiment("final", {"grid25": ("mlp-grid25", base)}, [Method("a", {})], ["modes"], seeds=[1, 2],
+                     plot=("modes", "modes"), final=Final(("--metrics", "modes", "--n", "500", "--seed", "3"),
+                                                          ("modes", "modes_kl")))
+    EXPERIMENTS.register(name)(exp)
+    root = tmp_path / "exp"
+    restored = cells(exp)[1].path(root / name)  # seed 2: finished elsewhere, only its result.json shipped here
+    (restored / "run").mkdir(parents=True)
+    (restored / "run" / "config.json").write_text(json.dumps({"train": {"eval_precision": "exact"}}))
+    (restored / "result.json").write_text(json.dumps({"dataset": "grid25", "method": "a", "seed": 2, "status": "ok",
+                                                      "modes": 20}))
+    said: list[str] = []
+    row = run_experiment(name, root, progress=said.append)[0]
+    home = cells(exp)[0].path(root / name)
+    record = json.loads((home / "final.json").read_text())
+    assert record["args"] == ["--metrics", "modes", "--n", "500", "--seed", "3"]
+    assert record["protocol"]["modes"]["n_gen"] == 500 and record["protocol"]["modes"]["seed"] == 3
+    assert 0 <= record["modes"] <= 25 and record["modes_kl"] >= 0
+    assert any("1 finished cells have no checkpoint here" in line for line in said)
+    assert row["final_modes"] == record["modes"] and row["final_modes_pending"] == 1 and row["final_modes_nan"] == 0
+    md = (root / name / "summary.md").read_text()
+    assert f"{record['modes']:.4g} +- 0 (1 pending)" in md and "final_modes" in md
+    csv_rows = (root / name / "results.csv").read_text().splitlines()
+    assert csv_rows[0].endswith("modes,final_modes,final_modes_kl")
+    # measured once: a second call leaves final.json alone; a changed declaration measures again and, until then,
+    # the old value is not shown under the new declaration
+    stamp = (home / "final.json").stat().st_mtime_ns
+    run_experiment(name, root, progress=lambda m: None)
+    assert (home / "final.json").stat().st_mtime_ns == stamp
+    exp.final = Final(("--metrics", "modes", "--n", "400", "--seed", "3"), ("modes",))
+    assert collect(name, root)[0]["final_modes_pending"] == 2
+    run_experiment(name, root, progress=lambda m: None)
+    assert json.loads((home / "final.json").read_text())["protocol"]["modes"]["n_gen"] == 400
+    exp.final = Final(("--metrics", "modes", "--n", "400"), ("fid",))
+    with pytest.raises(GankitError, match="gives modes, modes_hq_fraction, .*, not fid: the study's Final names"):
+        run_experiment(name, root, progress=lambda m: None)

@@ -220,7 +220,7 @@ def test_a_difference_lost_to_the_correction_is_not_called_no_difference(tmp_pat
 
 
 def test_shipped_cells_restore_where_the_experiment_finds_them(tmp_path):
-    """scripts/restore_cells.py: --ship flattens finished cells (config, log, result); restoring them puts result.json
+    """scripts/restore_cells.py: --ship flattens finished cells (config, log, result, final metric); restoring them puts result.json
     at the cell's top and the run's files under run/, so `gankit experiment` counts them finished; an unfinished cell
     is not shipped and a cell already present is left alone."""
     rc = load_script("restore_cells")
@@ -230,16 +230,18 @@ def test_shipped_cells_restore_where_the_experiment_finds_them(tmp_path):
     (done / "run" / "config.json").write_text("{}")
     (done / "run" / "metrics.jsonl").write_text('{"kimg": 1}\n')
     (done / "result.json").write_text('{"status": "ok"}')
+    (done / "final.json").write_text('{"args": [], "fid": 1.5}')  # the study's final metric, beside result.json
     (study / "grid" / "m" / "default" / "seed2" / "run").mkdir(parents=True)  # unfinished: no result.json
     shipped = tmp_path / "docs" / "cells"
     assert rc.ship(study, shipped) == 1
     flat = shipped / "grid" / "m" / "default" / "seed1"
-    assert sorted(p.name for p in flat.iterdir()) == ["config.json", "metrics.jsonl", "result.json"]
+    assert sorted(p.name for p in flat.iterdir()) == ["config.json", "final.json", "metrics.jsonl", "result.json"]
     assert not (shipped / "grid" / "m" / "default" / "seed2").exists()
     fresh = tmp_path / "fresh" / "s"
     assert rc.restore(shipped, fresh) == 1 and rc.restore(shipped, fresh) == 0  # the second time: already there
     cell = fresh / "grid" / "m" / "default" / "seed1"
     assert (cell / "result.json").read_text() == '{"status": "ok"}'
+    assert (cell / "final.json").read_text() == '{"args": [], "fid": 1.5}'
     assert (cell / "run" / "metrics.jsonl").read_text() == '{"kimg": 1}\n' and (cell / "run" / "config.json").exists()
 
 
