@@ -69,6 +69,7 @@ class LossConfig:
     ortho_beta: float = 0.0  # BigGAN's orthogonal regularization of G: beta * sum ||W^T W * (1 - I)||_F^2 (1e-4 there)
     lambda_gp: float = 10.0  # weight of the penalties on interpolates (wgan_gp, gp0_interp); Gulrajani et al.: 10
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step (0: off)
+    drift: float = 0.0  # PGGAN's drift term: D's loss adds drift * D(x)^2 on reals (Karras et al. 2018, A.1: 0.001)
     reg_interval: int = 1  # lazy regularization (StyleGAN2): penalties every k D steps, weighted gamma * k; R3GAN uses 1
     lazy_form: str = "fused"  # how those penalties are taken: fused (in D's step) or stylegan2 (a step of their own, Adam corrected)
     mma_lambda: float = 0.0  # MMA-GAN: weight of the mode-coverage loss L_div = sum_k max(0, tau - A_k) in G's objective
@@ -266,7 +267,7 @@ _POSITIVE = ("train.kimg", "train.lr", "train.lr_d_ratio", "train.grow_kimg")
 _NONNEGATIVE = ("train.lr_final", "train.horizon_kimg", "train.instance_noise", "train.ema_kimg", "train.log_kimg",
                 "train.checkpoint_kimg",
                 "train.snapshot_kimg", "train.threads", "train.batch_gpu", "train.unroll_steps", "train.unroll_lr",
-                "train.max_rollbacks", "train.seed", "train.d_probe", "train.memory_gib", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip",
+                "train.max_rollbacks", "train.seed", "train.d_probe", "train.memory_gib", "loss.gamma", "loss.gamma_final", "loss.lambda_gp", "loss.clip", "loss.drift",
                 "loss.ortho_beta", "loss.mma_lambda", "loss.began_lambda_k", "model.attn_res", "model.shared_dim",
                 "model.mbstd_group", "model.mbdisc_kernels", "model.mapping_layers", "model.mapping_lr", "model.expansion")
 _UNIT_OPEN = ("train.beta1", "train.beta2", "train.beta2_final")  # [0, 1)

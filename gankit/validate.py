@@ -101,6 +101,9 @@ def validate(cfg: Config, shape: tuple[int, ...], data_classes: int, data_name: 
     if (loss.smooth_real or loss.smooth_fake) and not lcaps.get("smoothing"):
         raise GankitError(f"label smoothing (loss.smooth_real/smooth_fake) changes the targets of the "
                           f"cross-entropy losses; loss.name={loss.name} has none: use {_with(LOSSES, 'smoothing')}")
+    if loss.drift and not lcaps.get("drift"):
+        raise GankitError(f"loss.drift (PGGAN's eps_drift D(x)^2) keeps a Wasserstein critic's output near 0; "
+                          f"loss.name={loss.name} is bounded by its own loss: use {_with(LOSSES, 'drift')} or loss.drift=0")
     if list(loss.lsgan_abc) != [0.0, 1.0, 1.0] and not lcaps.get("abc"):
         raise GankitError(f"loss.lsgan_abc is set but loss.name={loss.name}; it only applies to lsgan")
     LAZY_FORMS.get(loss.lazy_form)  # an unknown form lists the valid ones

@@ -62,6 +62,10 @@ def _wgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return fake - real  # the critic maximises E D(x) - E D(G(z)) (Arjovsky et al. 2017, eq. 3)
 
 
+def _drifted_d(real: torch.Tensor, fake: torch.Tensor, d: LossFn, drift: float) -> torch.Tensor:
+    return d(real, fake) + drift * real.square()  # PGGAN (Karras et al. 2018, A.1): eps_drift E D(x)^2 keeps D near 0
+
+
 def _lsgan_d(real: torch.Tensor, fake: torch.Tensor, a: float = 0.0, b: float = 1.0) -> torch.Tensor:
     return 0.5 * (real - b).square() + 0.5 * (fake - a).square()  # Mao et al. 2017, eq. 2: fake -> a, real -> b
 
@@ -97,7 +101,7 @@ LOSSES.register("rplsgan")(Loss(_rplsgan_d, _rplsgan_g, g_needs_real=True))
 LOSSES.register("nonsaturating", smoothing=True)(Loss(_ns_d, _ns_g, g_needs_real=False))
 LOSSES.register("minimax", smoothing=True)(Loss(_ns_d, _minimax_g, g_needs_real=False))
 LOSSES.register("hinge")(Loss(_hinge_d, _hinge_g, g_needs_real=False))
-LOSSES.register("wasserstein", clip=True)(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
+LOSSES.register("wasserstein", clip=True, drift=True)(Loss(_wgan_d, _hinge_g, g_needs_real=False))  # G: -D(G(z)), as hinge
 LOSSES.register("lsgan", abc=True)(Loss(_lsgan_d, _lsgan_g, g_needs_real=False))  # a=0, b=c=1; loss.lsgan_abc changes them
 LOSSES.register("ragan")(Loss(_ragan_d, _ragan_g, g_needs_real=True))
 
@@ -129,7 +133,7 @@ LOSSES.register("mma", heads=True)(Loss(_mma_d, _mma_g, g_needs_real=False))  # 
 
 
 def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports nothing from here either way)
-    """The registered loss `cfg.name` with the config's parameters: LSGAN's a, b, c and label smoothing."""
+    """The registered loss `cfg.name` with the config's parameters: LSGAN's a, b, c, label smoothing, PGGAN's drift."""
     base = LOSSES.get(cfg.name)
     if cfg.smooth_real or cfg.smooth_fake:  # validate.validate refuses it for losses without smoothing
         base = Loss(partial(_smoothed_bce_d, real_target=1.0 - cfg.smooth_real, fake_target=cfg.smooth_fake),
@@ -139,6 +143,8 @@ def build_loss(cfg) -> Loss:  # cfg: LossConfig (not imported: config imports no
     if cfg.name == "lsgan":
         a, b, c = (float(v) for v in cfg.lsgan_abc)
         base = Loss(partial(_lsgan_d, a=a, b=b), partial(_lsgan_g, c=c), g_needs_real=False)
+    if cfg.drift:  # validate.validate refuses it for losses without the drift capability
+        base = Loss(partial(_drifted_d, d=base.d, drift=cfg.drift), base.g, base.g_needs_real)
     return base
 
 

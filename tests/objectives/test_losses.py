@@ -155,6 +155,32 @@ def test_catalog_losses_by_hand():
     assert torch.allclose(ff.grad, f - 1)
 
 
+def test_pggan_drift_adds_eps_times_the_square_of_d_on_reals():
+    """PGGAN's D loss (Karras et al. 2018, A.1): WGAN's D(G(z)) - D(x) plus eps_drift D(x)^2. Real logits 2 and -1, fake
+    0.5 and 1, eps 0.001: 0.5 - 2 + 0.004 = -1.496 and 1 + 1 + 0.001 = 2.001; d/dD(x) = -1 + 2 eps D(x) = -0.996 and
+    -1.002; G's loss is unchanged. Refused with a loss that has no drift capability."""
+    import pytest
+
+    from gankit.config import Config
+    from gankit.errors import GankitError
+    from gankit.objectives.losses import build_loss
+    from gankit.presets import resolve
+    from gankit.validate import validate
+
+    cfg = Config()
+    cfg.loss.name, cfg.loss.drift = "wasserstein", 0.001
+    loss = build_loss(cfg.loss)
+    rr, ff = torch.tensor([2.0, -1.0], requires_grad=True), torch.tensor([0.5, 1.0])
+    d = loss.d(rr, ff)
+    assert torch.allclose(d, torch.tensor([-1.496, 2.001]), atol=1e-7)
+    d.sum().backward()
+    assert torch.allclose(rr.grad, torch.tensor([-0.996, -1.002]), atol=1e-7)
+    assert torch.equal(loss.g(None, ff), -ff)
+    with pytest.raises(GankitError, match=r"loss.drift .* use wasserstein or loss.drift=0"):
+        validate(resolve("r3gan-tiny", {"loss.drift": "0.001"}), (3, 8, 8), 0)
+    validate(resolve("r3gan-tiny", {"loss.drift": "0.001", "loss.name": "wasserstein"}), (3, 8, 8), 0)
+
+
 def test_saturating_loss_vanishes_where_nonsaturating_does_not():
     """As D(G(z)) = sigmoid(logit) -> 0, d/dlogit of the minimax G loss -> 0, the NS one -> -1."""
     logits = torch.tensor([-2.0, -6.0, -12.0], requires_grad=True)

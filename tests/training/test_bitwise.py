@@ -56,7 +56,7 @@ RUNS: dict[str, tuple[str, dict[str, str]]] = {
     "biggan-digits (conditional resnet, ortho init)": ("biggan-digits", DIGITS),
     "biggan-digits with the orthogonal penalty": ("biggan-digits", {**DIGITS, "loss.ortho_beta": "1e-4"}),
     "stylegan-digits": ("stylegan-digits", DIGITS),
-    "pggan-digits (growing, fade-in)": ("pggan-digits", {**DIGITS, "train.grow_kimg": "0.008"}),
+    "pggan-digits (growing, fade-in, WGAN-GP + drift)": ("pggan-digits", {**DIGITS, "train.grow_kimg": "0.008"}),
 }
 
 
