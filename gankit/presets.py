@@ -184,13 +184,14 @@ PRESETS.register("dcgan-digits")({
 })
 # PGGAN's layers on DCGAN's convs, grown 8 -> 16 pixels, minibatch stddev in D, and PGGAN's recipe (Karras et al. 2018,
 # sec. A.1): WGAN-GP (lambda 10) with eps_drift 0.001, Adam lr 0.001 and betas (0, 0.99), G's weights averaged with
-# decay 0.999 per step (at batch 64 a half-life of ln 0.5 / ln 0.999 = 693 steps = 44.3k images)
+# decay 0.999 per step at their batch of 16: a half-life of ln 0.5 / ln 0.999 = 693 steps = 11.1k images, kept in
+# images at DCGAN's batch of 64 used here
 PRESETS.register("pggan-digits")({
     "model": {"arch": "dcgan", "z_dim": 64, "widths": [128, 64], "progressive": True, "mbstd_group": 4, "pggan": True},
     "data": _DIGITS,
     "loss": {"name": "wasserstein", "regularizers": ["wgan_gp"], "lambda_gp": 10.0, "drift": 0.001},
     "train": {**_DIGITS_TRAIN, "lr": 1e-3, "lr_final": 1e-3, "beta1": 0.0, "beta2": 0.99, "beta2_final": 0.99,
-              "ema_kimg": 44.3, "ema_ramp": False, "grow_kimg": 25},
+              "ema_kimg": 11.1, "ema_ramp": False, "grow_kimg": 25},
 })
 PRESETS.register("sngan-digits")({
     "model": {"arch": "resnet", "z_dim": 64, "widths": [64] * 3, "widths_d": [64] * 3, "d_final_res": 4,
