@@ -18,7 +18,9 @@ def restore(shipped: Path, root: Path) -> int:
     n = 0
     for result in sorted(shipped.rglob("result.json")):
         cell = root / result.parent.relative_to(shipped)
-        if (cell / "result.json").exists():
+        if (cell / "result.json").exists():  # already here; a final metric measured elsewhere still comes along
+            if (result.parent / "final.json").exists() and not (cell / "final.json").exists():
+                shutil.copy2(result.parent / "final.json", cell / "final.json")
             continue
         (cell / "run").mkdir(parents=True, exist_ok=True)
         for name in ("config.json", "metrics.jsonl"):

@@ -133,6 +133,7 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
     home = cell.path(root)  # holds run/ (the gankit run), train.log and result.json
     run = home / "run"
     home.mkdir(parents=True, exist_ok=True)
+    (home / "final.json").unlink(missing_ok=True)  # a final metric measured on an earlier training of this cell
     gankit, env = _child(threads)
     argv = [*gankit, "train", "--preset", cell.preset, "--out", str(run)]
     for k, v in {**cell.sets, "train.threads": threads}.items():
@@ -248,14 +249,27 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
                      + (f"; {len(bare)} finished cells have no checkpoint here (restored from shipped files?): theirs "
                         "stays pending" if bare else ""))
         counter = itertools.count(1)
+        errors: list[str] = []
 
-        def last(c: Cell) -> None:
-            r = measure_final(c.path(root), final, *_child(threads))
+        def last(c: Cell) -> None:  # a failure is reported and kept; the other cells are still measured
+            try:
+                r = measure_final(c.path(root), final, *_child(threads))
+            except GankitError as e:
+                errors.append(str(e))
+                progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}")
+                return
             progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}:"
                      + "".join(f"  {k} {r[k]:.4g}" for k in final.fields))
 
+        if due:  # the first alone: it measures the reference (cached), which the rest then read instead of repeating
+            last(due[0])
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(last, due))
+            list(pool.map(last, due[1:]))
+        summary = collect(name, out, seeds)
+        if errors:
+            raise GankitError(f"{len(errors)} of {len(due)} final metrics failed (the tables hold the rest); the first: "
+                              f"{errors[0]}")
+        return summary
     return collect(name, out, seeds)
 
 

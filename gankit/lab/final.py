@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checkpoint import list_checkpoints
 from ..errors import GankitError
 from ..files import write_json
 
@@ -53,13 +54,19 @@ def measure_final(home: Path, final: Final, gankit: list[str], env: dict[str, st
     if proc.returncode != 0:
         why = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise GankitError(f"the final metric of cell {home} failed ({why}); fix it and run the command again")
-    results = json.loads(proc.stdout)
+    try:
+        results = json.loads(proc.stdout)
+    except ValueError:
+        raise GankitError(f"the final metric of cell {home}: `gankit eval` printed no JSON ({proc.stdout[:80]!r}); "
+                          "run it by hand with --json to see why") from None
     flat = flatten_results(results)
     missing = [f for f in final.fields if f not in flat]
     if missing:
         raise GankitError(f"`gankit eval {' '.join(final.args)}` gives {', '.join(sorted(flat))}, not "
                           f"{', '.join(missing)}: the study's Final names fields its arguments do not measure")
+    ckpts = list_checkpoints(home / "run")
     record = {"args": list(final.args), **{f: flat[f] for f in final.fields},
+              "checkpoint": ckpts[-1].name if ckpts else None,  # what was measured: the run's last checkpoint
               "seconds": {k: r.get("seconds") for k, r in results.items()},
               "protocol": {k: r.get("protocol") for k, r in results.items()}}
     write_json(home / "final.json", record)

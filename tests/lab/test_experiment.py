@@ -320,12 +320,25 @@ def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_
     assert record["args"] == ["--metrics", "modes", "--n", "500", "--seed", "3"]
     assert record["protocol"]["modes"]["n_gen"] == 500 and record["protocol"]["modes"]["seed"] == 3
     assert 0 <= record["modes"] <= 25 and record["modes_kl"] >= 0
+    from gankit.checkpoint import list_checkpoints
+
+    assert record["checkpoint"] == list_checkpoints(home / "run")[-1].name  # the run's last checkpoint was measured
     assert any("1 finished cells have no checkpoint here" in line for line in said)
     assert row["final_modes"] == record["modes"] and row["final_modes_pending"] == 1 and row["final_modes_nan"] == 0
     md = (root / name / "summary.md").read_text()
     assert f"{record['modes']:.4g} +- 0 (1 pending)" in md and "final_modes" in md
     csv_rows = (root / name / "results.csv").read_text().splitlines()
     assert csv_rows[0].endswith("modes,final_modes,final_modes_kl")
+    assert csv_rows[2].endswith(",ok,20,,")  # the restored cell: no final value, not a made-up one
+    head = (root / name / "summary.csv").read_text().splitlines()[0]
+    assert head.endswith("final_modes,final_modes_std,final_modes_nan,final_modes_pending,"
+                         "final_modes_kl,final_modes_kl_std,final_modes_kl_nan,final_modes_kl_pending")
+    # a cell trained again (its result.json removed) loses the final metric of its earlier training
+    stale = {**record, "modes": -1}
+    (home / "final.json").write_text(json.dumps(stale))
+    (home / "result.json").unlink()
+    run_experiment(name, root, progress=lambda m: None)
+    assert json.loads((home / "final.json").read_text())["modes"] == record["modes"]
     # measured once: a second call leaves final.json alone; a changed declaration measures again and, until then,
     # the old value is not shown under the new declaration
     stamp = (home / "final.json").stat().st_mtime_ns
@@ -336,5 +349,7 @@ def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_
     run_experiment(name, root, progress=lambda m: None)
     assert json.loads((home / "final.json").read_text())["protocol"]["modes"]["n_gen"] == 400
     exp.final = Final(("--metrics", "modes", "--n", "400"), ("fid",))
-    with pytest.raises(GankitError, match="gives modes, modes_hq_fraction, .*, not fid: the study's Final names"):
+    with pytest.raises(GankitError, match="1 of 1 final metrics failed .* gives modes, modes_hq_fraction, .*, not fid"):
         run_experiment(name, root, progress=lambda m: None)
+    assert "final_fid" in (root / name / "summary.md").read_text()  # the tables were still rebuilt
+    EXPERIMENTS._items.pop(name, None)

@@ -242,6 +242,8 @@ def test_shipped_cells_restore_where_the_experiment_finds_them(tmp_path):
     cell = fresh / "grid" / "m" / "default" / "seed1"
     assert (cell / "result.json").read_text() == '{"status": "ok"}'
     assert (cell / "final.json").read_text() == '{"args": [], "fid": 1.5}'
+    (cell / "final.json").unlink()  # a cell already here without the final metric measured elsewhere: it comes along
+    assert rc.restore(shipped, fresh) == 0 and (cell / "final.json").exists()
     assert (cell / "run" / "metrics.jsonl").read_text() == '{"kimg": 1}\n' and (cell / "run" / "config.json").exists()
 
 
