@@ -2,7 +2,7 @@
 
     python scripts/restore_cells.py docs/results/gamma_rule/gamma-cifar10/cells /work/exp/gamma-cifar10
 
-Shipped cells are flat (SETTING/METHOD/ARM/SEED/{config.json, metrics.jsonl, result.json, final.json}); an
+Shipped cells are flat (SETTING/METHOD/ARM/SEED/{config.json, metrics.jsonl, run.json, result.json, final.json}); an
 experiment's cell keeps result.json (and a study's final metric, final.json) at its top and the run's files under
 run/. A cell already present is left alone.
 """
@@ -23,7 +23,7 @@ def restore(shipped: Path, root: Path) -> int:
                 shutil.copy2(result.parent / "final.json", cell / "final.json")
             continue
         (cell / "run").mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "metrics.jsonl"):
+        for name in ("config.json", "metrics.jsonl", "run.json"):
             if (result.parent / name).exists():
                 shutil.copy2(result.parent / name, cell / "run" / name)
         if (result.parent / "final.json").exists():
@@ -39,8 +39,8 @@ def ship(root: Path, shipped: Path) -> int:
     for result in sorted(root.rglob("result.json")):
         dest = shipped / result.parent.relative_to(root)
         dest.mkdir(parents=True, exist_ok=True)
-        for src in (result.parent / "run" / "config.json", result.parent / "run" / "metrics.jsonl", result,
-                    result.parent / "final.json"):
+        for src in (result.parent / "run" / "config.json", result.parent / "run" / "metrics.jsonl",
+                    result.parent / "run" / "run.json", result, result.parent / "final.json"):
             if src.exists() and (not (dest / src.name).exists() or (dest / src.name).read_bytes() != src.read_bytes()):
                 shutil.copy2(src, dest / src.name)
         n += 1
