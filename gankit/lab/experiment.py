@@ -239,38 +239,42 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, todo))
-    if exp.final is not None:  # every finished cell of the chosen ones, also those that finished before this call
-        final = exp.final
-        due = [c for c in chosen if needs_final(c.path(root), final)]
-        bare = [c for c in due if not list_checkpoints(c.path(root) / "run")]  # restored from shipped files
-        due = [c for c in due if c not in bare]
-        if due or bare:
-            progress(f"experiment {name}: the final metric (gankit eval {' '.join(final.args)}) of {len(due)} cells"
-                     + (f"; {len(bare)} finished cells have no checkpoint here (restored from shipped files?): theirs "
-                        "stays pending" if bare else ""))
-        counter = itertools.count(1)
-        errors: list[str] = []
+    errors, measured = _measure_finals(exp.final, name, chosen, root, jobs, threads, progress) if exp.final else ([], 0)
+    summary = collect(name, out, seeds)
+    if errors:
+        raise GankitError(f"{len(errors)} of {measured} final metrics failed (the tables hold the rest); the first: "
+                          f"{errors[0]}")
+    return summary
 
-        def last(c: Cell) -> None:  # a failure is reported and kept; the other cells are still measured
-            try:
-                r = measure_final(c.path(root), final, *_child(threads))
-            except GankitError as e:
-                errors.append(str(e))
-                progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}")
-                return
-            progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}:"
-                     + "".join(f"  {k} {r[k]:.4g}" for k in final.fields))
 
-        if due:  # the first alone: it measures the reference (cached), which the rest then read instead of repeating
-            last(due[0])
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(last, due[1:]))
-        summary = collect(name, out, seeds)
-        if errors:
-            raise GankitError(f"{len(errors)} of {len(due)} final metrics failed (the tables hold the rest); the first: "
-                              f"{errors[0]}")
-        return summary
-    return collect(name, out, seeds)
+def _measure_finals(final: Final, name: str, chosen: list[Cell], root: Path, jobs: int, threads: int,
+                    progress: Callable[[str], None]) -> tuple[list[str], int]:
+    """The final metric of every finished cell among `chosen` that lacks it (also those finished before this call);
+    returns the failures' messages (each reported as it happens; the other cells are still measured) and the count."""
+    due = [c for c in chosen if needs_final(c.path(root), final)]
+    bare = [c for c in due if not list_checkpoints(c.path(root) / "run")]  # restored from shipped files
+    due = [c for c in due if c not in bare]
+    if due or bare:
+        progress(f"experiment {name}: the final metric (gankit eval {' '.join(final.args)}) of {len(due)} cells"
+                 + (f"; {len(bare)} finished cells have no checkpoint here (restored from shipped files?): theirs "
+                    "stays pending" if bare else ""))
+    counter = itertools.count(1)
+    errors: list[str] = []
+
+    def one(c: Cell) -> None:
+        try:
+            r = measure_final(c.path(root), final, *_child(threads))
+            said = "".join(f"  {k} {r[k]:.4g}" for k in final.fields)
+        except GankitError as e:
+            errors.append(str(e))
+            said = f" {e}"
+        progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}:{said}")
+
+    if due:  # the first alone: it measures the reference (cached), which the rest then read instead of repeating
+        one(due[0])
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, due[1:]))
+    return errors, len(due)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
