@@ -1,5 +1,5 @@
 """The study scripts: ablation_tests.py (configurations against a reference, p-values worked by hand) and mma_heads.py's
-head-specialisation measure on hand-made logits, and study_convergence.py on hand-made run folders."""
+head-specialisation measure on hand-made logits, study_convergence.py and metric_cost.py on hand-made run folders."""
 import csv
 import importlib.util
 import math
@@ -301,3 +301,26 @@ def test_truncation_compare_tables_each_sweep_and_draws_one_figure(tmp_path):
                           "--out", str(tmp_path / "v.png")], capture_output=True, text=True, timeout=120)
     assert psi.returncode != 0 and "lacks pr_precision, pr_recall, truncation" in psi.stderr, psi.stderr
     assert "Traceback" not in psi.stderr
+
+
+def test_metric_cost_in_loop_and_final_seconds(tmp_path):
+    """Snapshot metric seconds from the log's time and rate, worked by hand: a log line at 100 images (t 10 s, 10 img/s)
+    puts training at 150 images at t 15, so a snapshot written at t 20 took 5 s; a snapshot at a log line's own image
+    count (t 30) written at t 33 took 3 s. final.json's seconds 40 and 60: median 50, largest 60; a failed cell and an
+    event row count for nothing."""
+    import json
+
+    mod = load_script("metric_cost")
+    rows = [{"images": 100, "time": 10.0, "img_per_s": 10.0}, {"images": 150, "time": 20.0, "fid": 9.0},
+            {"images": 170, "time": 21.0, "event": "stop"},
+            {"images": 200, "time": 30.0, "img_per_s": 10.0}, {"images": 200, "time": 33.0, "fid": 8.0}]
+    rows = [{**r, "kimg": r["images"] / 1000} for r in rows]
+    for seed, (secs, status) in enumerate([(40, "ok"), (60, "ok"), (999, "diverged")]):
+        cell = tmp_path / "cifar10" / "r3gan" / "default" / f"seed{seed}"
+        (cell / "run").mkdir(parents=True)
+        (cell / "result.json").write_text(json.dumps({"status": status}))
+        (cell / "final.json").write_text(json.dumps({"seconds": secs}))
+        (cell / "run" / "run.json").write_text(json.dumps({"threads": 1}))
+        (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert mod.snapshot_seconds(tmp_path / "cifar10/r3gan/default/seed0/run/metrics.jsonl") == [5.0, 3.0]
+    assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50 / 60, 2 |"

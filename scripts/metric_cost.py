@@ -1,0 +1,83 @@
+"""What a study's metrics cost: the in-loop snapshot metrics and the final metric, in seconds, per configuration.
+
+    python scripts/metric_cost.py runs/experiments/cifar10-cpu
+
+Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder):
+
+- in-loop: a snapshot's metrics line in run/metrics.jsonl is written when its metrics are done. Training reached
+  the snapshot's image count at the last log line's time plus the images since that line at its logged img/s; the
+  difference is the snapshot's metrics plus its sample grid (a few dozen images through G, a fraction of a second).
+  The first snapshot also extracts the run's reference (eval_n training images), so it is reported apart. A run
+  stopped and resumed between the log line and the snapshot would count its downtime: check the cells' logs.
+- final: final.json's `seconds` (gankit/lab/final.py: the whole child `gankit eval`, start-up included). The first
+  cell measured may have computed the reference that the others read from the cache; the table gives the largest
+  and the median, and the threads each cell ran with (run.json) beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from gankit.run import MetricsLog
+
+
+def snapshot_seconds(metrics_jsonl: Path) -> list[float]:
+    """Seconds of each snapshot's metrics, in order: its metrics line's time minus the time training reached its
+    image count (the last log line's time + the images since at that line's img/s); a snapshot before any log line
+    is skipped."""
+    last = None
+    out = []
+    for row in MetricsLog.read(metrics_jsonl):
+        if "event" in row or "time" not in row:
+            continue
+        if "img_per_s" in row:
+            last = row
+        elif last is not None and row["images"] >= last["images"]:
+            out.append(row["time"] - last["time"] - (row["images"] - last["images"]) / last["img_per_s"])
+    return out
+
+
+def cells(root: Path) -> dict[str, list[Path]]:
+    """'method config_id' -> the folders of its finished cells (result.json with status ok)."""
+    out: dict[str, list[Path]] = defaultdict(list)
+    for res in sorted(root.glob("*/*/*/seed*/result.json")):
+        if json.loads(res.read_text()).get("status") == "ok":
+            cell = res.parent
+            out[cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")].append(cell)
+    return out
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f}" if values else "-"
+
+
+def report(root: Path) -> str:
+    lines = ["| configuration | cells | threads | first snapshot's metrics, s (median) | later snapshots' metrics, s "
+             "(median) | final metric, s (median / largest, cells measured) |", "|" + "---|" * 6]
+    for name, homes in cells(root).items():
+        first, later, final, threads = [], [], [], set()
+        for home in homes:
+            secs = snapshot_seconds(home / "run" / "metrics.jsonl")
+            first += secs[:1]
+            later += secs[1:]
+            if (home / "final.json").is_file():
+                final.append(json.loads((home / "final.json").read_text())["seconds"])
+            if (home / "run" / "run.json").is_file():
+                threads.add(json.loads((home / "run" / "run.json").read_text()).get("threads"))
+        fin = f"{_fmt(final)} / {max(final):.0f}, {len(final)}" if final else f"- (0 of {len(homes)} measured)"
+        lines.append(f"| {name} | {len(homes)} | {', '.join(str(t) for t in sorted(threads, key=str))} | {_fmt(first)} | "
+                     f"{_fmt(later)} | {fin} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", type=Path, help="an experiment folder (OUT/NAME)")
+    print(report(ap.parse_args().root), end="")
+
+
+if __name__ == "__main__":
+    main()
