@@ -9,9 +9,9 @@ Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder):
   difference is the snapshot's metrics plus its sample grid (a few dozen images through G, a fraction of a second).
   The first snapshot also extracts the run's reference (eval_n training images), so it is reported apart. A run
   stopped and resumed between the log line and the snapshot would count its downtime: check the cells' logs.
-- final: final.json's `seconds` (gankit/lab/final.py: the whole child `gankit eval`, start-up included). The first
-  cell measured may have computed the reference that the others read from the cache; the table gives the largest
-  and the median, and the threads each cell ran with (run.json) beside them.
+- final: final.json's `seconds` (gankit/lab/final.py), per metric and stage (generate, extract, reference, score).
+  The reference stage reads the cache, or extracts the whole training set where the cache lacked it (the first
+  cell measured): it is given apart, as its median and its largest, beside the rest's median.
 """
 from __future__ import annotations
 
@@ -50,26 +50,35 @@ def cells(root: Path) -> dict[str, list[Path]]:
     return out
 
 
+def _join(values: set) -> str:
+    return ", ".join(str(v) for v in sorted(values, key=str))
+
+
 def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.0f}" if values else "-"
 
 
 def report(root: Path) -> str:
-    lines = ["| configuration | cells | threads | first snapshot's metrics, s (median) | later snapshots' metrics, s "
-             "(median) | final metric, s (median / largest, cells measured) |", "|" + "---|" * 6]
+    lines = ["| configuration | cells | training threads | first snapshot's metrics, s (median) | later snapshots' metrics, s "
+             "(median) | final metric without its reference, s (median, cells measured) | its reference, s (median / "
+             "largest) | the final's threads (? where final.json predates the record) |", "|" + "---|" * 8]
     for name, homes in cells(root).items():
-        first, later, final, threads = [], [], [], set()
+        first, later, final, reference, threads, final_threads = [], [], [], [], set(), set()
         for home in homes:
             secs = snapshot_seconds(home / "run" / "metrics.jsonl")
             first += secs[:1]
             later += secs[1:]
             if (home / "final.json").is_file():
-                final.append(json.loads((home / "final.json").read_text())["seconds"])
+                record = json.loads((home / "final.json").read_text())
+                stages = [st for m in record["seconds"].values() for st in m.items()]
+                final.append(sum(v for k, v in stages if k != "reference"))
+                reference.append(sum(v for k, v in stages if k == "reference"))
+                final_threads.add(record.get("threads") or "?")
             if (home / "run" / "run.json").is_file():
                 threads.add(json.loads((home / "run" / "run.json").read_text()).get("threads"))
-        fin = f"{_fmt(final)} / {max(final):.0f}, {len(final)}" if final else f"- (0 of {len(homes)} measured)"
-        lines.append(f"| {name} | {len(homes)} | {', '.join(str(t) for t in sorted(threads, key=str))} | {_fmt(first)} | "
-                     f"{_fmt(later)} | {fin} |")
+        fin = (f"{_fmt(final)}, {len(final)} | {_fmt(reference)} / {max(reference):.0f} | {_join(final_threads)}" if final
+               else f"- (0 of {len(homes)} measured) | - | -")
+        lines.append(f"| {name} | {len(homes)} | {_join(threads)} | {_fmt(first)} | {_fmt(later)} | {fin} |")
     return "\n".join(lines) + "\n"
 
 

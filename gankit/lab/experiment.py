@@ -261,17 +261,17 @@ def _measure_finals(final: Final, name: str, chosen: list[Cell], root: Path, job
     counter = itertools.count(1)
     errors: list[str] = []
 
-    def one(c: Cell) -> None:
+    def one(c: Cell, cores: int = threads) -> None:
         try:
-            r = measure_final(c.path(root), final, *_child(threads))
+            r = measure_final(c.path(root), final, *_child(cores))
             said = "".join(f"  {k} {r[k]:.4g}" for k in final.fields)
         except GankitError as e:
             errors.append(str(e))
             said = f" {e}"
         progress(f"[final {next(counter)}/{len(due)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}:{said}")
 
-    if due:  # the first alone: it measures the reference (cached), which the rest then read instead of repeating
-        one(due[0])
+    if due:  # the first alone, on all the study's cores: it measures the reference (cached), which the rest then read
+        one(due[0], threads * max(1, jobs))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, due[1:]))
     return errors, len(due)

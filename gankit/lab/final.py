@@ -68,6 +68,7 @@ def measure_final(home: Path, final: Final, gankit: list[str], env: dict[str, st
     record = {"args": list(final.args), **{f: flat[f] for f in final.fields},
               "checkpoint": ckpts[-1].name if ckpts else None,  # what was measured: the run's last checkpoint
               "seconds": {k: r.get("seconds") for k, r in results.items()},
+              "threads": int(env["OMP_NUM_THREADS"]) if env.get("OMP_NUM_THREADS") else None,  # what the seconds ran on
               "protocol": {k: r.get("protocol") for k, r in results.items()}}
     write_json(home / "final.json", record)
     return record

@@ -323,6 +323,7 @@ def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_
     from gankit.checkpoint import list_checkpoints
 
     assert record["checkpoint"] == list_checkpoints(home / "run")[-1].name  # the run's last checkpoint was measured
+    assert record["threads"] == 1  # what its seconds ran on (1 job x 1 thread here)
     assert any("1 finished cells have no checkpoint here" in line for line in said)
     assert row["final_modes"] == record["modes"] and row["final_modes_pending"] == 1 and row["final_modes_nan"] == 0
     md = (root / name / "summary.md").read_text()

@@ -306,8 +306,8 @@ def test_truncation_compare_tables_each_sweep_and_draws_one_figure(tmp_path):
 def test_metric_cost_in_loop_and_final_seconds(tmp_path):
     """Snapshot metric seconds from the log's time and rate, worked by hand: a log line at 100 images (t 10 s, 10 img/s)
     puts training at 150 images at t 15, so a snapshot written at t 20 took 5 s; a snapshot at a log line's own image
-    count (t 30) written at t 33 took 3 s. final.json's seconds 40 and 60: median 50, largest 60; a failed cell and an
-    event row count for nothing."""
+    count (t 30) written at t 33 took 3 s. final.json's stages 1 + 39 and 1 + 59 s: median 50, apart from their
+    references (400 and 600 s: median 500, largest 600); a failed cell and an event row count for nothing."""
     import json
 
     mod = load_script("metric_cost")
@@ -319,8 +319,10 @@ def test_metric_cost_in_loop_and_final_seconds(tmp_path):
         cell = tmp_path / "cifar10" / "r3gan" / "default" / f"seed{seed}"
         (cell / "run").mkdir(parents=True)
         (cell / "result.json").write_text(json.dumps({"status": status}))
-        (cell / "final.json").write_text(json.dumps({"seconds": secs}))
+        (cell / "final.json").write_text(json.dumps({"seconds": {"fid": {"generate": 1, "extract": secs - 1,
+                                                                          "reference": 10 * secs}},
+                                                       **({"threads": 2} if seed else {})}))
         (cell / "run" / "run.json").write_text(json.dumps({"threads": 1}))
         (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert mod.snapshot_seconds(tmp_path / "cifar10/r3gan/default/seed0/run/metrics.jsonl") == [5.0, 3.0]
-    assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50 / 60, 2 |"
+    assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50, 2 | 500 / 600 | 2, ? |"
