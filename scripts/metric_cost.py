@@ -9,8 +9,8 @@ Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder):
   difference is the snapshot's metrics plus its sample grid (a few dozen images through G, a fraction of a second).
   The first snapshot also extracts the run's reference (eval_n training images), so it is reported apart. A run
   stopped and resumed between the log line and the snapshot would count its downtime: check the cells' logs.
-- final: final.json's `seconds` (gankit/lab/final.py), per metric and stage (generate, extract, reference, score).
-  The reference stage reads the cache, or extracts the whole training set where the cache lacked it (the first
+- final: final.json's `seconds` (gankit/lab/final.py), per metric and stage (generate, extract, reference, score;
+  the first three are shared by the metrics of one eval, so they count once). The reference stage reads the cache, or extracts the whole training set where the cache lacked it (the first
   cell measured): it is given apart, as its median and its largest, beside the rest's median.
 """
 from __future__ import annotations
@@ -31,7 +31,10 @@ def snapshot_seconds(metrics_jsonl: Path) -> list[float]:
     last = None
     out = []
     for row in MetricsLog.read(metrics_jsonl):
-        if "event" in row or "time" not in row:
+        if "event" in row:  # a stop or rollback: the time up to the next log line is not the snapshot's
+            last = None
+            continue
+        if "time" not in row:
             continue
         if "img_per_s" in row:
             last = row
@@ -70,9 +73,10 @@ def report(root: Path) -> str:
             later += secs[1:]
             if (home / "final.json").is_file():
                 record = json.loads((home / "final.json").read_text())
-                stages = [st for m in record["seconds"].values() for st in m.items()]
-                final.append(sum(v for k, v in stages if k != "reference"))
-                reference.append(sum(v for k, v in stages if k == "reference"))
+                per_metric = list(record["seconds"].values())  # generate/extract/reference are shared: the same
+                shared = per_metric[0]  # in every metric's dict; each metric adds only its own score
+                final.append(shared.get("generate", 0) + shared.get("extract", 0) + sum(m.get("score", 0) for m in per_metric))
+                reference.append(shared.get("reference", 0))
                 final_threads.add(record.get("threads") or "?")
             if (home / "run" / "run.json").is_file():
                 threads.add(json.loads((home / "run" / "run.json").read_text()).get("threads"))

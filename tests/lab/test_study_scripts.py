@@ -306,21 +306,23 @@ def test_truncation_compare_tables_each_sweep_and_draws_one_figure(tmp_path):
 def test_metric_cost_in_loop_and_final_seconds(tmp_path):
     """Snapshot metric seconds from the log's time and rate, worked by hand: a log line at 100 images (t 10 s, 10 img/s)
     puts training at 150 images at t 15, so a snapshot written at t 20 took 5 s; a snapshot at a log line's own image
-    count (t 30) written at t 33 took 3 s. final.json's stages 1 + 39 and 1 + 59 s: median 50, apart from their
-    references (400 and 600 s: median 500, largest 600); a failed cell and an event row count for nothing."""
+    count (t 30) written at t 33 took 3 s. final.json's fid and kid share generate 1 s and extract 37 (57) s and add
+    a score of 1 s each: 40 and 60 s, median 50, apart from their shared references (400 and 600 s: median 500,
+    largest 600); a failed cell counts for nothing, and an event row (a stop) ends the log line's span."""
     import json
 
     mod = load_script("metric_cost")
     rows = [{"images": 100, "time": 10.0, "img_per_s": 10.0}, {"images": 150, "time": 20.0, "fid": 9.0},
-            {"images": 170, "time": 21.0, "event": "stop"},
+            {"images": 170, "time": 21.0, "event": "stop"}, {"images": 180, "time": 25.0, "fid": 7.0},
             {"images": 200, "time": 30.0, "img_per_s": 10.0}, {"images": 200, "time": 33.0, "fid": 8.0}]
     rows = [{**r, "kimg": r["images"] / 1000} for r in rows]
     for seed, (secs, status) in enumerate([(40, "ok"), (60, "ok"), (999, "diverged")]):
         cell = tmp_path / "cifar10" / "r3gan" / "default" / f"seed{seed}"
         (cell / "run").mkdir(parents=True)
         (cell / "result.json").write_text(json.dumps({"status": status}))
-        (cell / "final.json").write_text(json.dumps({"seconds": {"fid": {"generate": 1, "extract": secs - 1,
-                                                                          "reference": 10 * secs}},
+        shared = {"generate": 1, "extract": secs - 3, "reference": 10 * secs}  # fid and kid: one eval, two scores
+        (cell / "final.json").write_text(json.dumps({"seconds": {"fid": {**shared, "score": 1},
+                                                                 "kid": {**shared, "score": 1}},
                                                        **({"threads": 2} if seed else {})}))
         (cell / "run" / "run.json").write_text(json.dumps({"threads": 1}))
         (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
