@@ -192,6 +192,23 @@ def _check_cell(c: Cell) -> None:
         raise GankitError(f"cell {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}") from None
 
 
+def _declared_differs(c: Cell, root: Path) -> str:
+    """"" when the finished cell's run/config.json holds every value the study declares for it (or has no config to
+    compare: a restored cell), else the first that differs, as "key: trained X, declared Y"."""
+    try:
+        trained = json.loads((c.path(root) / "run" / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    for key, want in c.sets.items():
+        section, _, field = key.partition(".")
+        have = trained.get(section, {}).get(field, want) if isinstance(trained.get(section), dict) else want
+        same = (math.isclose(have, want, rel_tol=1e-9) if isinstance(have, (int, float)) and isinstance(want, (int, float))
+                and not isinstance(have, bool) else json.dumps(have) == json.dumps(want))
+        if not same:
+            return f"{key}: trained {have!r}, declared {want!r}"
+    return ""
+
+
 def fit_to_cores(jobs: int, threads: int, cores: int) -> tuple[int, int, str]:
     """(jobs, threads, note): jobs x threads within `cores`, since OpenMP threads beyond the cores wait at every op's
     barrier (two threads beside a busy process ran at a quarter of their quiet rate, docs/benchmarks.md): jobs capped
@@ -226,6 +243,12 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
     jobs, threads, note = fit_to_cores(jobs, threads, usable_cores())
     if note:
         progress(f"gankit: warning: {note}")
+    stale = [(c, d) for c in chosen if c not in todo for d in [_declared_differs(c, root)] if d]
+    if stale:
+        c, d = stale[0]
+        progress(f"gankit: warning: {len(stale)} finished cells were trained with other settings than {name} now "
+                 f"declares (the first, {c.path(root)}: {d}); they are kept as finished, not retrained: move them "
+                 "away (or use a fresh --out) to run the declaration")
     among = f" (--only {','.join(only)}; {len(cells(exp, seeds))} in the study)" if only else ""
     progress(f"experiment {name}: {len(chosen) - len(todo)} of {len(chosen)} cells finished{among}, {len(todo)} to run "
              f"({jobs} at a time)")

@@ -354,3 +354,32 @@ def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_
         run_experiment(name, root, progress=lambda m: None)
     assert "final_fid" in (root / name / "summary.md").read_text()  # the tables were still rebuilt
     EXPERIMENTS._items.pop(name, None)
+
+
+def test_a_finished_cell_trained_under_another_declaration_is_reported(tmp_path):
+    """A cell finished under one declaration (lr 1e-3) and found again after the study changed it (lr 2e-3): the run
+    warns with the key and both values and does not retrain it; the unchanged declaration gives no warning."""
+    name = "test-stale"
+    base = {"train.kimg": 0.064, "train.snapshot_kimg": 0.064, "train.metrics": "modes", "train.eval_n": 200,
+            "train.tensorboard": False, "train.batch": 32}
+
+    def declare(lr: float) -> None:
+        EXPERIMENTS._items.pop(name, None)
+        EXPERIMENTS.register(name)(Experiment("stale", {"grid25": ("mlp-grid25", base)},
+                                              [Method("a", {"train.lr": lr})], ["modes"], seeds=[1],
+                                              plot=("modes", "modes")))
+
+    declare(1e-3)
+    root = tmp_path / "exp"
+    run_experiment(name, root, progress=lambda m: None)
+    said: list[str] = []
+    run_experiment(name, root, progress=said.append)
+    assert not any("other settings" in line for line in said)
+    result = cells(EXPERIMENTS.get(name))[0].path(root / name) / "result.json"
+    stamp = result.stat().st_mtime_ns
+    declare(2e-3)
+    said = []
+    run_experiment(name, root, progress=said.append)
+    warned = [line for line in said if "other settings" in line]
+    assert len(warned) == 1 and "1 finished cells" in warned[0] and "train.lr: trained 0.001, declared 0.002" in warned[0]
+    assert result.stat().st_mtime_ns == stamp  # kept, not retrained
