@@ -201,7 +201,8 @@ def _declared_differs(c: Cell, root: Path) -> str:
         return ""
     for key, want in c.sets.items():
         section, _, field = key.partition(".")
-        have = trained.get(section, {}).get(field, want) if isinstance(trained.get(section), dict) else want
+        got = trained.get(section)
+        have = got.get(field, want) if isinstance(got, dict) else want  # a key the config lacks is not a difference
         same = (math.isclose(have, want, rel_tol=1e-9) if isinstance(have, (int, float)) and isinstance(want, (int, float))
                 and not isinstance(have, bool) else json.dumps(have) == json.dumps(want))
         if not same:
@@ -243,7 +244,7 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
     jobs, threads, note = fit_to_cores(jobs, threads, usable_cores())
     if note:
         progress(f"gankit: warning: {note}")
-    stale = [(c, d) for c in chosen if c not in todo for d in [_declared_differs(c, root)] if d]
+    stale = [(c, d) for c in chosen if c not in todo and (d := _declared_differs(c, root))]
     if stale:
         c, d = stale[0]
         progress(f"gankit: warning: {len(stale)} finished cells were trained with other settings than {name} now "
