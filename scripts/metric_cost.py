@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
+from gankit.lab.experiment import finished_cells
 from gankit.run import MetricsLog
 
 
@@ -43,16 +43,6 @@ def snapshot_seconds(metrics_jsonl: Path) -> list[float]:
     return out
 
 
-def cells(root: Path) -> dict[str, list[Path]]:
-    """'method config_id' -> the folders of its finished cells (result.json with status ok)."""
-    out: dict[str, list[Path]] = defaultdict(list)
-    for res in sorted(root.glob("*/*/*/seed*/result.json")):
-        if json.loads(res.read_text()).get("status") == "ok":
-            cell = res.parent
-            out[cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")].append(cell)
-    return out
-
-
 def _join(values: set) -> str:
     return ", ".join(str(v) for v in sorted(values, key=str))
 
@@ -65,7 +55,7 @@ def report(root: Path) -> str:
     lines = ["| configuration | cells | training threads | first snapshot's metrics, s (median) | later snapshots' metrics, s "
              "(median) | final metric without its reference, s (median, cells measured) | its reference, s (median / "
              "largest) | the final's threads (? where final.json predates the record) |", "|" + "---|" * 8]
-    for name, homes in cells(root).items():
+    for name, homes in finished_cells(root).items():
         first, later, final, reference, threads, final_threads = [], [], [], [], set(), set()
         for home in homes:
             secs = snapshot_seconds(home / "run" / "metrics.jsonl")

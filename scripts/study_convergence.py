@@ -16,11 +16,10 @@ Reads every finished cell's run/metrics.jsonl under EXPERIMENT_DIR (a `gankit ex
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
+from gankit.lab.experiment import finished_cells
 from gankit.run import MetricsLog
 
 
@@ -38,14 +37,8 @@ def read_cell(run: Path, rate_kimg: float = float("inf")) -> tuple[list[dict], f
 
 def configurations(root: Path, rate_kimg: float = float("inf")) -> dict[str, list[tuple[list[dict], float]]]:
     """'method config_id' -> [(snapshots, s per 1k images)] for every finished cell (result.json with status ok)."""
-    out: dict[str, list] = defaultdict(list)
-    for res in sorted(root.glob("*/*/*/seed*/result.json")):
-        if json.loads(res.read_text()).get("status") != "ok":
-            continue
-        cell = res.parent
-        name = cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")
-        out[name].append(read_cell(cell / "run", rate_kimg))
-    return out
+    return {name: [read_cell(cell / "run", rate_kimg) for cell in homes]
+            for name, homes in finished_cells(root).items()}
 
 
 def _mean(values: list[float]) -> float:

@@ -111,6 +111,18 @@ def cells(exp: Experiment, seeds: list[int] | None = None) -> list[Cell]:
     return out
 
 
+def finished_cells(study_dir: Path) -> dict[str, list[Path]]:
+    """'method config_id' -> the folders of a study folder's finished cells (result.json with status ok), read from
+    disk alone: for scripts that read a study without its declaration (an old or shipped one)."""
+    out: dict[str, list[Path]] = {}
+    for res in sorted(study_dir.glob("*/*/*/seed*/result.json")):
+        if json.loads(res.read_text()).get("status") == "ok":
+            cell = res.parent
+            name = cell.parent.parent.name + ("" if cell.parent.name == "default" else f" {cell.parent.name}")
+            out.setdefault(name, []).append(cell)
+    return out
+
+
 def _write_csv(path: Path, rows: list[list]) -> None:
     """rows as CSV, written atomically."""
     buf = io.StringIO(newline="")
