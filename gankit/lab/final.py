@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..checkpoint import list_checkpoints
 from ..errors import GankitError
+from ..training.cores import cpu_name
 from ..files import write_json
 
 
@@ -69,6 +70,7 @@ def measure_final(home: Path, final: Final, gankit: list[str], env: dict[str, st
               "checkpoint": ckpts[-1].name if ckpts else None,  # what was measured: the run's last checkpoint
               "seconds": {k: r.get("seconds") for k, r in results.items()},
               "threads": int(env["OMP_NUM_THREADS"]) if env.get("OMP_NUM_THREADS") else None,  # what the seconds ran on
+              "cpu": cpu_name(),
               "protocol": {k: r.get("protocol") for k, r in results.items()}}
     write_json(home / "final.json", record)
     return record

@@ -21,9 +21,17 @@ PRECISIONS = ("fp32", "bf16", "auto")
 CPU_BF16_MIN_WIDTH = 32  # bf16 stages pay on the CPU only where every stage above 4x4 is at least this wide
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX). Without them torch emulates bf16: R3GAN's step at
+    the recipe's base 64 and 128 measured 7x and 10x slower than float32 (AMD EPYC, AVX2, docs/benchmarks.md)."""
+    cpu = getattr(torch, "cpu", None)
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def resolve_precision(precision: str, arch: str, device: torch.device | str, stage_widths: list[int] = ()) -> str:
     """train.precision on this device: "auto" is bf16 for families with bf16 stages (R3GAN's numerics) on CUDA, and on
-    the CPU where every stage above 4x4 (stage_widths) is at least CPU_BF16_MIN_WIDTH channels wide; else fp32.
+    a CPU with bf16 dot products (cpu_has_bf16) where every stage above 4x4 (stage_widths) is at least
+    CPU_BF16_MIN_WIDTH channels wide; else fp32.
     Measured on the 2-core reference CPU (docs/benchmarks.md): bf16 2.2x faster at width 256, 1.3x at 32 (32x32), and
     slower at the shipped CPU presets (2026-11-27). Since two slow bf16 kernels were replaced (2026-12-05) bf16 also
     measures faster there (1.1x on r3gan-digits); the threshold stays until a 3-seed trained check moves it."""
@@ -31,7 +39,8 @@ def resolve_precision(precision: str, arch: str, device: torch.device | str, sta
         return "fp32" if precision == "auto" else precision
     if torch.device(device).type == "cuda":
         return "bf16"
-    return "bf16" if stage_widths and min(stage_widths) >= CPU_BF16_MIN_WIDTH else "fp32"
+    wide = bool(stage_widths) and min(stage_widths) >= CPU_BF16_MIN_WIDTH
+    return "bf16" if wide and cpu_has_bf16() else "fp32"
 
 
 def set_bf16(arch: str, on: bool, *nets: nn.Module) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import time
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 
 RECHECK_S = 10.0  # seconds between load checks during a run
 SAMPLE_S = 0.25  # the load sample at the start, taken while this process is idle
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def usable_cores() -> int:
@@ -35,6 +37,18 @@ def usable_cores() -> int:
     except (OSError, ValueError):
         pass
     return max(1, cores)
+
+
+def cpu_name() -> str:
+    """The CPU's model name and the kernels torch picked for it (e.g. 'AMD EPYC (AVX2)'): runs rerun bitwise only on
+    the same kernels, since another instruction set rounds sums in another order."""
+    name = ""
+    try:
+        name = next((line.split(":", 1)[1].strip() for line in CPUINFO.read_text().splitlines()
+                     if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"{name or platform.processor() or 'unknown CPU'} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 class OtherLoad:

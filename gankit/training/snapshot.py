@@ -22,6 +22,7 @@ from ..networks import count_params
 from ..errors import GankitError
 from ..eval.evaluate import METRICS, POINT_METRICS, EvalOptions, default_metrics, flatten_results, snapshot_metrics
 from ..sampling import generate, grid_classes, save_samples
+from .cores import cpu_name
 from .state import TrainState
 
 
@@ -137,7 +138,7 @@ def write_run_info(out: Path, s: TrainState, cfg: Config, dataset: Dataset, devi
     """run.json (versions, device, precision, threads, dataset, parameter counts), rewritten at every start, and the
     grid of real images at the first."""
     info = {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "cpu": cpu_name(),
             "precision": precision, "tf32": cfg.train.tf32 and device.type == "cuda",
             "processes": world, "threads": torch.get_num_threads(), "dataset": dataset.describe(),
             "g_params": count_params(s.G), "d_params": count_params(s.D), "resolved": resolved(cfg, dataset, device, precision)}

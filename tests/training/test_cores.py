@@ -2,6 +2,7 @@
 and a run that follows it."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -102,6 +103,17 @@ def test_usable_cores_follow_the_affinity(monkeypatch):
     assert cores.usable_cores() <= 3
 
 
+def test_the_cpu_is_named_by_its_model_line_and_torchs_kernels(tmp_path, monkeypatch):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Some CPU 9000 @ 2GHz\nflags\t: avx\n"
+                                      "processor\t: 1\nmodel name\t: Some CPU 9000 @ 2GHz\n")
+    monkeypatch.setattr(cores, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setattr(cores.torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert cores.cpu_name() == "Some CPU 9000 @ 2GHz (AVX512)"
+    monkeypatch.setattr(cores, "CPUINFO", tmp_path / "absent")
+    monkeypatch.setattr(cores.platform, "processor", lambda: "")
+    assert cores.cpu_name() == "unknown CPU (AVX512)"
+
+
 def test_a_run_on_a_busy_machine_says_so_at_the_start(tmp_path):
     if cores.usable_cores() < 2 or not Path("/proc/stat").exists():
         pytest.skip("needs /proc/stat and 2 usable cores (here: %d)" % cores.usable_cores())
@@ -116,3 +128,4 @@ def test_a_run_on_a_busy_machine_says_so_at_the_start(tmp_path):
         spin.wait()
     assert p.returncode == 0, p.stderr[-2000:]
     assert "busy machine: other processes use" in p.stdout + p.stderr
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["cpu"] == cores.cpu_name()  # bitwise reruns need the same

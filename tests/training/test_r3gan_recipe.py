@@ -6,6 +6,7 @@ import torch
 
 from gankit.augment import AUGMENTS, AugmentConfig, augment
 from gankit.errors import GankitError
+from gankit import networks
 from gankit.networks import precision_for, resolve_precision
 from gankit.presets import PRESETS, resolve
 from gankit.eval.protocols import PROTOCOLS, dataset_labels
@@ -46,7 +47,8 @@ def test_firing_rate_of_each_transform_is_p_times_the_authors_multiplier(preset:
 
 
 @pytest.mark.parametrize("preset", R3GAN_PRESETS)
-def test_r3gan_presets_resolve_to_the_authors_numerics_and_augmentation(preset: str) -> None:
+def test_r3gan_presets_resolve_to_the_authors_numerics_and_augmentation(preset: str, monkeypatch) -> None:
+    monkeypatch.setattr(networks, "cpu_has_bf16", lambda: True)  # a CPU with bf16 dot products, as the reference's AMX
     cfg = resolve(preset)
     assert {k: getattr(cfg.aug, k) for k in AUGMENTS} == AUTHORS
     assert cfg.train.tf32 is False
@@ -64,8 +66,9 @@ CPU_BF16 = {"r3gan-cifar10", "r3gan-cifar10-uncond", "r3gan-ffhq64", "r3gan-ffhq
             "r3gan-recipe"}  # the recipe base: Config's default widths until the recipe sets its own
 
 
-def test_cpu_precision_follows_the_narrowest_stage_above_4x4() -> None:
+def test_cpu_precision_follows_the_narrowest_stage_above_4x4(monkeypatch) -> None:
     """Stage 0 (4x4) stays float32 and does not count; the widest or a lower-resolution stage does not decide."""
+    monkeypatch.setattr(networks, "cpu_has_bf16", lambda: True)
     assert resolve_precision("auto", "r3gan", "cpu", [32, 32, 32]) == "bf16"
     assert resolve_precision("auto", "r3gan", "cpu", [256, 256, 16]) == "fp32"
     assert resolve_precision("auto", "r3gan", "cpu", []) == "fp32"
@@ -74,6 +77,16 @@ def test_cpu_precision_follows_the_narrowest_stage_above_4x4() -> None:
     assert precision_for(cfg, "cpu") == "bf16"
     cfg = resolve("r3gan-digits", {"model.widths": "[64,64,64,16]", "model.groups": "[4,4,4,1]"})  # a 32x32 entry unused
     assert precision_for(cfg, "cpu") == "bf16"  # at 16x16 only stages 0-2 exist
+
+
+def test_precision_auto_is_float32_on_a_cpu_without_bf16_dot_products(monkeypatch) -> None:
+    """Without AVX512-BF16 or AMX torch emulates bf16 (7-10x slower than float32 on an AVX2 EPYC): auto keeps float32
+    however wide the stages, and an explicit bf16 is kept."""
+    monkeypatch.setattr(networks, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", "r3gan", "cpu", [256, 256, 256]) == "fp32"
+    assert precision_for(resolve("r3gan-cifar10"), "cpu") == "fp32"
+    assert resolve_precision("bf16", "r3gan", "cpu", [256]) == "bf16"
+    assert resolve_precision("auto", "r3gan", "cuda") == "bf16"  # the GPU's choice does not depend on the CPU
 
 
 def test_precision_auto_is_float32_for_families_without_bf16_stages() -> None:
@@ -113,7 +126,8 @@ def test_tf32_follows_the_config_on_cuda_and_is_untouched_on_cpu() -> None:
         assert set_numerics(resolve("r3gan-cifar10", {"train.tf32": "true"}), torch.device("cuda")) == "bf16"
         assert torch.backends.cuda.matmul.allow_tf32 is True and torch.backends.cudnn.allow_tf32 is True
         torch.backends.cuda.matmul.allow_tf32 = False
-        assert set_numerics(resolve("r3gan-cifar10", {"train.tf32": "true"}), torch.device("cpu")) == "bf16"  # 768 wide
+        assert set_numerics(resolve("r3gan-cifar10", {"train.tf32": "true"}), torch.device("cpu")) == \
+            ("bf16" if networks.cpu_has_bf16() else "fp32")  # 768 wide: bf16 where the CPU has bf16 dot products
         assert torch.backends.cuda.matmul.allow_tf32 is False  # the CPU leaves CUDA's flags alone
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = m, c
