@@ -163,9 +163,29 @@ def load_run_config(run_dir: Path) -> Config:
     return config_from_dict(d)
 
 
+def run_precision(run_dir: str | Path, cfg: Config, device: Any) -> str:
+    """The precision a run trains and samples in: with train.precision "auto", what run.json recorded once the run has
+    a checkpoint (so a run made on a GPU or a bf16 CPU keeps its bf16 stages on a CPU without bf16 dot products, and the
+    other way round), with a warning where this machine alone would choose otherwise; else what this machine resolves."""
+    from .networks import precision_for
+
+    here = precision_for(cfg, device)
+    try:
+        recorded = json.loads((Path(run_dir) / "run.json").read_text()).get("precision") \
+            if cfg.train.precision == "auto" and list_checkpoints(run_dir) else None
+    except (OSError, ValueError):
+        recorded = None
+    if recorded in ("fp32", "bf16") and recorded != here:
+        warnings.warn(f"{run_dir} trained in {recorded} (train.precision=auto on the machine that started it); it stays "
+                      f"{recorded} here, where auto would give {here} (--set train.precision={here} to change it)",
+                      stacklevel=2)
+        return recorded
+    return here
+
+
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
     """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
-    from .networks import NETWORKS, build_networks, precision_for
+    from .networks import NETWORKS, build_networks
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -183,7 +203,7 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
         raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
     G, meta = built["G"], latest[1]
     if NETWORKS.caps(cfg.model.arch).get("bf16"):  # the precision the run trained and sampled in on this device (G_ema as G)
-        G.bf16 = precision_for(cfg, device) == "bf16"
+        G.bf16 = run_precision(run_dir, cfg, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count
         from .networks.progressive import growth, set_growth
 

@@ -382,7 +382,7 @@ def test_pickle_walks_are_bounded_before_anything_walks_them(tmp_path):
 
 
 def test_an_imported_float32_source_samples_as_its_authors_g_ema_in_real_processes(authors, tmp_path):
-    """A source whose stages are all float32, wide enough (32+) that precision=auto would pick bf16 on this CPU:
+    """A source whose stages are all float32, wide enough (32+) that precision=auto would pick bf16 on a CPU with bf16 dot products:
     `gankit generate` on the imported run gives the source G_ema's images to 1e-6 (it sampled 1.2e-2 away in bf16)."""
     import numpy as np
 

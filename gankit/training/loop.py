@@ -26,7 +26,7 @@ from .health import StepHook, StopSignal, nonfinite, nonfinite_weights
 from .monitor import Monitor
 from ..objectives import Batch, Objective, StepContext, build_objective
 from ..networks import build_networks, precision_for, set_bf16, spectral_sigmas
-from ..run import check_same_data, load_run_config, prepare_run_dir, set_aside
+from ..run import check_same_data, load_run_config, prepare_run_dir, run_precision, set_aside
 from ..runlock import RunLock
 from .phema import PowerEMA
 from .probe import DProbe
@@ -101,12 +101,13 @@ def train_step(s: TrainState, cfg: Config, obj: Objective, num_classes: int, fmt
     return stats
 
 
-def set_numerics(cfg: Config, device: torch.device) -> str:
-    """TF32 on CUDA as train.tf32 says (R3GAN's loop turns it off), and each network's bf16 stages; returns the precision."""
+def set_numerics(cfg: Config, device: torch.device, out: Path | None = None) -> str:
+    """TF32 on CUDA as train.tf32 says (R3GAN's loop turns it off), and each network's bf16 stages; returns the precision
+    (a resumed run's recorded one: run_precision)."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.train.tf32
         torch.backends.cudnn.allow_tf32 = cfg.train.tf32
-    return precision_for(cfg, device)
+    return precision_for(cfg, device) if out is None else run_precision(out, cfg, device)
 
 
 def seed_everything(seed: int, rank: int) -> None:
@@ -269,7 +270,7 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
-    precision = set_numerics(cfg, device)
+    precision = set_numerics(cfg, device, out)
     set_bf16(cfg.model.arch, precision == "bf16", G, D)
 
     def adam(m: nn.Module) -> torch.optim.Adam:  # lr and betas are set from the schedule at every step

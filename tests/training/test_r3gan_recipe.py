@@ -149,6 +149,29 @@ def test_g_ema_samples_in_gs_precision_as_the_authors(tmp_path, precision: str, 
     assert load_generator(out).bf16 is bf16
 
 
+def test_an_auto_run_keeps_the_precision_it_started_in_on_another_machine(tmp_path) -> None:
+    """A run started where auto gave bf16 (a GPU, an AMX CPU) samples and resumes in bf16 on a CPU where auto gives
+    float32, with a warning; an explicit precision is taken as set. Written here as run.json saying bf16."""
+    import json
+
+    from gankit.run import load_generator, run_precision
+    from gankit.training.loop import train
+
+    cfg = resolve("r3gan-tiny", {"train.kimg": "0.032", "train.metrics": "none", "train.tensorboard": "false"})
+    out = train(cfg, tmp_path / "run", progress=lambda m: None)
+    assert json.loads((out / "run.json").read_text())["precision"] == "fp32"  # r3gan-tiny's 16-wide stages: auto = fp32
+    info = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**info, "precision": "bf16"}))
+    with pytest.warns(UserWarning, match="trained in bf16 .* stays bf16 here, where auto would give fp32"):
+        assert load_generator(out).bf16 is True
+    assert run_precision(out, resolve("r3gan-tiny", {"train.precision": "fp32"}), "cpu") == "fp32"
+    assert run_precision(tmp_path / "none", cfg, "cpu") == "fp32"  # no run yet: this machine's choice
+    with pytest.warns(UserWarning, match="stays bf16"):
+        train(resolve("r3gan-tiny", {"train.kimg": "0.064", "train.metrics": "none", "train.tensorboard": "false"}),
+              out, progress=lambda m: None)
+    assert json.loads((out / "run.json").read_text())["precision"] == "bf16"  # the resumed half trained in bf16 too
+
+
 def test_set_bf16_switches_only_families_with_bf16_stages() -> None:
     """train.precision reaches R3GAN's stages (registered bf16=True) and no other family: a DCGAN gets no flag it
     would ignore. Catches a switch that skips the capability check, or one that never sets the flag."""
