@@ -48,7 +48,8 @@ def cpu_name() -> str:
                      if line.startswith("model name")), "")
     except OSError:
         pass
-    return f"{name or platform.processor() or 'unknown CPU'} ({torch.backends.cpu.get_cpu_capability()})"
+    name = name or platform.processor() or platform.machine() or "unknown CPU"  # ARM's cpuinfo has no model name
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 class OtherLoad:

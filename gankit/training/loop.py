@@ -262,7 +262,8 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     torch.manual_seed(cfg.train.seed)  # network initialisation, identical on every rank
     G, D = build_networks(cfg.model, dataset.shape, num_classes)
     seed_everything(cfg.train.seed, rank)
-    cfg = plan_micro_batch(cfg, G, D, obj.game, dataset.shape, num_classes, device, world, progress)
+    precision = set_numerics(cfg, device, None if restart else out)  # a resumed run's recorded precision: run_precision
+    cfg = plan_micro_batch(cfg, G, D, obj.game, dataset.shape, num_classes, device, world, progress, precision)
     cfg = _prepare(out, cfg, lock, restart, from_best, dataset.describe())  # the first write: everything above has been checked
     for name, note in (notes or {}).items():
         if rank == 0:
@@ -270,7 +271,6 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     t = cfg.train
     fmt = torch.channels_last if t.channels_last and len(dataset.shape) == 3 else torch.preserve_format
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
-    precision = set_numerics(cfg, device, out)
     set_bf16(cfg.model.arch, precision == "bf16", G, D)
 
     def adam(m: nn.Module) -> torch.optim.Adam:  # lr and betas are set from the schedule at every step

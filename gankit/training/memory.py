@@ -22,7 +22,7 @@ from torch import nn
 from .. import distributed as dist
 from ..config import Config, apply_overrides
 from ..errors import GankitError
-from ..networks import NETWORKS, micro_batch_for, precision_for, set_bf16
+from ..networks import NETWORKS, micro_batch_for, set_bf16
 from ..objectives.step import d_step, g_step, one_hot
 
 MARGIN = 1.25  # the estimate times this must fit: allocator slack, the optimiser's step, the loader's batches
@@ -115,11 +115,11 @@ class PeakMeter:
 
 
 def step_peaks(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: tuple[int, ...], num_classes: int,
-               sizes: list[int], device: torch.device) -> list[Optional[int]]:
-    """Peak bytes of one D step and one G step of `game` at each micro-batch size, on copies of G and D, under
-    fork_rng (no training stream moves), in increasing order."""
+               sizes: list[int], device: torch.device, precision: str) -> list[Optional[int]]:
+    """Peak bytes of one D step and one G step of `game` at each micro-batch size, on copies of G and D in the run's
+    precision, under fork_rng (no training stream moves), in increasing order."""
     G2, D2 = copy.deepcopy(G).to(device), copy.deepcopy(D).to(device)
-    set_bf16(cfg.model.arch, precision_for(cfg, device) == "bf16", G2, D2)  # the run's numerics: bf16 halves activations
+    set_bf16(cfg.model.arch, precision == "bf16", G2, D2)  # the run's numerics: bf16 halves activations
     meter, out = PeakMeter(device), []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for m in sorted(sizes):
@@ -161,7 +161,7 @@ def choose_micro(per: int, micro: int, a: float, b: float, room: int, splittable
 
 
 def fit_micro_batch(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: tuple[int, ...], num_classes: int,
-                    device: torch.device, per: int, micro: int, splittable: bool) -> tuple[int, str]:
+                    device: torch.device, per: int, micro: int, splittable: bool, precision: str) -> tuple[int, str]:
     """(micro-batch, what was measured) for this run on this device: see the module's docstring. The note is empty
     where the run's own micro-batch fits."""
     room = usable_bytes(device, cfg.train.memory_gib)
@@ -169,10 +169,10 @@ def fit_micro_batch(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: t
     m1, m2 = MEASURED
     if room is None or m <= m2:
         return micro, ""
-    (p1,) = step_peaks(cfg, G, D, game, shape, num_classes, [m1], device)
+    (p1,) = step_peaks(cfg, G, D, game, shape, num_classes, [m1], device, precision)
     if p1 is None or MARGIN * p1 / m1 * m <= room:  # a + b m <= (a + b m1) m / m1 for m >= m1: fits, one cheap step
         return micro, ""
-    p1, p2 = step_peaks(cfg, G, D, game, shape, num_classes, [m1, m2], device)
+    p1, p2 = step_peaks(cfg, G, D, game, shape, num_classes, [m1, m2], device, precision)
     if p1 is None or p2 is None:
         return micro, ""
     b = max(p2 - p1, 0) / (m2 - m1)
@@ -185,15 +185,16 @@ def fit_micro_batch(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: t
 
 
 def plan_micro_batch(cfg: Config, G: nn.Module, D: nn.Module, game: Any, shape: tuple[int, ...], num_classes: int,
-                     device: torch.device, world: int, progress: Callable[[str], None]) -> Config:
+                     device: torch.device, world: int, progress: Callable[[str], None], precision: str) -> Config:
     """The run's config with train.batch_gpu as it will train: the CPU default (networks.micro_batch_for), then
-    lowered to what fits in memory (fit_micro_batch); rank 0 measures and every rank takes its answer or error."""
+    lowered to what fits in memory at the run's precision (fit_micro_batch); rank 0 measures and every rank takes its
+    answer or error."""
     micro = micro_batch_for(cfg, device, world)
     result: Any = (micro, "")
     if dist.rank() == 0:
         try:
             result = fit_micro_batch(cfg, G, D, game, shape, num_classes, device, cfg.train.batch // world, micro,
-                                     bool(NETWORKS.caps(cfg.model.arch).get("batch_independent")))
+                                     bool(NETWORKS.caps(cfg.model.arch).get("batch_independent")), precision)
         except GankitError as e:
             result = e
     result = dist.gather_objects(result)[0]

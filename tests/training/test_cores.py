@@ -111,6 +111,9 @@ def test_the_cpu_is_named_by_its_model_line_and_torchs_kernels(tmp_path, monkeyp
     assert cores.cpu_name() == "Some CPU 9000 @ 2GHz (AVX512)"
     monkeypatch.setattr(cores, "CPUINFO", tmp_path / "absent")
     monkeypatch.setattr(cores.platform, "processor", lambda: "")
+    monkeypatch.setattr(cores.platform, "machine", lambda: "aarch64")  # ARM: no model name line, no processor
+    assert cores.cpu_name() == "aarch64 (AVX512)"
+    monkeypatch.setattr(cores.platform, "machine", lambda: "")
     assert cores.cpu_name() == "unknown CPU (AVX512)"
 
 

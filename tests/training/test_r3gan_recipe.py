@@ -149,13 +149,19 @@ def test_g_ema_samples_in_gs_precision_as_the_authors(tmp_path, precision: str, 
     assert load_generator(out).bf16 is bf16
 
 
-def test_an_auto_run_keeps_the_precision_it_started_in_on_another_machine(tmp_path) -> None:
+def test_an_auto_run_keeps_the_precision_it_started_in_on_another_machine(tmp_path, monkeypatch) -> None:
     """A run started where auto gave bf16 (a GPU, an AMX CPU) samples and resumes in bf16 on a CPU where auto gives
-    float32, with a warning; an explicit precision is taken as set. Written here as run.json saying bf16."""
+    float32, with a warning, and plans its memory for bf16; an explicit precision is taken as set. Written here as
+    run.json saying bf16."""
     import json
 
     from gankit.run import load_generator, run_precision
+    from gankit.training import loop
     from gankit.training.loop import train
+
+    planned: list[str] = []
+    plan = loop.plan_micro_batch
+    monkeypatch.setattr(loop, "plan_micro_batch", lambda *a: planned.append(a[-1]) or plan(*a))
 
     cfg = resolve("r3gan-tiny", {"train.kimg": "0.032", "train.metrics": "none", "train.tensorboard": "false"})
     out = train(cfg, tmp_path / "run", progress=lambda m: None)
@@ -170,6 +176,7 @@ def test_an_auto_run_keeps_the_precision_it_started_in_on_another_machine(tmp_pa
         train(resolve("r3gan-tiny", {"train.kimg": "0.064", "train.metrics": "none", "train.tensorboard": "false"}),
               out, progress=lambda m: None)
     assert json.loads((out / "run.json").read_text())["precision"] == "bf16"  # the resumed half trained in bf16 too
+    assert planned == ["fp32", "bf16"]  # the resumed half's micro-batch was planned for bf16's activations
 
 
 def test_set_bf16_switches_only_families_with_bf16_stages() -> None:
