@@ -25,7 +25,9 @@ from ..registry import Registry
 from .metrics import RunningMoments, density_coverage, fid_from_moments, fid_infinity, inception_score, kid, mixture_stats
 from .metrics import mode_stats, precision_recall
 from .sources import QUANTISATION, Source, dataset_source, generator_source, resolve_source
-from .stats import Collected, stats_key, read_stats, write_stats
+from .stats import Collected, PartialFeatures, stats_key, read_stats, write_stats
+
+PARTIAL_EVERY = 20  # batches per saved chunk of a reference pass: 2,000 images at the default batch, minutes of Inception
 
 # dataset name -> shipped classifier for mode counting and digit-set IS/FID
 CLASSIFIED_SETS = {"digits": "digits", "stacked-digits": "digits", "mnist": "mnist", "stackedmnist": "mnist"}
@@ -160,8 +162,10 @@ def _classifier_for(src: Source, ref: Optional[Source], opts: EvalOptions) -> st
     return ""
 
 
-def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Source] = None) -> Collected:
-    """One streaming pass: features (moments + rows), probabilities, per-channel digits, LPIPS pairs."""
+def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Source] = None,
+            partial: Optional[PartialFeatures] = None) -> Collected:
+    """One streaming pass: features (moments + rows), probabilities, per-channel digits, LPIPS pairs. With `partial`
+    (features only), the batches it holds are read back instead of extracted, and new ones are saved to it."""
     from .metrics.extractors import load_extractor
 
     out = Collected(dataset=src.dataset)
@@ -188,6 +192,11 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     h, feats, probs, digits = hashlib.sha256(), [], [], []
     if feat is not None:
         out.moments = RunningMoments()
+    if partial is not None and needs != {"features"}:
+        raise ValueError("a partial pass saves features only")
+    done = partial.load() if partial is not None else []
+    if done and opts.progress:
+        opts.progress(f"{src.describe.get('kind')}: resuming after {sum(len(f) for f in done)} images saved in {partial.folder}")
     t0 = time.time()
     t_extract = 0.0
     for i, x in enumerate(src.batches(opts.batch)):
@@ -197,7 +206,12 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
             opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {out.n / (time.time() - t0):.1f} img/s")
         if feat is not None:
-            f, p = feat.features_and_probs(x) if one_pass else (feat.features(x), None)
+            if i < len(done):
+                f, p = done[i], None
+            else:
+                f, p = feat.features_and_probs(x) if one_pass else (feat.features(x), None)
+                if partial is not None:
+                    partial.add(f)
             out.moments.update(f)
             feats.append(f)
         if prob is not None:
@@ -244,10 +258,13 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         except GankitError as e:  # a damaged entry (a disk error, a hand edit): replaced, never a dead end
             warnings.warn(f"{e}: the damaged cache entry is recomputed and replaced", stacklevel=2)
     if c is None:
-        c = collect(ref, {"features"}, opts)
+        partial = PartialFeatures(path.with_name(f"{path.stem}.partial-b{opts.batch}"), PARTIAL_EVERY) if cached else None
+        c = collect(ref, {"features"}, opts, partial=partial)
         if cached:
             try:
                 write_stats(path, c, proto)
+                if partial is not None:
+                    partial.clear()
             except OSError as e:  # the cache only saves time: say so and go on
                 warnings.warn(f"could not write the reference statistics cache {path} ({e}); the result is unaffected. "
                               "Set $GANKIT_CACHE to a writable folder, or pass --no-cache", stacklevel=2)
