@@ -195,8 +195,9 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     if partial is not None and needs != {"features"}:
         raise ValueError("a partial pass saves features only")
     done = partial.load() if partial is not None else []
+    resumed = sum(len(f) for f in done)  # read back, not extracted: left out of the rate
     if done and opts.progress:
-        opts.progress(f"{src.describe.get('kind')}: resuming after {sum(len(f) for f in done)} images saved in {partial.folder}")
+        opts.progress(f"{src.describe.get('kind')}: resuming after {resumed} images saved in {partial.folder}")
     t0 = time.time()
     t_extract = 0.0
     for i, x in enumerate(src.batches(opts.batch)):
@@ -204,7 +205,8 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         h.update(x.numpy().tobytes())
         out.n += x.shape[0]
         if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
-            opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {out.n / (time.time() - t0):.1f} img/s")
+            opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, "
+                          f"{max(out.n - resumed, 0) / (time.time() - t0):.1f} img/s")
         if feat is not None:
             if i < len(done):
                 f, p = done[i], None
@@ -258,7 +260,8 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         except GankitError as e:  # a damaged entry (a disk error, a hand edit): replaced, never a dead end
             warnings.warn(f"{e}: the damaged cache entry is recomputed and replaced", stacklevel=2)
     if c is None:
-        partial = PartialFeatures(path.with_name(f"{path.stem}.partial-b{opts.batch}"), PARTIAL_EVERY) if cached else None
+        where = f"{path.stem}.partial-b{opts.batch}-{str(opts.device).replace(':', '')}"  # e.g. ...partial-b100-cpu
+        partial = PartialFeatures(path.with_name(where), PARTIAL_EVERY, opts.batch, ref.n) if cached else None
         c = collect(ref, {"features"}, opts, partial=partial)
         if cached:
             try:

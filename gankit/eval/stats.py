@@ -79,23 +79,37 @@ def read_stats(path: Path) -> dict:
 class PartialFeatures:
     """A reference pass's features saved as it goes, one file per `every` batches, so that a pass killed after hours
     resumes where it stopped (CIFAR-10's 50,000 images through Inception take about 3 h on 2 AVX2 cores). The folder
-    is named by the statistics key (the images' hash and the extractor's protocol) and the batch size, so only the
-    same pass over the same images resumes; a batch's features do not depend on the batches before it."""
+    is named by the statistics key (the images' hash and the extractor's protocol), the batch size and the device, so
+    only the same pass over the same images resumes; a batch's features do not depend on the batches before it. Each
+    saved batch must have its expected rows (`batch`, fewer for the last of `n` images) and one feature width."""
 
-    def __init__(self, folder: Path, every: int) -> None:
-        self.folder, self.every, self.pending, self.first, self.failed = folder, every, [], 0, False
+    def __init__(self, folder: Path, every: int, batch: int, n: int) -> None:
+        self.folder, self.every, self.batch, self.n = folder, every, batch, n
+        self.pending, self.first, self.failed = [], 0, False
+
+    def _fits(self, fs: list[Tensor], first: int, width: Optional[int]) -> bool:
+        """Whether batches first, first + 1, ... of the pass could be `fs`: 2-D, their rows, one width."""
+        return len(fs) == self.every and all(
+            f.ndim == 2 and f.shape[0] == min(self.batch, self.n - (first + j) * self.batch) > 0
+            and f.shape[1] == (width or fs[0].shape[1]) for j, f in enumerate(fs))
 
     def load(self) -> list[Tensor]:
         """The batches already extracted, in order: whole chunks from the first on, up to a missing or damaged one."""
         from safetensors.torch import load_file
 
         done: list[Tensor] = []
-        while (path := self.folder / f"{len(done):07d}.safetensors").is_file():
-            try:
-                chunk = load_file(str(path))
-            except Exception:  # a chunk cut short (a disk fault): recomputed from here
-                break
-            done.extend(chunk[k] for k in sorted(chunk))
+        try:
+            while (path := self.folder / f"{len(done):07d}.safetensors").is_file():
+                try:
+                    chunk = load_file(str(path))
+                except Exception:  # a chunk cut short (a disk fault): recomputed from here
+                    break
+                fs = [chunk[k] for k in sorted(chunk)]
+                if not self._fits(fs, len(done), done[0].shape[1] if done else None):  # not this pass's: recomputed
+                    break
+                done.extend(fs)
+        except OSError:  # an unreadable folder: the pass starts over
+            done = []
         self.first = len(done)
         return done
 
@@ -117,5 +131,7 @@ class PartialFeatures:
             self.pending = []
 
     def clear(self) -> None:
-        """Remove the chunks once the whole pass is in the statistics cache."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove the chunks once the whole pass is in the statistics cache, with those of the same statistics left by
+        passes at another batch size or on another device (they can never be resumed now)."""
+        for folder in self.folder.parent.glob(f"{self.folder.name.split('.partial-')[0]}.partial-*"):
+            shutil.rmtree(folder, ignore_errors=True)

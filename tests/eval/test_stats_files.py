@@ -1,5 +1,6 @@
 """Statistics files: a reference pass killed part-way resumes from the chunks it saved and gives the statistics an
 unbroken pass gives, bitwise; a damaged chunk is recomputed, not trusted."""
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -32,7 +33,7 @@ def test_a_killed_reference_pass_resumes_from_its_saved_chunks_with_the_same_sta
     monkeypatch.setattr(DigitExtractor, "features", killed_at_the_fifth)
     with pytest.raises(RuntimeError, match="killed"):
         reference(_src(), {"features"}, opts)
-    folders = list((tmp_path / "cache" / "stats").glob("*.partial-b50"))
+    folders = list((tmp_path / "cache" / "stats").glob("*.partial-b50-cpu"))
     assert len(folders) == 1 and sorted(p.name for p in folders[0].iterdir()) == ["0000000.safetensors", "0000002.safetensors"]
 
     calls.clear()
@@ -46,22 +47,58 @@ def test_a_killed_reference_pass_resumes_from_its_saved_chunks_with_the_same_sta
 
 
 def test_a_damaged_chunk_and_the_chunks_after_it_are_recomputed(tmp_path):
-    p = PartialFeatures(tmp_path / "part", every=2)
+    p = PartialFeatures(tmp_path / "part", every=2, batch=3, n=18)
     batches = [torch.full((3, 4), float(i)) for i in range(6)]
     for b in batches:
         p.add(b)
-    assert [f.tolist() for f in PartialFeatures(tmp_path / "part", 2).load()] == [b.tolist() for b in batches]
+    assert [f.tolist() for f in PartialFeatures(tmp_path / "part", 2, 3, 18).load()] == [b.tolist() for b in batches]
     (tmp_path / "part" / "0000002.safetensors").write_bytes(b"cut short")
-    again = PartialFeatures(tmp_path / "part", 2)
+    again = PartialFeatures(tmp_path / "part", 2, 3, 18)
     assert [f[0, 0].item() for f in again.load()] == [0.0, 1.0] and again.first == 2  # chunk 4's follow a gap: unused
     again.add(batches[2]), again.add(batches[3])  # rewritten in place
-    assert [f[0, 0].item() for f in PartialFeatures(tmp_path / "part", 2).load()] == [0, 1, 2, 3, 4, 5]
+    assert [f[0, 0].item() for f in PartialFeatures(tmp_path / "part", 2, 3, 18).load()] == [0, 1, 2, 3, 4, 5]
+
+
+def test_chunks_whose_rows_or_width_are_not_the_pass_s_are_recomputed(tmp_path):
+    def saved(*shapes):  # one chunk of two batches per pair of shapes, written as add() writes them
+        p = PartialFeatures(tmp_path / "part", 2, 3, 11)
+        for s in shapes:
+            p.add(torch.zeros(s))
+    saved((3, 4), (3, 4), (3, 4), (2, 4))  # 11 images in batches of 3: the fourth batch has 2 rows
+    assert [len(f) for f in PartialFeatures(tmp_path / "part", 2, 3, 11).load()] == [3, 3, 3, 2]
+    saved((3, 4), (3, 4), (3, 4), (3, 4))  # a fourth batch of 3 rows cannot be this pass's
+    assert len(PartialFeatures(tmp_path / "part", 2, 3, 11).load()) == 2
+    saved((3, 4), (3, 4), (3, 5), (2, 5))  # another feature width from the second chunk on
+    assert len(PartialFeatures(tmp_path / "part", 2, 3, 11).load()) == 2
+    saved((3, 4), (3, 4), (3, 4), (2, 4))
+    assert len(PartialFeatures(tmp_path / "part", 2, 4, 11).load()) == 0  # saved at batch 3, read at batch 4
+
+
+def test_clearing_removes_the_chunks_of_every_batch_size_and_device(tmp_path):
+    for name in ("abc.partial-b50-cpu", "abc.partial-b100-cpu", "abc.partial-b50-cuda0", "xyz.partial-b50-cpu"):
+        p = PartialFeatures(tmp_path / name, 1, 2, 4)
+        p.add(torch.zeros(2, 2))
+    PartialFeatures(tmp_path / "abc.partial-b50-cpu", 1, 2, 4).clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xyz.partial-b50-cpu"]  # another key's pass is kept
+
+
+def test_an_unreadable_progress_folder_starts_the_pass_over(tmp_path, monkeypatch):
+    p = PartialFeatures(tmp_path / "part", 1, 2, 4)
+    p.add(torch.zeros(2, 2))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(type(tmp_path), "is_file", denied)
+    again = PartialFeatures(tmp_path / "part", 1, 2, 4)
+    assert again.load() == [] and again.first == 0
 
 
 def test_an_unwritable_progress_folder_warns_once_and_the_pass_goes_on(tmp_path):
     (tmp_path / "file").write_text("")
-    p = PartialFeatures(tmp_path / "file" / "part", every=1)  # a folder under a file cannot be made
-    with pytest.warns(UserWarning, match="a killed pass will start over"):
+    p = PartialFeatures(tmp_path / "file" / "part", every=1, batch=2, n=4)  # a folder under a file cannot be made
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
         p.add(torch.zeros(2, 2))
-    p.add(torch.zeros(2, 2))  # no second warning, no error
-    assert p.failed and p.load() == []
+        p.add(torch.zeros(2, 2))  # no second warning, no error
+    assert [str(w.message) for w in said if "a killed pass will start over" in str(w.message)] == [str(said[0].message)]
+    assert len(said) == 1 and p.failed and p.load() == []

@@ -80,3 +80,32 @@ def test_a_run_that_cannot_fit_is_refused_in_one_line_and_writes_nothing(tmp_pat
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert "would not fit in memory: about" in p.stderr and "lower train.batch" in p.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_memory_steps_run_at_the_run_s_precision(monkeypatch, precision):
+    """The micro-batch is planned from steps in the run's numerics (bf16 stages halve activations), whatever this
+    machine would pick: the measured step sees G and D with their bf16 stages as the run sets them."""
+    from types import SimpleNamespace
+
+    import gankit.training.memory as memory
+    from gankit.networks import build_networks
+    from gankit.presets import resolve
+
+    cfg = resolve("r3gan-digits")
+    G, D = build_networks(cfg.model, (3, 16, 16), 0)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def d_step(G2, D2, *rest):
+        seen.append((G2.bf16, D2.bf16))
+        raise Stop
+    monkeypatch.setattr(memory, "d_step", d_step)
+    monkeypatch.setattr(memory, "PeakMeter", lambda device: lambda fn: fn())
+    with pytest.raises(Stop):
+        memory.step_peaks(cfg, G, D, SimpleNamespace(loss=None, regs=None), (3, 16, 16), 0, [2], torch.device("cpu"),
+                          precision)
+    assert seen == [(precision == "bf16",) * 2]
+    assert not G.bf16 and not D.bf16  # on copies: the run's own networks are not touched
