@@ -14,14 +14,15 @@ import argparse
 from pathlib import Path
 
 from gankit.run import MetricsLog
+from study_convergence import read_cell  # scripts/ is on the path when this runs as `python scripts/d_runaway.py`
 
 
 def read(folder: Path) -> tuple[list[dict], list[dict]]:
-    """(training log lines with r1, snapshot rows with fid) of a run or a shipped cell, in order of kimg."""
-    path = folder / "metrics.jsonl" if (folder / "metrics.jsonl").is_file() else folder / "run" / "metrics.jsonl"
-    rows = list(MetricsLog.read(path))
-    return sorted((r for r in rows if "r1" in r), key=lambda r: r["kimg"]), \
-        sorted((r for r in rows if "fid" in r), key=lambda r: r["kimg"])
+    """(training log lines with r1, snapshot rows with fid) of a run or a shipped cell, in order of kimg; a resumed
+    run's repeated lines and snapshots are merged (read_cell), one per kimg."""
+    run = folder if (folder / "metrics.jsonl").is_file() else folder / "run"
+    lines = {r["kimg"]: r for r in MetricsLog.read(run / "metrics.jsonl") if "r1" in r}  # the last of a repeated line
+    return [lines[k] for k in sorted(lines)], [s for s in read_cell(run)[0] if "fid" in s]
 
 
 def at(lines: list[dict], kimg: float) -> dict:

@@ -199,14 +199,14 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
     if done and opts.progress:
         opts.progress(f"{src.describe.get('kind')}: resuming after {resumed} images saved in {partial.folder}")
     t0 = time.time()
+    t_new: Optional[float] = None  # when the first batch not read back began: the rate counts extracted images only
     t_extract = 0.0
     for i, x in enumerate(src.batches(opts.batch)):
         t1 = time.perf_counter()
+        if t_new is None and i >= len(done):
+            t_new = time.time()
         h.update(x.numpy().tobytes())
         out.n += x.shape[0]
-        if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
-            opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, "
-                          f"{max(out.n - resumed, 0) / (time.time() - t0):.1f} img/s")
         if feat is not None:
             if i < len(done):
                 f, p = done[i], None
@@ -223,6 +223,10 @@ def collect(src: Source, needs: set[str], opts: EvalOptions, ref: Optional[Sourc
         if pairs is not None:
             pairs.update(x)
         t_extract += time.perf_counter() - t1
+        if opts.progress and (i == 0 or i % 20 == 19 or out.n >= src.n):  # the first batch, every 20th and the last
+            rate = (f"{(out.n - resumed) / max(time.time() - t_new, 1e-9):.1f} img/s" if t_new is not None
+                    else "read back from the saved chunks")
+            opts.progress(f"{src.describe.get('kind')}: {out.n}/{src.n} images, {rate}")
     out.seconds = {"source": round(time.time() - t0 - t_extract, 3), "extract": round(t_extract, 3)}
     out.images_sha256 = h.hexdigest()
     out.features = torch.cat(feats) if feats else None
@@ -260,8 +264,8 @@ def reference(ref: Source, needs: set[str], opts: EvalOptions, save: Optional[Pa
         except GankitError as e:  # a damaged entry (a disk error, a hand edit): replaced, never a dead end
             warnings.warn(f"{e}: the damaged cache entry is recomputed and replaced", stacklevel=2)
     if c is None:
-        where = f"{path.stem}.partial-b{opts.batch}-{str(opts.device).replace(':', '')}"  # e.g. ...partial-b100-cpu
-        partial = PartialFeatures(path.with_name(where), PARTIAL_EVERY, opts.batch, ref.n) if cached else None
+        partial = PartialFeatures(path.parent, path.stem, batch=opts.batch, device=str(opts.device), n=ref.n,
+                                  every=PARTIAL_EVERY) if cached else None
         c = collect(ref, {"features"}, opts, partial=partial)
         if cached:
             try:

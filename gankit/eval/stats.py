@@ -83,8 +83,9 @@ class PartialFeatures:
     only the same pass over the same images resumes; a batch's features do not depend on the batches before it. Each
     saved batch must have its expected rows (`batch`, fewer for the last of `n` images) and one feature width."""
 
-    def __init__(self, folder: Path, every: int, batch: int, n: int) -> None:
-        self.folder, self.every, self.batch, self.n = folder, every, batch, n
+    def __init__(self, stats_dir: Path, key: str, *, batch: int, device: str, n: int, every: int) -> None:
+        self.key, self.every, self.batch, self.n = key, every, batch, n
+        self.folder = stats_dir / f"{key}.partial-b{batch}-{str(device).replace(':', '')}"  # e.g. <key>.partial-b100-cpu
         self.pending, self.first, self.failed = [], 0, False
 
     def _fits(self, fs: list[Tensor], first: int, width: Optional[int]) -> bool:
@@ -133,5 +134,5 @@ class PartialFeatures:
     def clear(self) -> None:
         """Remove the chunks once the whole pass is in the statistics cache, with those of the same statistics left by
         passes at another batch size or on another device (they can never be resumed now)."""
-        for folder in self.folder.parent.glob(f"{self.folder.name.split('.partial-')[0]}.partial-*"):
+        for folder in self.folder.parent.glob(f"{self.key}.partial-*"):
             shutil.rmtree(folder, ignore_errors=True)

@@ -17,6 +17,10 @@ def _src():
     return resolve_source("stacked-digits", 300, 1)  # 6 batches of 50
 
 
+def _partial(folder, every, batch, n, key="part", device="cpu"):
+    return PartialFeatures(folder, key, batch=batch, device=device, n=n, every=every)
+
+
 def test_a_killed_reference_pass_resumes_from_its_saved_chunks_with_the_same_statistics(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ev, "PARTIAL_EVERY", 2)  # a chunk every 2 batches
@@ -38,7 +42,10 @@ def test_a_killed_reference_pass_resumes_from_its_saved_chunks_with_the_same_sta
 
     calls.clear()
     monkeypatch.setattr(DigitExtractor, "features", lambda self, x: calls.append(len(x)) or real(self, x))
-    c = reference(_src(), {"features"}, opts)
+    said = []
+    c = reference(_src(), {"features"}, replace(opts, progress=said.append))
+    lines = [s for s in said if "/300 images" in s]  # after batch 1 (read back) and batch 6, the last (extracted)
+    assert lines[0].endswith("50/300 images, read back from the saved chunks") and lines[-1].endswith(" img/s"), said
     assert calls == [50, 50]  # batches 5 and 6 only: the first four came from the two chunks
     assert torch.equal(c.features, whole.features) and c.n == whole.n == 300
     assert torch.equal(c.moments.mean, whole.moments.mean) and torch.equal(c.moments.cov, whole.moments.cov)
@@ -47,55 +54,56 @@ def test_a_killed_reference_pass_resumes_from_its_saved_chunks_with_the_same_sta
 
 
 def test_a_damaged_chunk_and_the_chunks_after_it_are_recomputed(tmp_path):
-    p = PartialFeatures(tmp_path / "part", every=2, batch=3, n=18)
+    p = _partial(tmp_path, every=2, batch=3, n=18)
     batches = [torch.full((3, 4), float(i)) for i in range(6)]
     for b in batches:
         p.add(b)
-    assert [f.tolist() for f in PartialFeatures(tmp_path / "part", 2, 3, 18).load()] == [b.tolist() for b in batches]
-    (tmp_path / "part" / "0000002.safetensors").write_bytes(b"cut short")
-    again = PartialFeatures(tmp_path / "part", 2, 3, 18)
+    assert [f.tolist() for f in _partial(tmp_path, every=2, batch=3, n=18).load()] == [b.tolist() for b in batches]
+    (tmp_path / "part.partial-b3-cpu" / "0000002.safetensors").write_bytes(b"cut short")
+    again = _partial(tmp_path, every=2, batch=3, n=18)
     assert [f[0, 0].item() for f in again.load()] == [0.0, 1.0] and again.first == 2  # chunk 4's follow a gap: unused
     again.add(batches[2]), again.add(batches[3])  # rewritten in place
-    assert [f[0, 0].item() for f in PartialFeatures(tmp_path / "part", 2, 3, 18).load()] == [0, 1, 2, 3, 4, 5]
+    assert [f[0, 0].item() for f in _partial(tmp_path, every=2, batch=3, n=18).load()] == [0, 1, 2, 3, 4, 5]
 
 
 def test_chunks_whose_rows_or_width_are_not_the_pass_s_are_recomputed(tmp_path):
     def saved(*shapes):  # one chunk of two batches per pair of shapes, written as add() writes them
-        p = PartialFeatures(tmp_path / "part", 2, 3, 11)
+        p = _partial(tmp_path, every=2, batch=3, n=11)
         for s in shapes:
             p.add(torch.zeros(s))
     saved((3, 4), (3, 4), (3, 4), (2, 4))  # 11 images in batches of 3: the fourth batch has 2 rows
-    assert [len(f) for f in PartialFeatures(tmp_path / "part", 2, 3, 11).load()] == [3, 3, 3, 2]
+    assert [len(f) for f in _partial(tmp_path, every=2, batch=3, n=11).load()] == [3, 3, 3, 2]
     saved((3, 4), (3, 4), (3, 4), (3, 4))  # a fourth batch of 3 rows cannot be this pass's
-    assert len(PartialFeatures(tmp_path / "part", 2, 3, 11).load()) == 2
+    assert len(_partial(tmp_path, every=2, batch=3, n=11).load()) == 2
     saved((3, 4), (3, 4), (3, 5), (2, 5))  # another feature width from the second chunk on
-    assert len(PartialFeatures(tmp_path / "part", 2, 3, 11).load()) == 2
+    assert len(_partial(tmp_path, every=2, batch=3, n=11).load()) == 2
     saved((3, 4), (3, 4), (3, 4), (2, 4))
-    assert len(PartialFeatures(tmp_path / "part", 2, 4, 11).load()) == 0  # saved at batch 3, read at batch 4
+    assert len(_partial(tmp_path, every=2, batch=4, n=11).load()) == 0  # another batch size: another folder
 
 
 def test_clearing_removes_the_chunks_of_every_batch_size_and_device(tmp_path):
-    for name in ("abc.partial-b50-cpu", "abc.partial-b100-cpu", "abc.partial-b50-cuda0", "xyz.partial-b50-cpu"):
-        p = PartialFeatures(tmp_path / name, 1, 2, 4)
-        p.add(torch.zeros(2, 2))
-    PartialFeatures(tmp_path / "abc.partial-b50-cpu", 1, 2, 4).clear()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["xyz.partial-b50-cpu"]  # another key's pass is kept
+    for key, batch, device in (("abc", 2, "cpu"), ("abc", 4, "cpu"), ("abc", 2, "cuda:0"), ("xyz", 2, "cpu")):
+        _partial(tmp_path, every=1, batch=batch, n=4, key=key, device=device).add(torch.zeros(min(batch, 4), 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "abc.partial-b2-cpu", "abc.partial-b2-cuda0", "abc.partial-b4-cpu", "xyz.partial-b2-cpu"]
+    _partial(tmp_path, every=1, batch=2, n=4, key="abc").clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xyz.partial-b2-cpu"]  # another key's pass is kept
 
 
 def test_an_unreadable_progress_folder_starts_the_pass_over(tmp_path, monkeypatch):
-    p = PartialFeatures(tmp_path / "part", 1, 2, 4)
+    p = _partial(tmp_path, every=1, batch=2, n=4)
     p.add(torch.zeros(2, 2))
 
     def denied(self):
         raise PermissionError(13, "Permission denied", str(self))
     monkeypatch.setattr(type(tmp_path), "is_file", denied)
-    again = PartialFeatures(tmp_path / "part", 1, 2, 4)
+    again = _partial(tmp_path, every=1, batch=2, n=4)
     assert again.load() == [] and again.first == 0
 
 
 def test_an_unwritable_progress_folder_warns_once_and_the_pass_goes_on(tmp_path):
     (tmp_path / "file").write_text("")
-    p = PartialFeatures(tmp_path / "file" / "part", every=1, batch=2, n=4)  # a folder under a file cannot be made
+    p = _partial(tmp_path / "file", every=1, batch=2, n=4)  # a folder under a file cannot be made
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         p.add(torch.zeros(2, 2))

@@ -1,5 +1,5 @@
 """The study scripts: ablation_tests.py (configurations against a reference, p-values worked by hand) and mma_heads.py's
-head-specialisation measure on hand-made logits, study_convergence.py and metric_cost.py on hand-made run folders."""
+head-specialisation measure on hand-made logits, study_convergence.py, metric_cost.py and d_runaway.py on hand-made run folders."""
 import csv
 import importlib.util
 import math
@@ -328,3 +328,20 @@ def test_metric_cost_in_loop_and_final_seconds(tmp_path):
         (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert mod.snapshot_seconds(tmp_path / "cifar10/r3gan/default/seed0/run/metrics.jsonl") == [5.0, 3.0]
     assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50, 2 | 500 / 600 | 2, ? |"
+
+
+def test_d_runaway_merges_a_resumed_run_s_repeated_rows(tmp_path):
+    """A run killed after its 2-kimg snapshot and resumed from its 1-kimg checkpoint logs kimg 2 and its snapshot
+    twice; the table reads each once (FID 90 then 80, not 90, 91, 80), with the later of a repeated line's R1."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    line = lambda k, r1: {"kimg": k, "img_per_s": 50.0, "r1": r1, "logit_gap": 0.5, "gamma": 0.001}
+    rows = [line(1, 1.0), line(2, 2.0), {"kimg": 2, "fid": 91.0}, line(2, 4.0), {"kimg": 2, "fid": 90.0},
+            line(3, 3.0), line(4, 8.0), {"kimg": 4, "fid": 80.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, str(SCRIPT.with_name("d_runaway.py")), f"resumed={tmp_path}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "| resumed | 1 (+0.50), 4 (+0.50), 3 (+0.50), 8 (+0.50) | 8 | 0.001 | 90.0, 80.0 |" in out.stdout, out.stdout
