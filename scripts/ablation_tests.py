@@ -4,6 +4,7 @@ means with Welch's t 95% interval, its p, Holm's correction over every test in t
     python scripts/ablation_tests.py runs/experiments/r3gan-ablation --ref rpgan+r1+r2
     python scripts/ablation_tests.py runs/experiments/mma-ring8 --ref dcgan
     python scripts/ablation_tests.py runs/experiments/mma-grid25 --ref "mma-gan K16 lambda0.0"
+    python scripts/ablation_tests.py STUDY_A STUDY_B --ref r3gan --only r3gan,r3gan-gamma0.01   # two studies pooled
 
 A configuration is a method with its swept values ("mma-gan K16 lambda0.5"); --ref names one. Prints a markdown
 table: per configuration and metric the mean +- sample std over the seeds that finished, the difference to the
@@ -53,23 +54,33 @@ def compare(v: list[float], ref: list[float], p_holm: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("root", type=Path, help="the experiment's folder (holds results.csv)")
+    ap.add_argument("roots", type=Path, nargs="+", metavar="root",
+                    help="the experiment's folder (holds results.csv); several pool their configurations")
+    ap.add_argument("--only", help="only these configurations, comma-separated (the reference among them)")
     ap.add_argument("--ref", required=True, help="the reference configuration, e.g. dcgan or 'mma-gan K16 lambda0'")
     ap.add_argument("--metrics", default="modes,modes_kl,modes_hq_fraction")
     ap.add_argument("--dataset", help="only this dataset's cells (an experiment over several datasets)")
     ap.add_argument("--mde", action="store_true", help="(kept for old commands: the detectable difference is always given)")
     args = ap.parse_args()
-    with open(args.root / "results.csv") as f:
-        reader = csv.DictReader(f)
-        metrics = args.metrics.split(",")
-        cols = list(reader.fieldnames or [])
-        params = cols[cols.index("method") + 1:cols.index("seed")]  # the swept values sit between method and seed
-        rows = [r for r in reader if not args.dataset or r["dataset"] == args.dataset]
+    metrics = args.metrics.split(",")
     by: dict[str, list[dict]] = {}
-    for r in rows:
-        by.setdefault(config_name(r, params), []).append(r)
+    for root in args.roots:
+        with open(root / "results.csv") as f:
+            reader = csv.DictReader(f)
+            cols = list(reader.fieldnames or [])
+            params = cols[cols.index("method") + 1:cols.index("seed")]  # the swept values sit between method and seed
+            for r in reader:
+                if not args.dataset or r["dataset"] == args.dataset:
+                    by.setdefault(config_name(r, params), []).append(r)
+    if args.only:
+        keep = args.only.split(",")
+        unknown = [k for k in keep if k not in by]
+        if unknown:
+            raise SystemExit(f"--only names {', '.join(unknown)}, not in the results; they have {', '.join(by)}")
+        by = {k: by[k] for k in keep}
     if args.ref not in by:
-        raise SystemExit(f"no configuration {args.ref!r} in {args.root / 'results.csv'}; it has {', '.join(by)}")
+        raise SystemExit(f"no configuration {args.ref!r} in {', '.join(str(r / 'results.csv') for r in args.roots)}"
+                         f"{' (--only)' if args.only else ''}; it has {', '.join(by)}")
 
     def values(name: str, m: str) -> list[float]:
         return [float(r[m]) for r in by[name] if r["status"] == "ok" and r[m] and math.isfinite(float(r[m]))]

@@ -345,3 +345,22 @@ def test_d_runaway_merges_a_resumed_run_s_repeated_rows(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "| resumed | 1 (+0.50), 4 (+0.50), 3 (+0.50), 8 (+0.50) | 8 | 0.001 | 90.0, 80.0 |" in out.stdout, out.stdout
+
+
+def test_two_studies_pooled_and_narrowed_with_only(tmp_path):
+    """The reference in one study, the arm in another: [1,2,3] vs [4,5,6] is -3 [-5.27, -0.733] (worked above), with
+    Holm over that one test alone, since --only leaves out the third configuration."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write(a, [{"dataset": "d", "method": "ref", "K": "", "seed": s, "status": "ok", "modes": m}
+              for s, m in enumerate([4, 5, 6])])
+    write(b, [{"dataset": "d", "method": m, "K": "", "seed": s, "status": "ok", "modes": v}
+              for m, vs in (("arm", [1, 2, 3]), ("other", [9, 9, 10])) for s, v in enumerate(vs)])
+    out = subprocess.run([sys.executable, str(SCRIPT), str(a), str(b), "--metrics", "modes", "--ref", "ref",
+                          "--only", "ref,arm"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "-3 [-5.27, -0.733], p_t 0.021 (Holm 0.021)" in out.stdout and "other" not in out.stdout
+    assert "over the 1 tests" in out.stdout
+    bad = subprocess.run([sys.executable, str(SCRIPT), str(a), str(b), "--metrics", "modes", "--ref", "ref",
+                          "--only", "ref,nope"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--only names nope" in bad.stderr and "ref, arm, other" in bad.stderr
