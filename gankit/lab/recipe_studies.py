@@ -79,7 +79,9 @@ def sized_r3gan(minutes: float, target: float) -> Method:
     """R3GAN at the recipe's rule on the ladder's measured rates: the widest that shows `target` (else the narrowest)."""
     fits = [w for w, r in RATES_32PX_1T.items() if r * minutes * 60 >= target]
     base = max(fits) if fits else min(RATES_32PX_1T)
-    return Method("r3gan", recipe_arm(base, RATES_32PX_1T[base], minutes))
+    arm = recipe_arm(base, RATES_32PX_1T[base], minutes)
+    # as its cells ran (2026-12-05): the recipe then let gamma fall 10x, as the paper's; held since cifar10-cpu-gamma
+    return Method("r3gan", {**arm, "loss.gamma_final": arm["loss.gamma"] / 10})
 
 
 def cifar10_cpu_methods(minutes: float = CPU_MINUTES, target: float | None = None) -> list[Method]:

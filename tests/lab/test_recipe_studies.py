@@ -57,6 +57,7 @@ def test_cifar10_cpu_arms_get_equal_minutes_and_the_same_sizing_rule() -> None:
     assert ms["biggan"].sets["train.kimg"] == pytest.approx(68.0 * 3.6, abs=0.1)  # 1/4: 245k
     assert ms["r3gan"].sets["model.widths"] == [64, 64, 32, 16]  # W64 166k >= 150k > W128's 85k
     assert ms["r3gan"].sets["train.kimg"] == pytest.approx(RATES_32PX_1T[64] * 3.6, abs=0.1)
+    assert ms["r3gan"].sets["loss.gamma_final"] == pytest.approx(ms["r3gan"].sets["loss.gamma"] / 10)  # as it ran
     for m in ms.values():
         if m.preset:
             assert CLASSIC_RATES_1T[m.preset]  # every classic arm is sized from measured rates
