@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -145,6 +146,51 @@ class MetricsLog:
     @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:
         return [rec for _, rec in MetricsLog._lines(path)]
+
+
+@dataclass
+class RunTime:
+    """How long a run took while it ran, read from its metrics log."""
+    seconds: float  # training and snapshots; the time between a stop (or kill) and its resume is left out
+    snapshots: list[float]  # each timed snapshot's metrics, in seconds (sample grids and checkpoints count as training)
+    stretches: int  # uninterrupted stretches: 1 + the resumes
+    untimed_snapshots: int  # metric records with no log line before them in their stretch: their time is unknown
+
+    @property
+    def snapshot_seconds(self) -> float:
+        return sum(self.snapshots)
+
+
+def run_time(records: list[dict[str, Any]]) -> RunTime:
+    """The wall time of a run's logged progress (MetricsLog.read). Each log line covers the images since the line
+    before (or since its stretch began, at a resume or rollback event) at its logged img_per_s, which includes the
+    snapshots in that interval. A snapshot's own time is its record's snapshot_s; in logs from before that was
+    recorded, its record's time minus the end of the training before it (the last log line's time, the snapshots
+    since, and the images since at that line's rate). A snapshot that ends a stretch is after every line: it is added."""
+    seconds, snaps = 0.0, []
+    start, last, stretches, untimed, pending = 0, None, 1, 0, 0.0
+    for r in records:
+        event = r.get("event")
+        if event is not None:
+            if event in ("resume", "rollback", "stop", "diverged"):  # the interval (and the stretch) ends here
+                seconds, pending, last = seconds + pending, 0.0, None
+            if event in ("resume", "rollback"):  # the next starts at the checkpoint it loaded
+                start, stretches = r["images"], stretches + (event == "resume")
+            continue  # threads, metric_error: nothing to time
+        if "img_per_s" in r:  # a log line: its interval includes the snapshots before it in this stretch
+            seconds += (r["images"] - start) / r["img_per_s"] if r["img_per_s"] > 0 else 0.0
+            start, last, pending = r["images"], r, 0.0
+            continue
+        if "snapshot_s" in r:
+            dt = r["snapshot_s"]
+        elif last is not None and last["img_per_s"] > 0:
+            dt = r["time"] - last["time"] - pending - (r["images"] - last["images"]) / last["img_per_s"]
+        else:
+            untimed += 1
+            continue
+        snaps.append(dt)
+        pending += dt
+    return RunTime(seconds + pending, snaps, stretches, untimed)
 
 
 def load_run_config(run_dir: Path) -> Config:

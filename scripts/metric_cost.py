@@ -4,11 +4,11 @@
 
 Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder):
 
-- in-loop: a snapshot's metrics line in run/metrics.jsonl is written when its metrics are done. Training reached
-  the snapshot's image count at the last log line's time plus the images since that line at its logged img/s; the
-  difference is the snapshot's metrics plus its sample grid (a few dozen images through G, a fraction of a second).
-  The first snapshot also extracts the run's reference (eval_n training images), so it is reported apart. A run
-  stopped and resumed between the log line and the snapshot would count its downtime: check the cells' logs.
+- in-loop: a snapshot's metrics line in run/metrics.jsonl carries its seconds (snapshot_s) since 2026-12-07. In
+  older logs it is written when its metrics are done, and training reached the snapshot's image count at the last
+  log line's time plus the images since that line at its logged img/s; the difference is the snapshot's metrics plus
+  its sample grid (a few dozen images through G, a fraction of a second). The first snapshot also extracts the run's
+  reference (eval_n training images), so it is reported apart.
 - final: final.json's `seconds` (gankit/lab/final.py), per metric and stage (generate, extract, reference, score;
   the first three are shared by the metrics of one eval, so they count once). The reference stage reads the cache, or extracts the whole training set where the cache lacked it (the first
   cell measured): it is given apart, as its median and its largest, beside the rest's median.
@@ -21,26 +21,13 @@ import statistics
 from pathlib import Path
 
 from gankit.lab.experiment import finished_cells
-from gankit.run import MetricsLog
+from gankit.run import MetricsLog, run_time
 
 
 def snapshot_seconds(metrics_jsonl: Path) -> list[float]:
-    """Seconds of each snapshot's metrics, in order: its metrics line's time minus the time training reached its
-    image count (the last log line's time + the images since at that line's img/s); a snapshot before any log line
-    is skipped."""
-    last = None
-    out = []
-    for row in MetricsLog.read(metrics_jsonl):
-        if "event" in row:  # a stop or rollback: the time up to the next log line is not the snapshot's
-            last = None
-            continue
-        if "time" not in row:
-            continue
-        if "img_per_s" in row:
-            last = row
-        elif last is not None and row["images"] >= last["images"]:
-            out.append(row["time"] - last["time"] - (row["images"] - last["images"]) / last["img_per_s"])
-    return out
+    """Seconds of each snapshot's metrics, in order (gankit.run.run_time: snapshot_s where the log records it, else
+    its line's time minus the end of the training before it); a snapshot with no log line before it is skipped."""
+    return run_time(MetricsLog.read(metrics_jsonl)).snapshots
 
 
 def _join(values: set) -> str:

@@ -175,7 +175,7 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
             raise GankitError(f"cell {run} finished without snapshot metrics; set train.metrics in the experiment")
         probed = [r for r in records if "d_gradsq_fake" in r]  # the D probe (train.d_probe) at the last log line
         result.update({k: v for k, v in probed[-1].items() if k.startswith("d_")} if probed else {})
-        result.update(status="ok", **{k: v for k, v in snaps[-1].items() if k not in ("time", "images")})
+        result.update(status="ok", **{k: v for k, v in snaps[-1].items() if k not in ("time", "images", "snapshot_s")})
     write_json(home / "result.json", result)
     return result
 

@@ -15,7 +15,7 @@ PANELS = {  # file -> keys drawn in it (those present in the log)
     "speed": ["img_per_s"],
     "growth": ["grow_level", "grow_alpha"],
 }
-_SKIP = {"images", "kimg", "step", "time", "event", "message", "rollbacks", "lr_scale"}
+_SKIP = {"images", "kimg", "step", "time", "event", "message", "rollbacks", "lr_scale", "snapshot_s"}
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from ..errors import GankitError
 from ..files import read_json_object, write_atomic
-from ..run import MetricsLog, load_run_config
+from ..run import MetricsLog, RunTime, load_run_config, run_time
 
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:8px 0}
@@ -93,6 +93,13 @@ def _network_row(cfg: Any, imported: dict | None) -> list[str]:
                                             f"{imported.get('num_classes', '?')} classes, {shape or 'shape unknown'}"]
 
 
+def _time_row(t: RunTime) -> str:
+    """The run's wall time while it ran, with what it holds and leaves out."""
+    untimed = f"; {t.untimed_snapshots} snapshots untimed (inside the training time)" if t.untimed_snapshots else ""
+    return (f"{t.seconds / 3600:.2f} h, of which snapshot metrics {t.snapshot_seconds / 60:.1f} min{untimed}; "
+            f"{t.stretches} stretch{'es' * (t.stretches > 1)} (one more per resume), the time between them left out")
+
+
 def run_report(run_dir: Path, out: Path | None = None) -> Path:
     """Write the run's report (default RUN/report.html) and return its path."""
     from .plot import plot_run
@@ -107,6 +114,7 @@ def run_report(run_dir: Path, out: Path | None = None) -> Path:
     auto = info.get("resolved") if isinstance(info.get("resolved"), dict) else {}
     imported = _side(run_dir / "import.json", damaged) if (run_dir / "import.json").exists() else None
     facts = [_network_row(cfg, imported), ["images seen", f"{max((r.get('images', 0) for r in records), default=0):,}"],
+             ["time while running", _time_row(run_time(records))],
              *[[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items() if k != "resolved"]]
     if imported is not None:
         facts.append(["imported from", imported.get("source", "(unreadable)")])

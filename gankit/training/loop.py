@@ -299,6 +299,8 @@ def _train(cfg: Config, out: Path, progress: Callable[[str], None], lock: RunLoc
     monitor = Monitor(out, s.images, total, enabled=rank == 0, tensorboard=t.tensorboard, progress=progress)
     if rank == 0:
         write_run_info(out, s, cfg, dataset, device, world, precision)
+    if latest is not None:  # where this stretch of training starts: run_time() counts each stretch from here
+        monitor.event("resume", s.images, f"from {latest[2].name} at {s.images / 1000:.2f} kimg", echo=False)
     threads.event = lambda images, message: monitor.event("threads", images, message)
     G_fwd = torch.compile(G) if t.compile else G
     probe = DProbe(dataset, t.d_probe, t.seed + 23, num_classes, G.z_dim, device) if t.d_probe else None
@@ -382,9 +384,11 @@ def _loop(s: TrainState, cfg: Config, out: Path, dataset: Dataset, obj: Objectiv
             s.log_sums, s.log_counts, images_log, t_log = {}, {}, s.images, now
             next_log += log_every * (1 + (s.images - next_log) // log_every)
         if s.images >= next_snap or done:
+            t_snap = time.time()  # the record carries the metrics' cost (run_time() takes it out of the training time)
             metrics = write_snapshot(s, cfg, dataset, out, num_classes,
                                      warn=lambda m: monitor.event("metric_error", s.images, m),
-                                     record=lambda m: monitor.scalars({"images": s.images, "kimg": s.images / 1000, **m}))
+                                     record=lambda m: monitor.scalars({"images": s.images, "kimg": s.images / 1000, **m,
+                                                                       "snapshot_s": round(time.time() - t_snap, 3)}))
             if metrics:
                 monitor.info("snapshot " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             next_snap += snap_every * (1 + (s.images - next_snap) // snap_every)

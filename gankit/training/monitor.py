@@ -14,7 +14,8 @@ from ..run import MetricsLog
 
 GROUPS = {"loss_d": "loss", "loss_g": "loss", "r1": "penalty", "r2": "penalty", "logit_real": "logits",
           "logit_fake": "logits", "logit_gap": "logits", "lr": "schedule", "beta2": "schedule", "gamma": "schedule",
-          "aug_p": "schedule", "ema_half_life": "schedule", "img_per_s": "speed", "data_wait": "speed"}
+          "aug_p": "schedule", "ema_half_life": "schedule", "img_per_s": "speed", "data_wait": "speed",
+          "snapshot_s": "speed"}
 
 
 class Monitor:
@@ -42,14 +43,16 @@ class Monitor:
                     self.tb.add_scalar(f"{GROUPS.get(k, 'metrics')}/{k}", v, record["images"])
             self.tb.flush()
 
-    def event(self, kind: str, images: int, message: str, **fields: Any) -> None:
-        """A run event (rollback, stop) in the JSONL log and the progress output."""
+    def event(self, kind: str, images: int, message: str, echo: bool = True, **fields: Any) -> None:
+        """A run event (rollback, stop, resume) in the JSONL log, and in the progress output unless echo is off (an
+        event the caller has already printed in its own words)."""
         if not self.enabled:
             return
         self.log.write({"images": images, "kimg": images / 1000, "event": kind, "message": message, **fields})
         if self.tb is not None:
             self.tb.add_text("events", f"{kind}: {message}", images)
-        self.progress(f"{kind}: {message}")
+        if echo:
+            self.progress(f"{kind}: {message}")
 
     def info(self, message: str) -> None:
         """A progress line from rank 0."""

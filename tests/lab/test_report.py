@@ -44,6 +44,8 @@ def test_the_report_holds_everything_and_needs_no_network(run, tmp_path):
         assert f"<h2>{heading}" in text, heading
     assert text.count("<tr><td class=l>0.032</td>") + text.count("<tr><td class=l>0.064</td>") == 2  # two snapshots
     assert "modes_kl" in text and "on 256 samples" in text  # the metric table with its protocol
+    assert re.search(r"time while running</td><td class=l>\d+\.\d\d h, of which snapshot metrics \d+\.\d min; 1 stretch ",
+                     text)  # both snapshots timed (snapshot_s), one stretch
     assert len(re.findall(r"src='data:image/png;base64,", text)) >= 4  # plots and sample grids inside the file
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", text)  # nothing fetched from anywhere
 

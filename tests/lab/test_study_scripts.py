@@ -364,3 +364,18 @@ def test_two_studies_pooled_and_narrowed_with_only(tmp_path):
     bad = subprocess.run([sys.executable, str(SCRIPT), str(a), str(b), "--metrics", "modes", "--ref", "ref",
                           "--only", "ref,nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--only names nope" in bad.stderr and "ref, arm, other" in bad.stderr
+
+
+def test_run_minutes_splits_wall_time_into_snapshots_and_training(tmp_path):
+    """Two log lines at 10 and 5 img/s (100 images each: 10 s and 20 s), a timed snapshot of 6 s at the end: wall
+    36 s, training 30 s, median rate 7.5 img/s, so 200 images at it take 26.7 s."""
+    import json
+
+    run = tmp_path / "cell" / "run"
+    run.mkdir(parents=True)
+    rows = [{"time": 10.0, "images": 100, "kimg": 0.1, "img_per_s": 10.0}, {"time": 30.0, "images": 200, "kimg": 0.2, "img_per_s": 5.0},
+            {"time": 36.0, "images": 200, "kimg": 0.2, "fid": 9.0, "snapshot_s": 6.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    m = load_script("run_minutes").minutes(tmp_path / "cell")
+    assert (m["wall"] * 60, m["snapshots"] * 60, m["train"] * 60, m["median"]) == (36.0, 6.0, 30.0, 7.5)
+    assert not m["estimated"] and round(m["images"] / m["median"], 6) == round(200 / 7.5, 6)

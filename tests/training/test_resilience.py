@@ -15,6 +15,7 @@ from gankit.training import health
 from gankit.checkpoint import list_checkpoints, load_checkpoint, load_latest
 from gankit.cli import main
 from gankit.files import TEMP_SUFFIX
+from gankit.run import MetricsLog, run_time
 
 # 16 steps of batch 16, a checkpoint every 2 steps, no snapshot metrics (they do not touch the training state)
 ARGS = ["--preset", "r3gan-tiny", "--kimg", "0.256", "--set", "train.snapshot_kimg=0.032", "--set", "train.threads=1",
@@ -217,11 +218,16 @@ def test_a_kill_right_after_a_snapshot_checkpoint_loses_neither_its_metrics_reco
     assert p.returncode == 0 and "resuming" in p.stdout, p.stderr
 
     def records(run_dir: Path) -> list[dict]:
-        return [{k: v for k, v in r.items() if k not in ("time", "img_per_s", "data_wait")}
+        return [{k: v for k, v in r.items() if k not in ("time", "img_per_s", "data_wait", "snapshot_s")}
                 for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "event" not in r]
 
     want = records(tmp_path / "ref")
     assert sum("modes" in r for r in want) == 8 and records(out) == want
+    log = MetricsLog.read(out / "metrics.jsonl")  # the resume is logged where it started, each snapshot with its cost
+    assert [r["images"] for r in log if r.get("event") == "resume"] == [best_images]
+    assert all(r["snapshot_s"] > 0 for r in log if "modes" in r)
+    t = run_time(log)
+    assert t.stretches == 2 and t.untimed_snapshots == 0 and 0 < t.snapshot_seconds < t.seconds
     best = [json.loads((d / "checkpoints" / "best.json").read_text())["meta"] for d in (tmp_path / "ref", out)]
     assert best[0]["images"] == best[1]["images"] and best[0]["metrics"] == best[1]["metrics"]
 
@@ -446,7 +452,7 @@ def test_twelve_sigkills_at_random_moments_with_metrics_on_resume_bitwise(tmp_pa
     assert_bitwise_equal(a, b)
 
     def records(run: Path) -> list[dict]:
-        timing = ("time", "img_per_s", "data_wait")
+        timing = ("time", "img_per_s", "data_wait", "snapshot_s")
         return [{k: v for k, v in r.items() if k not in timing}
                 for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "event" not in r]
 
@@ -515,5 +521,8 @@ def test_the_log_after_a_resume_equals_the_uninterrupted_log(tmp_path):
         return [{k: v for k, v in json.loads(ln).items() if k not in clock}
                 for ln in (d / "metrics.jsonl").read_text().splitlines()]
     a, b = records(tmp_path / "ref"), records(out)
+    assert [r for r in b if r.get("event") == "resume"] == [  # the one record the resume adds: where it started
+        {"images": 64, "kimg": 0.064, "event": "resume", "message": "from ckpt-000000064 at 0.06 kimg"}]
+    b = [r for r in b if r.get("event") != "resume"]
     assert [r["images"] for r in a] == [r["images"] for r in b]
     assert a == b
