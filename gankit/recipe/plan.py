@@ -30,11 +30,14 @@ CHECKPOINT_S = 600  # seconds of training between checkpoints
 EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than this share of the minutes
 # gamma (docs/results/gamma_rule.md): on CIFAR-10 at CPU scale (base width 64, 16 and 32 px, batch 32 and 128) the best
 # gamma did not follow resolution or batch (StyleGAN2-ADA's R^2 / B points the wrong way on both); the constant whose
-# worst shortfall from each setting's best FID is smallest is GAMMA_SMALL. It serves the ladder up to SMALL_BASE (the
-# widest a CPU recipe picks, recipe-width's widest arm); the GPU-scale bases above it, toward the paper's 768, take the
-# authors' preset gammas by resolution. Neither is measured between 64 and 768.
+# worst shortfall from each setting's best FID is smallest is GAMMA_SMALL, measured up to MEASURED_BASE. A wider D
+# needs more: at base 192 with GAMMA_SMALL, D ran away within 83k images (R1 from 1 to 63, the recipe's 4-hour CIFAR-10
+# run of 2026-12-07), and the paper's Config E (PAPER_BASE) uses 0.05 at 32 px. Between the two anchors gamma is
+# interpolated in log gamma against log width: an unmeasured bridge, continuous where the old rule jumped 50x at 384.
 GAMMA_SMALL = 0.001
-SMALL_BASE = 256
+MEASURED_BASE = 64  # the widest base the gamma sweep measured
+PAPER_BASE = 768  # Config E's width, where the authors' preset gammas apply
+SMALL_BASE = 256  # up to here (every base a CPU recipe picks) gamma is held over the run; above, it falls 10x
 PAPER_GAMMAS = {32: 0.05, 64: 2.0, 256: 150.0}  # R3GAN's CIFAR-10 (batch 512), FFHQ-64 and FFHQ-256 (batch 256)
 
 
@@ -46,20 +49,29 @@ def widths_for(resolution: int, base: int) -> tuple[list[int], list[int]]:
     return widths, [max(1, w // 8) for w in widths]
 
 
-def gamma_rule(resolution: int, base: int) -> float:
-    """R1 + R2 weight at the start of the run (held for the small bases, falling 10x above): GAMMA_SMALL for the ladder's
-    bases up to SMALL_BASE; above, the paper's gammas interpolated in log gamma against log resolution, held at the
-    ends."""
-    if base <= SMALL_BASE:
-        return GAMMA_SMALL
+def _log_between(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
+    """y at x on the straight line from (log x0, log y0) to (log x1, log y1)."""
+    f = math.log(x / x0) / math.log(x1 / x0)
+    return math.exp((1 - f) * math.log(y0) + f * math.log(y1))
+
+
+def paper_gamma(resolution: int) -> float:
+    """The authors' preset gammas, interpolated in log gamma against log resolution, held at the ends."""
     rs = sorted(PAPER_GAMMAS)
     r = min(max(resolution, rs[0]), rs[-1])
     hi = next(x for x in rs if x >= r)
     lo = max(x for x in rs if x <= r)
-    if lo == hi:
-        return PAPER_GAMMAS[lo]
-    f = math.log(r / lo) / math.log(hi / lo)
-    return math.exp((1 - f) * math.log(PAPER_GAMMAS[lo]) + f * math.log(PAPER_GAMMAS[hi]))
+    return PAPER_GAMMAS[lo] if lo == hi else _log_between(r, lo, hi, PAPER_GAMMAS[lo], PAPER_GAMMAS[hi])
+
+
+def gamma_rule(resolution: int, base: float) -> float:
+    """R1 + R2 weight at the start of the run: GAMMA_SMALL up to MEASURED_BASE, the paper's from PAPER_BASE, and
+    between them log-interpolated in width (halfway in log width: the geometric mean of the two)."""
+    if base <= MEASURED_BASE:
+        return GAMMA_SMALL
+    if base >= PAPER_BASE:
+        return paper_gamma(resolution)
+    return _log_between(base, MEASURED_BASE, PAPER_BASE, GAMMA_SMALL, paper_gamma(resolution))
 
 
 def gamma_final_reason(base: int) -> str:
@@ -72,11 +84,15 @@ def gamma_final_reason(base: int) -> str:
 
 def gamma_reason(resolution: int, base: int) -> str:
     """Why gamma_rule gave what it gave, for the recipe's printout."""
-    if base <= SMALL_BASE:
-        return (f"base width {base} <= {SMALL_BASE}: the gamma that came closest to the best FID in every measured "
+    if base <= MEASURED_BASE:
+        return (f"base width {base} <= {MEASURED_BASE}: the gamma that came closest to the best FID in every measured "
                 "CIFAR-10 setting (16/32 px, batch 32/128; docs/results/gamma_rule.md)")
-    return (f"base width {base} > {SMALL_BASE}: the paper's preset gammas ({', '.join(f'{g:g} at {r} px' for r, g in PAPER_GAMMAS.items())}), "
-            f"interpolated to {resolution} px")
+    paper = f"the paper's {paper_gamma(resolution):g} at {resolution} px"
+    if base >= PAPER_BASE:
+        return f"base width {base} >= {PAPER_BASE} (Config E): {paper}"
+    return (f"base width {base}: log-interpolated in width between {GAMMA_SMALL:g} (measured up to base "
+            f"{MEASURED_BASE}) and {paper} (Config E, {PAPER_BASE}); a wider D needs more (at base 192 with "
+            f"{GAMMA_SMALL:g}, D ran away; docs/results/gamma_rule.md)")
 
 
 def lr_rule(images: float) -> float:

@@ -41,7 +41,8 @@ def test_arms_differ_only_in_width_and_what_follows_the_length() -> None:
     common = set.intersection(*(set(c.sets) for c in cs))
     varying = {k for k in common if len({str(c.sets[k]) for c in cs}) > 1}
     assert varying <= {"model.widths", "model.groups", "train.kimg", "train.horizon_kimg", "train.snapshot_kimg",
-                       "train.log_kimg", "train.checkpoint_kimg", "train.lr", "train.lr_final", "train.ema_kimg"}
+                       "train.log_kimg", "train.checkpoint_kimg", "train.lr", "train.lr_final", "train.ema_kimg",
+                       "loss.gamma", "loss.gamma_final"}  # gamma follows the width above base 64 (the gamma rule)
 
 
 def test_cifar10_cpu_arms_get_equal_minutes_and_the_same_sizing_rule() -> None:

@@ -70,20 +70,25 @@ def test_widths_halve_above_8px_with_16_channel_groups() -> None:
 
 def test_gamma_lr_and_resolution_rules() -> None:
     # small networks (the measured regime): the measured constant at any resolution
-    assert gamma_rule(16, 64) == gamma_rule(32, 16) == gamma_rule(128, 256) == plan_mod.GAMMA_SMALL
-    # wider: the paper's presets at their resolutions, log-log between them, held at the ends
-    assert [gamma_rule(r, 384) for r in (32, 64, 256)] == [0.05, 2.0, 150.0]
-    assert gamma_rule(16, 768) == 0.05 and gamma_rule(512, 768) == 150.0
+    assert gamma_rule(16, 64) == gamma_rule(32, 16) == gamma_rule(128, 64) == plan_mod.GAMMA_SMALL
+    # Config E's width: the paper's presets at their resolutions, log-log between them, held at the ends
+    assert [gamma_rule(r, 768) for r in (32, 64, 256)] == [0.05, 2.0, 150.0]
+    assert gamma_rule(16, 768) == 0.05 and gamma_rule(512, 1024) == 150.0
     assert gamma_rule(128, 768) == pytest.approx(math.sqrt(2.0 * 150.0))  # halfway from 64 to 256 in log R
-    assert gamma_rule(45, 384) == pytest.approx(0.05 * 40 ** (math.log(45 / 32) / math.log(2)))
+    assert gamma_rule(45, 768) == pytest.approx(0.05 * 40 ** (math.log(45 / 32) / math.log(2)))
+    # between: halfway from 64 to 768 in log width is the geometric mean of 0.001 and the paper's gamma
+    assert gamma_rule(32, math.sqrt(64 * 768)) == pytest.approx(math.sqrt(0.001 * 0.05))
+    assert gamma_rule(32, 192) == pytest.approx(0.001 * 50 ** (math.log(3) / math.log(12)))  # 0.00564
+    ladder = [gamma_rule(32, b) for b in plan_mod.BASES]
+    assert ladder == sorted(ladder) and max(b / a for a, b in zip(ladder, ladder[1:])) < 2  # no jump on the ladder
     assert lr_rule(200_000) == pytest.approx(2e-3)
     assert lr_rule(800_000) == pytest.approx(1e-3)  # 1/sqrt(4)
     assert lr_rule(20_000_000) == pytest.approx(2e-4) and lr_rule(1e9) == pytest.approx(2e-4)
     assert lr_rule(10_000) == pytest.approx(2e-3)
     assert [data_resolution(s) for s in (5, 32, 40, 63, 64, 1000)] == [8, 32, 32, 32, 64, 256]
     # gamma held over the run for the measured small bases (cifar10-cpu-gamma), falling 10x for the paper's widths
-    small, wide = (plan_mod.length_rules(185_000, 50.0, 32, 32, base=b) for b in (plan_mod.SMALL_BASE, 384))
-    assert small["loss.gamma_final"] == small["loss.gamma"] == plan_mod.GAMMA_SMALL
+    small, wide = (plan_mod.length_rules(185_000, 50.0, 32, 32, base=b) for b in (plan_mod.SMALL_BASE, 768))
+    assert small["loss.gamma_final"] == small["loss.gamma"] == pytest.approx(gamma_rule(32, plan_mod.SMALL_BASE))
     assert wide["loss.gamma"] == 0.05 and wide["loss.gamma_final"] == pytest.approx(0.005)
 
 
