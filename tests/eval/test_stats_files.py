@@ -110,3 +110,13 @@ def test_an_unwritable_progress_folder_warns_once_and_the_pass_goes_on(tmp_path)
         p.add(torch.zeros(2, 2))  # no second warning, no error
     assert [str(w.message) for w in said if "a killed pass will start over" in str(w.message)] == [str(said[0].message)]
     assert len(said) == 1 and p.failed and p.load() == []
+
+
+def test_evaluate_passes_over_the_reference_before_the_samples(tmp_path, monkeypatch):
+    """The reference first: its pass is saved in chunks, so a kill or an error there loses no generated features."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    order, real = [], ev.collect
+    monkeypatch.setattr(ev, "collect", lambda src, *a, **k: order.append(src.n) or real(src, *a, **k))
+    opts = EvalOptions(metrics=["fid"], n=100, extractor="digits", batch=50)
+    out = ev.evaluate(resolve_source("stacked-digits", 100, 2), _src(), opts)
+    assert order == [300, 100] and out["fid"]["protocol"]["n_ref"] == 300
