@@ -51,13 +51,18 @@ def main() -> None:
 
         from gankit.lab.plot import save_figure
 
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        with_fid = any(snaps for _, snaps in runs.values())  # no snapshot yet in any run: the R1 panel alone
+        fig, axes = plt.subplots(1, 2 if with_fid else 1, figsize=(10 if with_fid else 5.5, 3.8), squeeze=False)
+        a1 = axes[0][0]
         for lab, (lines, snaps) in runs.items():
             a1.plot([r["kimg"] for r in lines], [r["r1"] for r in lines], label=lab)
-            a2.plot([s["kimg"] for s in snaps], [s["fid"] for s in snaps], "o-", label=lab)
+            if with_fid:
+                axes[0][1].plot([s["kimg"] for s in snaps], [s["fid"] for s in snaps], "o-", label=lab)
         a1.set(yscale="log", xlabel="kimg", ylabel="R1 (squared gradient norm on reals)")
-        a2.set(xlabel="kimg", ylabel="FID (1000 samples)")
-        a1.legend(fontsize=8), a2.legend(fontsize=8)
+        a1.legend(fontsize=8)
+        if with_fid:
+            axes[0][1].set(xlabel="kimg", ylabel="FID (1000 samples)")
+            axes[0][1].legend(fontsize=8)
         save_figure(fig, args.out)
 
 
