@@ -155,6 +155,7 @@ class RunTime:
     snapshots: list[float]  # each timed snapshot's metrics, in seconds (sample grids and checkpoints count as training)
     stretches: int  # uninterrupted stretches: 1 + the resumes
     untimed_snapshots: int  # metric records with no log line before them in their stretch: their time is unknown
+    estimated_snapshots: int = 0  # of the timed ones, those from an older log (no snapshot_s): estimated from its rate
 
     @property
     def snapshot_seconds(self) -> float:
@@ -168,7 +169,7 @@ def run_time(records: list[dict[str, Any]]) -> RunTime:
     recorded, its record's time minus the end of the training before it (the last log line's time, the snapshots
     since, and the images since at that line's rate). A snapshot that ends a stretch is after every line: it is added."""
     seconds, snaps = 0.0, []
-    start, last, stretches, untimed, pending = 0, None, 1, 0, 0.0
+    start, last, stretches, untimed, pending, estimated = 0, None, 1, 0, 0.0, 0
     for r in records:
         event = r.get("event")
         if event is not None:
@@ -185,12 +186,13 @@ def run_time(records: list[dict[str, Any]]) -> RunTime:
             dt = r["snapshot_s"]
         elif last is not None and last["img_per_s"] > 0:
             dt = r["time"] - last["time"] - pending - (r["images"] - last["images"]) / last["img_per_s"]
+            estimated += 1
         else:
             untimed += 1
             continue
         snaps.append(dt)
         pending += dt
-    return RunTime(seconds + pending, snaps, stretches, untimed)
+    return RunTime(seconds + pending, snaps, stretches, untimed, estimated)
 
 
 def load_run_config(run_dir: Path) -> Config:

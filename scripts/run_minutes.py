@@ -25,8 +25,7 @@ def minutes(folder: Path) -> dict:
     return {"images": max(r["images"] for r in records), "wall": t.seconds / 60, "snapshots": t.snapshot_seconds / 60,
             "train": (t.seconds - t.snapshot_seconds) / 60, "stretches": t.stretches, "untimed": t.untimed_snapshots,
             "median": statistics.median(r["img_per_s"] for r in records if r.get("img_per_s", 0) > 0),
-            "estimated": any("fid" in r or "modes" in r for r in records if "snapshot_s" not in r and "event" not in r
-                             and "img_per_s" not in r)}
+            "estimated": t.estimated_snapshots > 0}
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def test_run_time_of_a_log_with_a_kill_a_resume_and_snapshots_worked_by_hand():
            line(400, 100 / 15, 920.0),  # 100 images in 15 s: 10 of training, 2 + 3 of snapshots
            snap(400, 924.0)]  # an older record at its log line: 924 - 920 = 4 s, after every line: + 4 s
     t = run_time(log)
-    assert t.stretches == 2 and t.untimed_snapshots == 1
+    assert t.stretches == 2 and t.untimed_snapshots == 1 and t.estimated_snapshots == 2  # at 350 and 400
     assert [round(x, 9) for x in t.snapshots] == [3.0, 2.0, 3.0, 4.0] and abs(t.snapshot_seconds - 12) < 1e-9
     assert abs(t.seconds - (10 + 5 + 3 + 5 + 15 + 4)) < 1e-9
 
