@@ -25,9 +25,10 @@ def read(folder: Path) -> tuple[list[dict], list[dict]]:
     return [lines[k] for k in sorted(lines)], [s for s in read_cell(run)[0] if "fid" in s]
 
 
-def at(lines: list[dict], kimg: float) -> dict:
-    """The last log line at or before `kimg`."""
-    return [r for r in lines if r["kimg"] <= kimg + 1e-9][-1]
+def at(lines: list[dict], kimg: float) -> str:
+    """R1 (logit gap) of the last log line at or before `kimg`; "-" where the log starts later."""
+    inside = [r for r in lines if r["kimg"] <= kimg + 1e-9]
+    return f"{inside[-1]['r1']:.3g} ({inside[-1]['logit_gap']:+.2f})" if inside else "-"
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for lab, (lines, snaps) in runs.items():
         end = lines[-1]["kimg"]
-        qs = ", ".join(f"{at(lines, end * q)['r1']:.3g} ({at(lines, end * q)['logit_gap']:+.2f})" for q in (.25, .5, .75, 1))
+        qs = ", ".join(at(lines, end * q) for q in (.25, .5, .75, 1))
         print(f"| {lab} | {qs} | {max(r['r1'] for r in lines):.3g} | {lines[-1]['gamma']:.2g} | "
               f"{', '.join(format(s['fid'], '.1f') for s in snaps)} |")
     if args.out:

@@ -347,6 +347,30 @@ def test_d_runaway_merges_a_resumed_run_s_repeated_rows(tmp_path):
     assert "| resumed | 1 (+0.50), 4 (+0.50), 3 (+0.50), 8 (+0.50) | 8 | 0.001 | 90.0, 80.0 |" in out.stdout, out.stdout
 
 
+def test_d_runaway_draws_the_r1_panel_alone_until_a_run_has_a_snapshot(tmp_path):
+    """No run with a snapshot yet (a run stopped before its first): one panel, R1 against images, at 5.5 x 3.8
+    inches; a snapshot in any run adds the FID panel beside it (10 x 3.8). The PNG's header holds its size. The
+    table prints "-" for a quarter before the log's first line."""
+    import json
+    import struct
+
+    def width_over_height(rows: list[dict]) -> float:
+        run = tmp_path / f"run{len(rows)}"
+        run.mkdir()
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        png = run / "fig.png"
+        out = subprocess.run([sys.executable, str(SCRIPT.with_name("d_runaway.py")), f"a={run}", "--out", str(png)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "| a | -, 1 (+0.50), 1 (+0.50), 2 (+0.50) |" in out.stdout, out.stdout
+        w, h = struct.unpack(">II", png.read_bytes()[16:24])  # the IHDR chunk's width and height
+        return w / h
+
+    line = lambda k: {"kimg": k, "img_per_s": 50.0, "r1": float(k), "logit_gap": 0.5, "gamma": 0.001}
+    assert abs(width_over_height([line(1), line(2)]) - 5.5 / 3.8) < 0.02
+    assert abs(width_over_height([line(1), line(2), {"kimg": 2, "fid": 90.0}]) - 10 / 3.8) < 0.02
+
+
 def test_two_studies_pooled_and_narrowed_with_only(tmp_path):
     """The reference in one study, the arm in another: [1,2,3] vs [4,5,6] is -3 [-5.27, -0.733] (worked above), with
     Holm over that one test alone, since --only leaves out the third configuration."""
