@@ -1,4 +1,5 @@
-"""`gankit export`: a run's EMA generator as an ONNX graph or a TorchScript module, for use outside gankit.
+"""`gankit export`: a run's EMA generator as an ONNX graph or a TorchScript module, for use outside gankit, or as a
+slim run folder (format "run": G_ema alone, safetensors + JSON) that gankit's generate, eval and export take.
 
 The exported function takes `z` (float32 [N, z_dim], N free), `class` (int64 [N]) when the generator is
 class-conditional, and `psi` (float32 scalar) where the family has a mapping network (StyleGAN's truncation
@@ -23,7 +24,7 @@ from torch import nn
 from .errors import GankitError
 from .files import encode, write_atomic, write_json
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "run")
 
 
 class Sampler(nn.Module):
@@ -64,8 +65,10 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
     from .run import load_generator, load_run_config
 
     if fmt not in FORMATS:
-        raise GankitError(f"--format {fmt} is unknown; use {' or '.join(FORMATS)}")
+        raise GankitError(f"--format {fmt} is unknown; use {', '.join(FORMATS)}")
     out = Path(out)
+    if fmt == "run":
+        return export_run(Path(run), out)
     if not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
@@ -89,6 +92,33 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
     info = {"run": str(run), "format": fmt, "inputs": {k: _spec(k, G) for k in model.inputs},
             "outputs": {"images": f"float32 [N, {G.channels}, {G.resolution}, {G.resolution}], about [-1, 1]"}}
     write_json(out.with_suffix(out.suffix + ".json"), info)
+    return info
+
+
+def export_run(run: Path, out: Path) -> dict[str, Any]:
+    """A new run folder `out` holding what sampling reads: config.json, run.json (the precision it sampled in) and the
+    latest loadable checkpoint's G_ema alone (about 1/6 of a full R3GAN checkpoint, which also holds G, D, both Adam
+    states and the RNGs), so a trained generator can be shared, and `gankit generate/eval/export --run out` give what
+    they give on `run`. It cannot resume training. Refuses an existing `out`."""
+    from .checkpoint import load_latest, save_checkpoint
+    from .files import new_folder
+    from .run import load_run_config
+
+    load_run_config(run)  # not a run, or a damaged config: one line
+    if out.exists():
+        raise GankitError(f"--out {out} exists; name a new folder for the exported run")
+    latest = load_latest(run, only=("G_ema",))
+    if latest is None:
+        raise GankitError(f"run {run} has no checkpoint that loads; wait for its first snapshot")
+    states, meta, path = latest
+    info = {"run": str(run), "format": "run", "checkpoint": path.name, "images": meta.get("images"),
+            "contents": "G_ema only: gankit generate, eval and export take it; training cannot resume from it"}
+    with new_folder(out) as build:  # whole or not at all
+        save_checkpoint(build / "checkpoints" / path.name, states, meta)
+        for name in ("config.json", "run.json"):
+            if (run / name).exists():
+                write_atomic(build / name, (run / name).read_bytes())
+        write_json(build / "export.json", info)
     return info
 
 

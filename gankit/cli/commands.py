@@ -189,6 +189,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_generator
 
     info = export_generator(Path(args.run), args.format, Path(args.out))
+    if args.format == "run":
+        print(f"wrote {args.out}: G_ema of {info['checkpoint']} with config.json and run.json; "
+              f"`gankit generate/eval/export --run {args.out}` take it")
+        return 0
     print(f"wrote {args.out} ({args.format}): inputs {', '.join(f'{k} {v}' for k, v in info['inputs'].items())}; "
           f"output images {info['outputs']['images']}; described in {args.out}.json")
     return 0

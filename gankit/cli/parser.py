@@ -144,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     ph.set_defaults(fn=cmd_phema)
 
     ex = sub.add_parser("export", help="write a run's EMA generator as ONNX or TorchScript (float32; class and psi "
-                        "inputs where the generator has them)")
+                        "inputs where the generator has them), or as a slim run folder (G_ema alone) to share")
     ex.add_argument("--run", required=True, help="run directory written by `gankit train` or `gankit import`")
-    ex.add_argument("--format", required=True, choices=["onnx", "torchscript"])
-    ex.add_argument("--out", required=True, help="file to write (e.g. generator.onnx), with FILE.json describing it")
+    ex.add_argument("--format", required=True, choices=["onnx", "torchscript", "run"])
+    ex.add_argument("--out", required=True, help="file to write (e.g. generator.onnx), with FILE.json describing it; "
+                    "for --format run, a new folder")
     ex.set_defaults(fn=cmd_export)
 
     rp = sub.add_parser("report", help="one self-contained HTML page for a run: info, config, metrics with their "
