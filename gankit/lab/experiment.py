@@ -314,8 +314,10 @@ def _measure_finals(final: Final, name: str, chosen: list[Cell], root: Path, job
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (n - 1); one value has no spread to estimate, so its std is NaN (shown as "n = 1", never
+    as +- 0, which would read as a measured zero spread)."""
     m = sum(values) / len(values)
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
 
 
 def _feature_precisions(root: Path, finished: list[Cell]) -> str:
@@ -384,7 +386,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
     _write_csv(root / "summary.csv", [cols] + [[row[c] for c in cols] for row in summary])
     mixed = _feature_precisions(root, [c for c in every if (c.path(root) / "result.json").exists()])
     lines = [f"# {name}: {exp.description}", "", *([mixed, ""] if mixed else []),
-             "Means and sample std (n - 1) over the seeds that finished with a finite value; a value that is NaN (e.g. "
+             "Means and sample std (n - 1) over the seeds that finished with a finite value (\"n = 1\": one value, no std); a value that is NaN (e.g. "
              "the KL of 0 modes) is counted beside the mean as \"(k NaN)\"; diverged and failed seeds are counted, never averaged; "
              "\"seeds\" counts the finished cells, \"unfinished\" those not run to the end yet (a partial table says so).",
              *([f"final_* columns: `gankit eval --run CELL/run {' '.join(exp.final.args)}` on each finished cell's last "
@@ -398,7 +400,8 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
         cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]),
                     str(row["unfinished"]), div, str(row["failed"])]
-        cells_md += [(f"{row[m]:.4g} +- {row[m + '_std']:.2g}" if math.isfinite(row[m]) else "-")
+        cells_md += [(("-" if not math.isfinite(row[m]) else f"{row[m]:.4g} (n = 1)" if not math.isfinite(row[m + "_std"])
+                       else f"{row[m]:.4g} +- {row[m + '_std']:.2g}"))
                      + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "")
                      + (f" ({row[m + '_pending']} pending)" if row.get(m + "_pending") else "") for m in metrics]
         lines.append("| " + " | ".join(cells_md) + " |")

@@ -98,7 +98,7 @@ def test_collect_counts_the_cells_that_have_not_finished(tmp_path):
     assert (rows["a"]["seeds"], rows["a"]["unfinished"]) == (1, 1)
     assert (rows["b"]["seeds"], rows["b"]["unfinished"]) == (0, 2)
     md = (root / name / "summary.md").read_text()
-    assert "| grid25 | a | 1 | 1 | 0 | 0 | 25 +- 0 |" in md and "| grid25 | b | 0 | 2 | 0 | 0 | - |" in md
+    assert "| grid25 | a | 1 | 1 | 0 | 0 | 25 (n = 1) |" in md and "| grid25 | b | 0 | 2 | 0 | 0 | - |" in md
 
 
 def test_method_budget_scale_and_own_seeds():
@@ -327,7 +327,7 @@ def test_a_final_metric_is_measured_once_per_finished_cell_and_pending_where_it_
     assert any("1 finished cells have no checkpoint here" in line for line in said)
     assert row["final_modes"] == record["modes"] and row["final_modes_pending"] == 1 and row["final_modes_nan"] == 0
     md = (root / name / "summary.md").read_text()
-    assert f"{record['modes']:.4g} +- 0 (1 pending)" in md and "final_modes" in md
+    assert f"{record['modes']:.4g} (n = 1) (1 pending)" in md and "final_modes" in md
     csv_rows = (root / name / "results.csv").read_text().splitlines()
     assert csv_rows[0].endswith("modes,final_modes,final_modes_kl")
     assert csv_rows[2].endswith(",ok,20,,")  # the restored cell: no final value, not a made-up one
