@@ -1,8 +1,9 @@
 """What a study's metrics cost: the in-loop snapshot metrics and the final metric, in seconds, per configuration.
 
     python scripts/metric_cost.py runs/experiments/cifar10-cpu
+    python scripts/metric_cost.py docs/results/cifar10_cpu/cells      # shipped cells: the run's files beside result.json
 
-Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder):
+Reads every finished cell under EXPERIMENT_DIR (a `gankit experiment` folder, or shipped cells):
 
 - in-loop: a snapshot's metrics line in run/metrics.jsonl carries its seconds (snapshot_s) since 2026-12-07. In
   older logs it is written when its metrics are done, and training reached the snapshot's image count at the last
@@ -45,7 +46,8 @@ def report(root: Path) -> str:
     for name, homes in finished_cells(root).items():
         first, later, final, reference, threads, final_threads = [], [], [], [], set(), set()
         for home in homes:
-            secs = snapshot_seconds(home / "run" / "metrics.jsonl")
+            run = home / "run" if (home / "run").is_dir() else home  # a study's cell, or a shipped one (files flat)
+            secs = snapshot_seconds(run / "metrics.jsonl")
             first += secs[:1]
             later += secs[1:]
             if (home / "final.json").is_file():
@@ -55,8 +57,8 @@ def report(root: Path) -> str:
                 final.append(shared.get("generate", 0) + shared.get("extract", 0) + sum(m.get("score", 0) for m in per_metric))
                 reference.append(shared.get("reference", 0))
                 final_threads.add(record.get("threads") or "?")
-            if (home / "run" / "run.json").is_file():
-                threads.add(json.loads((home / "run" / "run.json").read_text()).get("threads"))
+            if (run / "run.json").is_file():
+                threads.add(json.loads((run / "run.json").read_text()).get("threads"))
         fin = (f"{_fmt(final)}, {len(final)} | {_fmt(reference)} / {max(reference):.0f} | {_join(final_threads)}" if final
                else f"- (0 of {len(homes)} measured) | - | -")
         lines.append(f"| {name} | {len(homes)} | {_join(threads)} | {_fmt(first)} | {_fmt(later)} | {fin} |")

@@ -41,7 +41,7 @@ EXPERIMENTS.register("recipe-width")(Experiment(
     "snapshots, 2 seeds",
     {"32px": ("r3gan-recipe", _CIFAR32)},
     [Method(f"w{w}", recipe_arm(w, r, WIDTH_MINUTES)) for w, r in RATES_32PX_1T.items()],
-    ["fid", "kid_mean"], seeds=[42, 43], plot=("kid_mean", "fid"), curves=("fid", "kid_mean")))
+    ["fid", "kid_mean"], seeds=[42, 43], plot=("kid_mean", "fid"), curves=("fid", "kid_mean"), minutes=WIDTH_MINUTES))
 
 
 # cifar10-cpu (issue 25, docs/results/cifar10_cpu.md): does the modern baseline beat the classics at equal CPU time on

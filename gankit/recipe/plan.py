@@ -31,7 +31,7 @@ EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than
 # gamma (docs/results/gamma_rule.md): on CIFAR-10 at CPU scale (base width 64, 16 and 32 px, batch 32 and 128) the best
 # gamma did not follow resolution or batch (StyleGAN2-ADA's R^2 / B points the wrong way on both); the constant whose
 # worst shortfall from each setting's best FID is smallest is GAMMA_SMALL, measured up to MEASURED_BASE. A wider D
-# needs more: at base 192 with GAMMA_SMALL, D ran away within 83k images (R1 from 1 to 63, the recipe's 4-hour CIFAR-10
+# needs more: at base 192 with GAMMA_SMALL, D ran away within 89k images (R1 0.5 at 19k, 63 at 83k, 79 at 89k; the recipe's 4-hour CIFAR-10
 # run of 2026-12-07), and the paper's Config E (PAPER_BASE) uses 0.05 at 32 px. Between the two anchors gamma is
 # interpolated in log gamma against log width: an unmeasured bridge, continuous where the old rule jumped 50x at 384.
 GAMMA_SMALL = 0.001

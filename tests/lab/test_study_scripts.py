@@ -328,6 +328,11 @@ def test_metric_cost_in_loop_and_final_seconds(tmp_path):
         (cell / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert mod.snapshot_seconds(tmp_path / "cifar10/r3gan/default/seed0/run/metrics.jsonl") == [5.0, 3.0]
     assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50, 2 | 500 / 600 | 2, ? |"
+    for run in tmp_path.glob("cifar10/r3gan/default/seed*/run"):  # a shipped cell: its run's files beside result.json
+        for f in run.iterdir():
+            f.rename(run.parent / f.name)
+        run.rmdir()
+    assert mod.report(tmp_path).splitlines()[2] == "| r3gan | 2 | 1 | 5 | 3 | 50, 2 | 500 / 600 | 2, ? |"
 
 
 def test_d_runaway_merges_a_resumed_run_s_repeated_rows(tmp_path):
