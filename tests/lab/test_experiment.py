@@ -383,3 +383,24 @@ def test_a_finished_cell_trained_under_another_declaration_is_reported(tmp_path)
     warned = [line for line in said if "other settings" in line]
     assert len(warned) == 1 and "1 finished cells" in warned[0] and "train.lr: trained 0.001, declared 0.002" in warned[0]
     assert result.stat().st_mtime_ns == stamp  # kept, not retrained
+
+
+def test_the_regime_pilot_spans_at_least_16x_d_parameters_and_a_few_hundred_to_unbounded_reals():
+    """Issue 26 asks D's capacity from today's up to at least 16x the parameters, and distinct reals from a few hundred
+    to unbounded: the pilot's largest D, built as its cells build it, against its smallest, and its pools."""
+    import gankit.lab  # noqa: F401  (registers the declared studies)
+    from gankit.networks import build_networks
+    from gankit.presets import resolve
+
+    exp = EXPERIMENTS.get("r3gan-regime-pilot")
+    d_params, pools = {}, set()
+    for c in cells(exp):
+        cfg = resolve(c.preset, dict(c.sets))
+        pools.add(cfg.data.size)
+        key = tuple(cfg.model.widths_d)
+        if key not in d_params:
+            _, D = build_networks(cfg.model, (3, 16, 16), 0)
+            d_params[key] = sum(p.numel() for p in D.parameters())
+    assert max(d_params.values()) >= 16 * min(d_params.values()), d_params
+    assert min(pools) <= 1000 and max(pools) >= 1_000_000  # 40k images of a 1M pool: no triple shown twice
+
