@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.lab.experiment import cell_run
 from gankit.run import MetricsLog
 from study_convergence import read_cell  # scripts/ is on the path when this runs as `python scripts/d_runaway.py`
 
@@ -20,7 +21,7 @@ from study_convergence import read_cell  # scripts/ is on the path when this run
 def read(folder: Path) -> tuple[list[dict], list[dict]]:
     """(training log lines with r1, snapshot rows with fid) of a run or a shipped cell, in order of kimg; a resumed
     run's repeated lines and snapshots are merged (read_cell), one per kimg."""
-    run = folder if (folder / "metrics.jsonl").is_file() else folder / "run"
+    run = cell_run(folder)
     lines = {r["kimg"]: r for r in MetricsLog.read(run / "metrics.jsonl") if "r1" in r}  # the last of a repeated line
     return [lines[k] for k in sorted(lines)], [s for s in read_cell(run)[0] if "fid" in s]
 

@@ -21,7 +21,7 @@ import json
 import statistics
 from pathlib import Path
 
-from gankit.lab.experiment import finished_cells
+from gankit.lab.experiment import cell_run, finished_cells
 from gankit.run import MetricsLog, run_time
 
 
@@ -46,7 +46,7 @@ def report(root: Path) -> str:
     for name, homes in finished_cells(root).items():
         first, later, final, reference, threads, final_threads = [], [], [], [], set(), set()
         for home in homes:
-            run = home / "run" if (home / "run").is_dir() else home  # a study's cell, or a shipped one (files flat)
+            run = cell_run(home)  # a study's cell, or a shipped one (files flat)
             secs = snapshot_seconds(run / "metrics.jsonl")
             first += secs[:1]
             later += secs[1:]

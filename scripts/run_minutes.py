@@ -14,12 +14,13 @@ import argparse
 import statistics
 from pathlib import Path
 
+from gankit.lab.experiment import cell_run
 from gankit.run import MetricsLog, run_time
 
 
 def minutes(folder: Path) -> dict:
     """Wall, snapshot and training-alone minutes of one run (or a cell folder with run/ inside)."""
-    run = folder if (folder / "metrics.jsonl").is_file() else folder / "run"
+    run = cell_run(folder)
     records = MetricsLog.read(run / "metrics.jsonl")
     t = run_time(records)
     return {"images": max(r["images"] for r in records), "wall": t.seconds / 60, "snapshots": t.snapshot_seconds / 60,

@@ -123,6 +123,12 @@ def finished_cells(study_dir: Path) -> dict[str, list[Path]]:
     return out
 
 
+def cell_run(folder: Path) -> Path:
+    """The run files of a cell or run folder: `folder` itself where it holds metrics.jsonl (a run, or a shipped cell
+    whose files sit beside result.json), else its run/ (a cell of a `gankit experiment` folder)."""
+    return folder if (folder / "metrics.jsonl").is_file() else folder / "run"
+
+
 def _write_csv(path: Path, rows: list[list]) -> None:
     """rows as CSV, written atomically."""
     buf = io.StringIO(newline="")
@@ -320,6 +326,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
 
 
+def _mean_cell(mean: float, std: float) -> str:
+    """A summary cell: "-" with no value, "m (n = 1)" with one, else "m +- std"."""
+    if not math.isfinite(mean):
+        return "-"
+    return f"{mean:.4g} (n = 1)" if not math.isfinite(std) else f"{mean:.4g} +- {std:.2g}"
+
+
 def _feature_precisions(root: Path, finished: list[Cell]) -> str:
     """A warning line (also raised as a warning) when the finished cells' snapshot features were not all computed at
     one precision (train.eval_precision): fast (bf16) and exact metrics are not to be compared; "" when they were."""
@@ -400,8 +413,7 @@ def collect(name: str, out: Path, seeds: list[int] | None = None) -> list[dict]:
         div = f"{row['diverged']} ({row['diverged_kimg']})" if row["diverged"] else "0"
         cells_md = [row["dataset"], row["method"], *(str(row[p]) for p in params), str(row["seeds"]),
                     str(row["unfinished"]), div, str(row["failed"])]
-        cells_md += [(("-" if not math.isfinite(row[m]) else f"{row[m]:.4g} (n = 1)" if not math.isfinite(row[m + "_std"])
-                       else f"{row[m]:.4g} +- {row[m + '_std']:.2g}"))
+        cells_md += [_mean_cell(row[m], row[m + "_std"])
                      + (f" ({row[m + '_nan']} NaN)" if row[m + "_nan"] else "")
                      + (f" ({row[m + '_pending']} pending)" if row.get(m + "_pending") else "") for m in metrics]
         lines.append("| " + " | ".join(cells_md) + " |")
