@@ -116,12 +116,12 @@ DC_K = 5  # density/coverage's (Naeem et al. 2020: k = 5)
 
 @_register("pr", "features", True, True, "precision")
 def _pr(g, r, o):
-    return precision_recall(r.features, g.features, k=PR_K)
+    return precision_recall(r.features, g.features, k=PR_K, real_knn=r.knn, fake_knn=g.knn)
 
 
 @_register("dc", "features", True, True, "coverage")
 def _dc(g, r, o):
-    return density_coverage(r.features, g.features, k=DC_K)
+    return density_coverage(r.features, g.features, k=DC_K, real_knn=r.knn)
 
 
 @_register("is", "probs", False, True, "mean")

@@ -36,6 +36,7 @@ class Collected:
     protocols: dict = field(default_factory=dict)  # per need ("features", "probs", "digits"): the extractor's protocol
     lpips_sha: str = ""
     seconds: dict = field(default_factory=dict)  # wall time of the pass: "source" (generating or decoding), "extract"
+    knn: dict = field(default_factory=dict)  # k -> k-NN radii of the features (pr, dc): a kept reference pays once per run
 
 
 

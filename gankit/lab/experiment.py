@@ -2,8 +2,8 @@
 
 Every cell is one `gankit train` run in its own process, in OUT/NAME/<dataset>/<method>/<params>/seed<S>/run
 (beside it the cell's train.log and result.json).
-A cell is finished when its result.json exists (metrics of the final snapshot, or the failure). Re-running
-the command skips finished cells and resumes unfinished ones from their checkpoints. A study may declare a final
+A cell is finished when its result.json says ok (metrics of the final snapshot) or diverged (where it did). Re-running
+the command skips finished cells, resumes unfinished ones from their checkpoints and tries failed ones again. A study may declare a final
 metric (`Final`): one `gankit eval` of each finished cell's last checkpoint, outside the training minutes, kept in
 final.json beside result.json and computed for any finished cell that lacks it. The collected table has
 one row per cell (results.csv) and one per configuration with mean +- std over seeds (summary.csv, summary.md),
@@ -186,6 +186,14 @@ def _run_cell(cell: Cell, root: Path, threads: int) -> dict:
     return result
 
 
+def _status(home: Path) -> str:
+    """A cell's result status ("ok", "diverged", "failed"), "" where it has no result.json yet."""
+    try:
+        return json.loads((home / "result.json").read_text()).get("status", "")
+    except FileNotFoundError:
+        return ""
+
+
 def _extra_for(c: Cell, extra: dict[str, Any]) -> dict[str, Any]:
     """The study-wide overrides that apply to cell c: data.path only where the cell's dataset reads files."""
     from ..data import DATASETS
@@ -203,9 +211,12 @@ def _check_cell(c: Cell) -> None:
     fail in every cell's train.log, one after another)."""
     from ..config import validate_ranges
     from ..presets import resolve
+    from ..training.snapshot import check_metric_files
 
     try:
-        validate_ranges(resolve(c.preset, {k: v for k, v in c.sets.items()}))
+        cfg = resolve(c.preset, {k: v for k, v in c.sets.items()})
+        validate_ranges(cfg)
+        check_metric_files([m.strip() for m in cfg.train.metrics.split(",")])
     except GankitError as e:
         raise GankitError(f"cell {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}") from None
 
@@ -255,7 +266,7 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
             raise GankitError(f"--only {','.join(sorted(set(only) - names))}: not a dataset or method of {name}; it has "
                               f"{', '.join(sorted(names))}")
     chosen = [c for c in cells(exp, seeds) if not only or c.dataset in only or c.method in only]
-    todo = [c for c in chosen if not (c.path(root) / "result.json").exists()]
+    todo = [c for c in chosen if _status(c.path(root)) in ("", "failed")]  # a failed cell is tried again
     for c in todo:
         c.sets.update(_extra_for(c, extra or {}))
         _check_cell(c)
@@ -276,7 +287,8 @@ def run_experiment(name: str, out: Path, jobs: int = 1, threads: int = 1, seeds:
     def one(c: Cell) -> dict:
         r = _run_cell(c, root, threads)
         progress(f"[{next(counter)}/{len(todo)}] {c.dataset} {c.method} {c.config_id} seed {c.seed}: {r['status']}"
-                 + "".join(f"  {k} {r[k]:.4g}" for k in exp.metrics if isinstance(r.get(k), (int, float))))
+                 + "".join(f"  {k} {r[k]:.4g}" for k in exp.metrics if isinstance(r.get(k), (int, float)))
+                 + (f" ({r['error']}; its log: {c.path(root) / 'train.log'})" if r["status"] == "failed" else ""))
         return r
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -33,7 +33,7 @@ from .probe import DProbe
 from .cores import Threads
 from .memory import plan_micro_batch
 from .schedules import ema_beta, schedule  # noqa: F401  (schedule: public here too)
-from .snapshot import best_key, metric_names, save_state, update_best, write_run_info, write_snapshot
+from .snapshot import best_key, check_metric_files, metric_names, save_state, update_best, write_run_info, write_snapshot
 from .state import TrainState
 from ..objectives.step import one_hot
 from ..validate import validate
@@ -126,7 +126,9 @@ def _check(cfg: Config, dataset: Dataset, world: int, device: torch.device) -> i
     """Refuse settings that cannot run, before anything is written (validate.validate, then the snapshot metrics);
     returns num_classes."""
     num_classes = validate(cfg, dataset.shape, dataset.num_classes, cfg.data.name, world, device)
-    best_key(cfg, metric_names(cfg, dataset))  # an unknown train.best_metric, before the run trains to its first snapshot
+    names = metric_names(cfg, dataset)
+    best_key(cfg, names)  # an unknown train.best_metric, before the run trains to its first snapshot
+    check_metric_files(names)
     return num_classes
 
 

@@ -47,6 +47,18 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     return names
 
 
+def check_metric_files(names: list[str]) -> None:
+    """The files snapshot metrics read from outside the package (LPIPS's AlexNet trunk) exist: checked before training,
+    since a missing one would otherwise fail every snapshot of the run, and every cell of a study, one by one."""
+    if "lpips_div" in names:
+        from ..eval.metrics.lpips import trunk_path
+
+        try:
+            trunk_path()
+        except GankitError as e:
+            raise GankitError(f"train.metrics has lpips_div: {e}; or drop lpips_div from train.metrics") from None
+
+
 def best_key(cfg: Config, names: list[str]) -> tuple[str, bool]:
     """(logged key that picks the best checkpoint, higher is better) from train.best_metric; ("", True) when off."""
     name = cfg.train.best_metric.strip()

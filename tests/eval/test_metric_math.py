@@ -286,6 +286,41 @@ def test_prdc_errors():
         density_coverage(torch.randn(10, 2), torch.randn(10, 3))
 
 
+def test_prdc_reads_kept_radii_and_a_kept_reference_pays_for_them_once(monkeypatch):
+    """A memo of a set's k-NN radii gives the same numbers as none, and is what the metrics read (a doctored memo changes
+    them); across two snapshots of one run the reference's radii are computed once per k, the samples' every time."""
+    from gankit.data import DataConfig, build_dataset
+    from gankit.eval import evaluate as ev
+    from gankit.eval.metrics import prdc
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 4, generator=g), torch.randn(200, 4, generator=g) * 1.3
+    real_knn, fake_knn = {}, {}
+    assert precision_recall(x, y, real_knn=real_knn, fake_knn=fake_knn) == precision_recall(x, y)
+    assert density_coverage(x, y, real_knn=real_knn) == density_coverage(x, y)
+    assert set(real_knn) == {3, 5} and set(fake_knn) == {3}
+    assert precision_recall(x, y, real_knn={3: real_knn[3] * 0}, fake_knn=fake_knn)["precision"] == 0.0
+    assert density_coverage(x, y, real_knn={5: real_knn[5] * 2})["coverage"] > density_coverage(x, y)["coverage"]
+
+    calls: list[int] = []
+    real_radii = prdc.knn_radii
+    monkeypatch.setattr(prdc, "knn_radii", lambda f, k, batch=1024: (calls.append(len(f)), real_radii(f, k, batch))[1])
+    ds = build_dataset(DataConfig(name="grid25"))
+    class G(torch.nn.Linear):  # a generator of 2-D points: z -> a linear map of z
+        z_dim, num_classes = 2, 0
+
+        def forward(self, z, c=None):
+            return super().forward(z)
+
+    G = G(2, 2)
+    ev._SNAPSHOT_REF.clear()
+    first = ev.snapshot_metrics(G, ds, "grid25", ["pr", "dc"], n=150, seed=0)
+    with torch.no_grad():
+        G.weight.mul_(2.0)  # the generator trains between snapshots
+    second = ev.snapshot_metrics(G, ds, "grid25", ["pr", "dc"], n=150, seed=0)
+    assert first != second and len(calls) == 4  # reference: k = 3 and k = 5 once; samples: k = 3 at each snapshot
+
+
 # ---------------------------------------------------------------- Inception Score
 
 def test_inception_score_extremes():

@@ -193,6 +193,50 @@ def test_only_runs_the_named_arm_and_the_table_counts_the_rest(tmp_path):
     assert main(["experiment", name, "--only", "c", "--out", str(tmp_path)]) == 2
 
 
+def test_a_missing_lpips_trunk_refuses_the_study_before_any_cell_runs(tmp_path, monkeypatch):
+    """lpips_div reads an AlexNet trunk from outside the package; without it every snapshot of every cell used to fail
+    one by one while the cells trained on. Now the study stops in one line naming the fix, and writes nothing."""
+    from gankit.errors import GankitError
+
+    name = "test-lpips-trunk"
+    monkeypatch.setitem(EXPERIMENTS._items, name, Experiment(  # registered for this test alone
+        "trunk", {"stacked-digits": ("r3gan-tiny", {"train.metrics": "modes,lpips_div"})}, [Method("a", {})], ["modes"],
+        seeds=[1], plot=("modes", "modes")))
+    monkeypatch.delenv("GANKIT_LPIPS_TRUNK", raising=False)
+    with pytest.raises(GankitError, match=r"cell stacked-digits a default seed 1: train.metrics has lpips_div: .*"
+                                          r"GANKIT_LPIPS_TRUNK.*or drop lpips_div"):
+        run_experiment(name, tmp_path, progress=lambda m: None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_failed_cell_says_why_and_is_tried_again(tmp_path, monkeypatch):
+    """A cell that failed (here: weight clipping asked of a loss without a critic; and one left failed by an earlier run) is not
+    finished: the progress line gives its error and log, and the next invocation trains it again (real subprocesses)."""
+    name = "test-retry"
+    base = {"train.kimg": 0.064, "train.snapshot_kimg": 0.064, "train.metrics": "modes", "train.eval_n": 200,
+            "train.tensorboard": False, "train.batch": 32}
+    monkeypatch.setitem(EXPERIMENTS._items, name, Experiment(  # for this test alone: its bad arm fails validation
+        "retry", {"grid25": ("mlp-grid25", base)}, [Method("bad", {"loss.clip": 0.01}), Method("good", {})], ["modes"],
+        seeds=[1], plot=("modes", "modes")))
+    good = tmp_path / name / "grid25" / "good" / "default" / "seed1"
+    good.mkdir(parents=True)
+    (good / "result.json").write_text(json.dumps({"dataset": "grid25", "method": "good", "seed": 1, "status": "failed",
+                                                         "error": "earlier"}))
+    said: list[str] = []
+    rows = {r["method"]: r for r in run_experiment(name, tmp_path, progress=said.append)}
+    assert said[0] == f"experiment {name}: 0 of 2 cells finished, 2 to run (1 at a time)"
+    bad_line = next(m for m in said if " bad " in m)
+    log = tmp_path / name / "grid25" / "bad" / "default" / "seed1" / "train.log"
+    assert bad_line.endswith(f": failed (gankit: error: loss.clip (weight clipping) keeps a Wasserstein critic Lipschitz; "
+                             f"with loss.name=rpgan it only cripples D: set loss.name=wasserstein or loss.clip=0; its log: "
+                             f"{log})"), bad_line
+    assert json.loads((good / "result.json").read_text())["status"] == "ok"
+    assert (rows["good"]["seeds"], rows["good"]["failed"], rows["bad"]["failed"]) == (1, 0, 1)
+    said.clear()
+    run_experiment(name, tmp_path, progress=said.append)
+    assert said[0] == f"experiment {name}: 1 of 2 cells finished, 1 to run (1 at a time)"
+
+
 def test_cells_run_the_installed_package_whatever_the_current_folder_holds(tmp_path, monkeypatch):
     """A folder named gankit in the current directory (a clone, a stray copy) used to be what every cell imported."""
     name = "test-cwd"

