@@ -248,6 +248,31 @@ def test_ties_follow_each_papers_code():
     assert precision_recall(x, y, k=1)["precision"] == pytest.approx(2 / 3)
 
 
+def test_fast_distances_decide_every_tie_as_the_exact_ones():
+    """Distances come from GEMM (|a|^2 + |b|^2 - 2ab) except within its error bound of a radius, where _dist decides.
+    A set scored against itself puts each point's k-th neighbour exactly on its radius; far from the origin (offset
+    100) the GEMM form misplaces about half of those ties, so density would exceed 1 if they were not re-measured.
+    Rows whose near-ties overflow the kept neighbours (a lattice: 18 points within sqrt 2) take the full exact scan."""
+    from gankit.eval.metrics import prdc
+
+    x = torch.randn(300, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64) + 100.0
+    for k in (1, 3, 5):
+        assert density_coverage(x, x, k=k, batch=64) == {"density": 1.0, "coverage": 1.0}
+        assert precision_recall(x, x, k=k, batch=64) == {"precision": 1.0, "recall": 1.0}
+    grid = torch.stack(torch.meshgrid(*[torch.arange(5.0)] * 3, indexing="ij"), -1).view(-1, 3).double() + 1e3
+    for k in (5, 10, 20):
+        exact = prdc._knn_radii_exact(grid, torch.arange(len(grid)), k, 32)
+        assert torch.equal(prdc.knn_radii(grid, k, batch=32), exact)
+    assert prdc.knn_radii(grid, 10)[62] == math.sqrt(2)  # the centre (2, 2, 2): 6 at 1, then 12 at sqrt 2
+    # 30 points at distances 1 + i 1e-13 from a centre far out: far closer together than the GEMM's error, so its
+    # order of them is noise and only the exact scan of the overflowing row finds the 5 nearest
+    g = torch.Generator().manual_seed(4)
+    u = torch.nn.functional.normalize(torch.randn(30, 3, generator=g, dtype=torch.float64), dim=1)
+    centre = torch.full((1, 3), 1e3, dtype=torch.float64)
+    shell = torch.cat([centre, centre + u * (1 + 1e-13 * torch.randperm(30, generator=g).double()[:, None])])
+    assert torch.equal(prdc.knn_radii(shell, 5), prdc._knn_radii_exact(shell, torch.arange(31), 5, 1024))
+
+
 def test_each_statistic_on_an_exact_tie():
     """Real {0, 1}, fake {2, 3} (1-D), k = 1: every radius is 1, and the only contact is real 1 - fake 2 at distance
     exactly 1. precision (<=): fake 2 counts, 1/2; recall (<=): real 1 counts, 1/2; density (<): no fake strictly
