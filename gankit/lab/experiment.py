@@ -2,10 +2,10 @@
 
 Every cell is one `gankit train` run in its own process, in OUT/NAME/<dataset>/<method>/<params>/seed<S>/run
 (beside it the cell's train.log and result.json).
-A cell is finished when its result.json says ok (metrics of the final snapshot) or diverged (where it did). Re-running
-the command skips finished cells, resumes unfinished ones from their checkpoints and tries failed ones again. A study may declare a final
-metric (`Final`): one `gankit eval` of each finished cell's last checkpoint, outside the training minutes, kept in
-final.json beside result.json and computed for any finished cell that lacks it. The collected table has
+A cell is finished when its result.json says ok (metrics of the final snapshot) or diverged (where it did).
+Re-running the command skips finished cells, resumes unfinished ones from their checkpoints and tries failed ones
+again. A study may declare a final metric (`Final`): one `gankit eval` of each finished cell's last checkpoint,
+outside the training minutes, kept in final.json beside result.json and computed for any finished cell that lacks it. The collected table has
 one row per cell (results.csv) and one per configuration with mean +- std over seeds (summary.csv, summary.md),
 and a plot per dataset of the chosen quality and coverage metrics.
 """
@@ -211,12 +211,12 @@ def _check_cell(c: Cell) -> None:
     fail in every cell's train.log, one after another)."""
     from ..config import validate_ranges
     from ..presets import resolve
-    from ..training.snapshot import check_metric_files
+    from ..training.snapshot import check_metric_files, listed_metrics
 
     try:
         cfg = resolve(c.preset, {k: v for k, v in c.sets.items()})
         validate_ranges(cfg)
-        check_metric_files([m.strip() for m in cfg.train.metrics.split(",")])
+        check_metric_files(listed_metrics(cfg.train.metrics))  # "auto" never reads a file
     except GankitError as e:
         raise GankitError(f"cell {c.dataset} {c.method} {c.config_id} seed {c.seed}: {e}") from None
 

@@ -26,6 +26,12 @@ from .cores import cpu_name
 from .state import TrainState
 
 
+def listed_metrics(m: str) -> list[str]:
+    """The names a train.metrics string lists ("none" or "" -> []; "auto" is the caller's to resolve)."""
+    m = m.strip()
+    return [] if m in ("", "none", "auto") else [x.strip() for x in m.split(",") if x.strip()]
+
+
 def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     """train.metrics resolved: "auto" -> the set's default (modes for digit sets and 2-D mixtures), "none" -> []."""
     from ..eval.metrics.extractors import EXTRACTORS, FEATURE_PRECISIONS
@@ -35,7 +41,7 @@ def metric_names(cfg: Config, dataset: Dataset) -> list[str]:
     m = cfg.train.metrics.strip()
     if m == "auto":
         return default_metrics(dataset, cfg.data.name)
-    names = [] if m in ("", "none") else [x.strip() for x in m.split(",") if x.strip()]
+    names = listed_metrics(m)
     for n in names:
         METRICS.get(n)  # unknown names fail before training starts
     if dataset.kind == "points" and set(names) - POINT_METRICS:  # and image metrics on points, not at each snapshot
