@@ -92,6 +92,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if not args.run and (args.truncation or args.psi != 1):
         raise GankitError("--truncation and --psi sample a generator: use them with --run, not --images")
+    from ..sampling import check_truncation
+    try:
+        check_truncation(args.truncation)  # refused before the reference is read (its progress line would come first)
+    except ValueError as e:
+        raise GankitError(str(e)) from None
     opts, make_src, ref = _eval_setup(args)
     src = make_src(args.truncation, args.psi)
     try:
