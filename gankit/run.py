@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from .checkpoint import list_checkpoints, load_latest
+from .checkpoint import list_checkpoints, load_checkpoint, load_latest
 from .config import SECTIONS, Config, config_from_dict, flatten, resume_safe_keys
 from .errors import GankitError
 from .files import TEMP_SUFFIX, read_json_object, write_atomic
@@ -231,8 +231,10 @@ def run_precision(run_dir: str | Path, cfg: Config, device: Any) -> str:
     return here
 
 
-def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu") -> nn.Module:
-    """The generator of a run's latest checkpoint (the EMA one by default), in eval mode."""
+def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu", checkpoint: str = "latest") -> nn.Module:
+    """The generator of a run's checkpoint (the EMA one by default), in eval mode: the latest that loads, "best" (the
+    snapshot with the best in-loop metric) or one named (ckpt-000386944). G.snapshot says which, and at how many images,
+    so a number measured on it can say which snapshot it scores."""
     from .networks import NETWORKS, build_networks
 
     run_dir = Path(run_dir)
@@ -246,10 +248,21 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
         G.load_state_dict(states[which])
         built["G"] = G
 
-    latest = load_latest(run_dir, apply=apply, only=(which,))
-    if latest is None:
-        raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
-    G, meta = built["G"], latest[1]
+    if checkpoint == "latest":
+        latest = load_latest(run_dir, apply=apply, only=(which,))
+        if latest is None:
+            raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
+        meta, path = latest[1], latest[2]
+    else:
+        path = run_dir / "checkpoints" / checkpoint
+        if not path.with_suffix(".json").exists():
+            names = ["latest"] + (["best"] if (run_dir / "checkpoints" / "best.json").exists() else []) + \
+                [p.name for p in list_checkpoints(run_dir)]
+            raise GankitError(f"run {run_dir} has no checkpoint '{checkpoint}'; use one of {', '.join(names)}")
+        states, meta = load_checkpoint(path, only=(which,))
+        apply(states, meta)
+    G = built["G"]
+    G.snapshot = {"checkpoint": path.name, "images": int(meta["images"])}
     if NETWORKS.caps(cfg.model.arch).get("bf16"):  # the precision the run trained and sampled in on this device (G_ema as G)
         G.bf16 = run_precision(run_dir, cfg, device) == "bf16"
     if cfg.model.progressive:  # a growing G at the level and fade-in of the checkpoint's image count

@@ -86,7 +86,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     if args.cls is not None and args.cls != "all" and not args.cls.lstrip("-").isdigit():
         raise GankitError(f"--class takes a class index or 'all', got '{args.cls}'")
-    G = load_generator(args.run, which="G" if args.raw else "G_ema")
+    G = load_generator(args.run, which="G" if args.raw else "G_ema", checkpoint=args.checkpoint)
     classes, n, per_row = None, args.n, 0
     if args.cls is not None:
         if not G.num_classes:

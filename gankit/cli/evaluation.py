@@ -55,7 +55,7 @@ def _eval_setup(args: argparse.Namespace):
     cfg = load_run_config(Path(args.run))
     if args.data:  # the run's training set, moved (or, for an imported run, never recorded)
         cfg.data.path = args.data
-    G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device)
+    G = load_generator(args.run, which="G" if args.raw else "G_ema", device=device, checkpoint=args.checkpoint)
     try:
         dataset, err = build_dataset(cfg.data), None
     except GankitError as e:  # the run's data is not here: fine unless a metric needs it
@@ -74,7 +74,8 @@ def _eval_setup(args: argparse.Namespace):
         opts.protocol = protocol.describe(args.protocol)
         if G.num_classes:
             classes, labels = dataset_labels(dataset, args.n, args.seed), opts.protocol["labels"]
-    describe = {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", "seed": args.seed}
+    describe = {"kind": "generator", "run": str(args.run), "network": "G" if args.raw else "G_ema", **G.snapshot,
+                "seed": args.seed}
     if G.num_classes:
         describe["labels"] = labels
 

@@ -8,6 +8,12 @@ from .commands import (cmd_describe, cmd_experiment, cmd_export, cmd_generate, c
 from .evaluation import cmd_eval, cmd_truncation
 
 
+def add_checkpoint_arg(sp: argparse.ArgumentParser) -> None:
+    """--checkpoint, for the verbs that sample a run's generator."""
+    sp.add_argument("--checkpoint", default="latest", help="with --run: which snapshot, latest (default), best (the best "
+                    "in-loop metric) or a name in RUN/checkpoints, e.g. ckpt-000386944")
+
+
 def add_eval_args(sp: argparse.ArgumentParser) -> None:
     """The source, reference and metric options shared by `gankit eval` and `gankit truncation`."""
     src = sp.add_mutually_exclusive_group(required=True)
@@ -41,6 +47,7 @@ def add_eval_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--batch", type=int, default=100)
     sp.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     sp.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    add_checkpoint_arg(sp)
     sp.add_argument("--no-cache", action="store_true", help="do not read or write cached reference statistics")
     sp.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -86,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--class", dest="cls", help="class index for conditional runs, or 'all': --n samples of every "
                    "class, one row per class")
     g.add_argument("--raw", action="store_true", help="use the raw generator instead of the EMA one")
+    add_checkpoint_arg(g)
     g.add_argument("--truncation", type=float, default=0.0, help="z truncation threshold: redraw |z_i| > T (BigGAN; 0: off)")
     g.add_argument("--psi", type=float, default=1.0, help="StyleGAN psi-truncation towards the mean w (1: off)")
     g.add_argument("--float", dest="floats", action="store_true",

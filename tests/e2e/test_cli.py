@@ -163,6 +163,31 @@ def test_eval_run_json_keys_and_best_checkpoint(tiny_run, capsys, tmp_path, monk
     assert best["metrics"]["modes"] == max(ln["modes"] for ln in logged if "modes" in ln)
 
 
+def test_checkpoint_picks_the_snapshot_that_is_sampled_and_scored(tiny_run, capsys, tmp_path, monkeypatch):
+    """--checkpoint best / NAME samples that snapshot, and the eval's protocol names it and its image count."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    names = [p.stem for p in sorted((tiny_run / "checkpoints").glob("ckpt-*.json"))]
+    first, last = names[0], names[-1]
+    assert len(names) >= 2
+    arrays = {}
+    for which in ("latest", first, last, "best"):
+        npz = tmp_path / f"{which}.npz"
+        assert main(["generate", "--run", str(tiny_run), "--n", "6", "--out", str(npz), "--checkpoint", which]) == 0
+        arrays[which] = np.load(npz)["samples"]
+    assert np.array_equal(arrays["latest"], arrays[last]) and not np.array_equal(arrays[first], arrays[last])
+    best = json.loads((tiny_run / "checkpoints" / "best.json").read_text())["meta"]["images"]
+    same = [n for n in names if int(n.split("-")[1]) == best]
+    assert not same or np.array_equal(arrays["best"], arrays[same[0]])
+    capsys.readouterr()  # generate's lines
+    assert main(["eval", "--run", str(tiny_run), "--metrics", "modes", "--n", "50", "--checkpoint", first,
+                 "--json"]) == 0
+    source = json.loads(capsys.readouterr().out)["modes"]["protocol"]["source"]
+    assert source["checkpoint"] == first and source["images"] == int(first.split("-")[1])
+    assert main(["generate", "--run", str(tiny_run), "--out", str(tmp_path / "x.png"), "--checkpoint", "ckpt-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no checkpoint 'ckpt-1'" in err and f"latest, best, {first}" in err and "\n" not in err
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--metrics", "kid", "--extractor", "digits", "--n", "50"], "KID draws subsets of 1000"),
     (["--metrics", "fidd"], "unknown metric"),
