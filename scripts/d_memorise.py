@@ -24,11 +24,9 @@ from gankit.objectives.step import one_hot
 from gankit.run import load_run_config
 
 
-def draw(path: str, subdir: str, resolution: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def draw(ds: ImageFolder, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n images of one split (float, as D sees them in training) and their one-hot labels."""
-    ds = ImageFolder(path, subdir, resolution, "no")
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-    x, y = ds.get(idx)
+    x, y = ds.get(torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n])
     return to_float(x), one_hot(y, ds.num_classes)
 
 
@@ -41,22 +39,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--n", type=int, default=2000, help="images of each split")
-    ap.add_argument("--held-out", default="test", help="the split D never saw")
     ap.add_argument("--ckpt", nargs="*", help="checkpoint names (default: all of the run's)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     cfg = load_run_config(args.run)
-    sets = {s: draw(cfg.data.path, s, cfg.data.resolution, args.n, args.seed + i)
-            for i, s in enumerate((cfg.data.subdir, args.held_out))}
+    train = ImageFolder(cfg.data.path, cfg.data.subdir, cfg.data.resolution, "no")
+    held = train.held_out_split()  # the split the training probe (train.d_probe) compares with, too
+    if held is None:
+        raise SystemExit(f"{cfg.data.path} has no split beside '{cfg.data.subdir}' with the same classes (test/, val/, "
+                         "valid/ or validation/); the memorisation gap needs images D never saw")
+    names = (cfg.data.subdir, held.origin[1])
+    sets = {names[0]: draw(train, args.n, args.seed), names[1]: draw(held, args.n, args.seed + 1)}
     paths = [args.run / "checkpoints" / c for c in args.ckpt] if args.ckpt else list_checkpoints(args.run)
-    print(f"| checkpoint | images | D on {cfg.data.subdir} (mean +- sd) | D on {args.held_out} | gap (+- 2 se) |")
+    print(f"| checkpoint | images | D on {names[0]} (mean +- sd) | D on {names[1]} | gap (+- 2 se) |")
     print("|---|---|---|---|---|")
     for path in paths:
         states, meta = load_checkpoint(path, only=("D",))
         _, D = build_networks(cfg.model, tuple(meta["data_shape"]), int(meta["num_classes"]))
         D.load_state_dict(states["D"])
         D.eval()
-        a, b = (logits(D, *sets[s]) for s in (cfg.data.subdir, args.held_out))
+        a, b = (logits(D, *sets[s]) for s in names)
         se = math.sqrt(a.var().item() / len(a) + b.var().item() / len(b))
         print(f"| {path.name} | {meta['images']:,} | {a.mean():.3f} +- {a.std():.3f} | {b.mean():.3f} +- {b.std():.3f} "
               f"| {a.mean() - b.mean():+.3f} +- {2 * se:.3f} |", flush=True)

@@ -26,7 +26,7 @@ import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ DOCUMENTS = (".md", ".txt", ".rst", ".json", ".jsonl", ".csv", ".tsv", ".yaml", 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PIL's modes for 16-bit greyscale (PNG, TIFF)
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 AUTO_LIMIT = 2 << 30  # bytes of decoded images held in memory under in_memory="auto"
+HELD_OUT_SPLITS = ("test", "val", "valid", "validation")  # siblings of data.subdir that may hold unseen images, in order
 
 
 def decode(data: bytes, resolution: int, header_only: bool = False) -> np.ndarray | None:
@@ -268,6 +269,7 @@ class ImageFolder(Dataset):
                               f"got {resolution}")
         if in_memory not in ("auto", "yes", "no"):
             raise GankitError(f"data.in_memory '{in_memory}' is unknown; use auto, yes or no")
+        self.origin = (path, subdir.strip("/"))  # where held_out looks for a sibling split
         if subdir and root.is_dir():  # walk only the chosen sub-folder
             if not (root / subdir).is_dir():
                 raise GankitError(f"{root} has no sub-folder '{subdir}'; fix data.subdir or leave "
@@ -345,6 +347,34 @@ class ImageFolder(Dataset):
 
     def labels_at(self, idx: torch.Tensor) -> torch.Tensor:
         return self.labels[idx]
+
+    def held_out_split(self) -> Optional["ImageFolder"]:
+        """The first of test/, val/, valid/, validation/ beside data.subdir (CIFAR-10's train/ -> test/) holding the same
+        classes, streamed; None where data.subdir is empty or nested, or no sibling matches."""
+        path, subdir = self.origin
+        if not subdir or "/" in subdir:
+            return None
+        for name in HELD_OUT_SPLITS:
+            if name == subdir:
+                continue
+            try:
+                with warnings.catch_warnings():  # a sibling's skipped files are the sibling's business
+                    warnings.simplefilter("ignore")
+                    other = ImageFolder(path, name, self.resolution, "no")
+            except GankitError:  # no such split
+                continue
+            if other.classes == self.classes:
+                return other
+        return None
+
+    def held_out(self, n: int, seed: int) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """n images (fewer if the split has fewer) of held_out_split(), drawn with `seed`, and their labels: photographs
+        of the same classes that training never shows D."""
+        other = self.held_out_split()
+        if other is None:
+            return None
+        idx = torch.randperm(len(other), generator=torch.Generator().manual_seed(seed))[:n]
+        return other.get(idx)
 
     def content(self) -> Iterator[bytes]:
         """In memory: every decoded image. Streamed (too large to read at each start): every file's name and

@@ -8,7 +8,8 @@ RNG: never a training stream), with D's and G's batch statistics left as they we
     d_gradsq_real  mean ||dD(x)/dx||^2 over training reals (R1's quantity, Mescheder et al. 2018, eq. 9)
     d_gradsq_fake  the same over G's samples (R2's quantity): the paper's symptom
     d_memorise     mean D(x) over training reals minus over held-out reals of the same distribution
-                   (Dataset.held_out; absent where the set has none): 0 for a D that generalises
+                   (Dataset.held_out: new stacked triples, an image folder's test/ split; absent where the set
+                   has none): 0 for a D that generalises
 """
 from __future__ import annotations
 

@@ -273,6 +273,31 @@ def test_folder_archives_match_the_tree(tree: Path, tmp_path: Path, kind: str) -
         build("folder", path=str(archive), subdir="valid")
 
 
+def test_folder_held_out_is_the_sibling_split(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    for split, red in (("train", 10), ("val", 100), ("test", 200)):
+        for c, cls in enumerate(("cat", "dog")):
+            for k in range(3):
+                save(root / f"{split}/{cls}/{k}.png", (16, 16), (red + k, 50 * c, 0))
+    with tarfile.open(tmp_path / "imgs.tar.gz", "w:gz") as t:
+        t.add(root, arcname="imgs")
+    reds = lambda x: set(x[:, 0].float().mean((1, 2)).round().long().tolist())  # noqa: E731
+    for path in (root, tmp_path / "imgs.tar.gz"):
+        ds = build("folder", path=str(path), subdir="train", resolution=8)
+        x, y = ds.held_out(4, seed=0)
+        assert x.shape == (4, 3, 8, 8) and reds(x) <= {200, 201, 202}  # test/ first: never a training image
+        assert torch.equal(x[:, 1, 0, 0].long(), y * 50)  # each label is its image's class
+        assert torch.equal(ds.held_out(4, seed=0)[0], x) and len(ds.held_out(100, seed=0)[0]) == 6
+    import shutil
+
+    ds = build("folder", path=str(root), subdir="train", resolution=8)
+    shutil.rmtree(root / "test")
+    assert reds(ds.held_out(6, seed=1)[0]) == {100, 101, 102}  # then val/
+    shutil.rmtree(root / "val/dog")
+    assert ds.held_out(6, seed=1) is None  # a split with other classes would mislabel D's inputs
+    assert build("folder", path=str(root / "train"), resolution=8).held_out(2, seed=0) is None  # no split named
+
+
 def test_folder_broken_pixels_in_stream_mode(tmp_path: Path) -> None:
     for k in range(3):
         save(tmp_path / f"{k}.png", (32, 32), (k * 50, 0, 0))

@@ -85,6 +85,29 @@ def test_stacked_held_out_items_are_new_triples_of_the_same_digits():
     assert torch.equal(labels, d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]) and x.shape == (500, 3, 8, 8)
 
 
+def test_on_an_image_folder_the_held_out_reals_are_its_test_split(tmp_path):
+    from PIL import Image
+
+    for split, red in (("train", 10), ("test", 200)):
+        for cls in ("cat", "dog"):
+            for k in range(3):
+                (tmp_path / split / cls).mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (8, 8), (red + k, 0, 0)).save(tmp_path / split / cls / f"{k}.png")
+    ds = build_dataset(DataConfig(name="folder", path=str(tmp_path), subdir="train", resolution=8))
+
+    class RedD(torch.nn.Module):  # D(x) = the mean of the red channel, as the loader scales it: x / 127.5 - 1
+        def forward(self, x, c=None):
+            return x[:, 0].mean((1, 2))
+
+    class BlackG(torch.nn.Module):
+        def forward(self, z, c=None):
+            return torch.zeros(len(z), 3, 8, 8)
+
+    r = DProbe(ds, 6, seed=0, num_classes=2, z_dim=2, device=torch.device("cpu"))(BlackG(), RedD())
+    # every training image (mean red 11) against every test image (mean red 201): (11 - 201) / 127.5
+    assert r["d_memorise"] == pytest.approx((11 - 201) / 127.5, abs=1e-5)
+
+
 def test_a_run_with_the_probe_trains_the_same_weights_and_logs_it(tmp_path):
     from safetensors.torch import load_file
 
