@@ -59,8 +59,9 @@ class Sampler(nn.Module):
         return tuple(out[k] for k in self.inputs)
 
 
-def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
-    """Write run's G_ema to `out` in `fmt` (onnx or torchscript), with `out`.json describing its inputs; returns that."""
+def export_generator(run: Path, fmt: str, out: Path, checkpoint: str = "latest") -> dict[str, Any]:
+    """Write run's G_ema (of its latest checkpoint, "best" or one named) to `out` in `fmt` (onnx, torchscript or run),
+    with `out`.json describing its inputs and its snapshot; returns that."""
     from .networks import set_bf16
     from .run import load_generator, load_run_config
 
@@ -68,13 +69,13 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
         raise GankitError(f"--format {fmt} is unknown; use {', '.join(FORMATS)}")
     out = Path(out)
     if fmt == "run":
-        return export_run(Path(run), out)
+        return export_run(Path(run), out, checkpoint)
     if not out.parent.is_dir():
         raise GankitError(f"--out {out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
         raise GankitError(f"--out {out} is a folder; name a file, e.g. {out / ('generator.' + ('onnx' if fmt == 'onnx' else 'pt'))}")
     _check_not_the_runs_own(Path(run), out)
-    G = load_generator(run)
+    G = load_generator(run, checkpoint=checkpoint)
     set_bf16(load_run_config(run).model.arch, False, G)  # export in float32
     for m in G.modules():  # StyleGAN's modulated convs: the batch-independent form (groups = batch cannot export)
         if hasattr(m, "fused"):
@@ -89,32 +90,37 @@ def export_generator(run: Path, fmt: str, out: Path) -> dict[str, Any]:
             traced = torch.jit.trace(model, example, check_trace=False)
             data = encode(lambda f: torch.jit.save(traced, f))  # bytes first: a full disk is then Python's error
         write_atomic(out, data)
-    info = {"run": str(run), "format": fmt, "inputs": {k: _spec(k, G) for k in model.inputs},
+    info = {"run": str(run), "format": fmt, **G.snapshot, "inputs": {k: _spec(k, G) for k in model.inputs},
             "outputs": {"images": f"float32 [N, {G.channels}, {G.resolution}, {G.resolution}], about [-1, 1]"}}
     write_json(out.with_suffix(out.suffix + ".json"), info)
     return info
 
 
-def export_run(run: Path, out: Path) -> dict[str, Any]:
-    """A new run folder `out` holding what sampling reads: config.json, run.json (the precision it sampled in) and the
-    latest loadable checkpoint's G_ema alone (about 1/6 of a full R3GAN checkpoint, which also holds G, D, both Adam
-    states and the RNGs), so a trained generator can be shared, and `gankit generate/eval/export --run out` give what
-    they give on `run`. It cannot resume training. Refuses an existing `out`."""
-    from .checkpoint import load_latest, save_checkpoint
+def export_run(run: Path, out: Path, checkpoint: str = "latest") -> dict[str, Any]:
+    """A new run folder `out` holding what sampling reads: config.json, run.json (the precision it sampled in) and one
+    checkpoint's G_ema alone (the latest that loads, "best" or one named; about 1/6 of a full R3GAN checkpoint, which
+    also holds G, D, both Adam states and the RNGs), so a trained generator can be shared, and `gankit
+    generate/eval/export --run out` give what they give on `run` with that checkpoint. It cannot resume training.
+    Refuses an existing `out`."""
+    from .checkpoint import load_checkpoint, load_latest, save_checkpoint
     from .files import new_folder
-    from .run import load_run_config
+    from .run import load_run_config, named_checkpoint
 
     load_run_config(run)  # not a run, or a damaged config: one line
     if out.exists():
         raise GankitError(f"--out {out} exists; name a new folder for the exported run")
-    latest = load_latest(run, only=("G_ema",))
-    if latest is None:
-        raise GankitError(f"run {run} has no checkpoint that loads; wait for its first snapshot")
-    states, meta, path = latest
+    if checkpoint == "latest":
+        latest = load_latest(run, only=("G_ema",))
+        if latest is None:
+            raise GankitError(f"run {run} has no checkpoint that loads; wait for its first snapshot")
+        states, meta, path = latest
+    else:
+        path = named_checkpoint(run, checkpoint)
+        states, meta = load_checkpoint(path, only=("G_ema",))
     info = {"run": str(run), "format": "run", "checkpoint": path.name, "images": meta.get("images"),
             "contents": "G_ema only: gankit generate, eval and export take it; training cannot resume from it"}
-    with new_folder(out) as build:  # whole or not at all
-        save_checkpoint(build / "checkpoints" / path.name, states, meta)
+    with new_folder(out) as build:  # whole or not at all; named by its images, as the latest checkpoint there
+        save_checkpoint(build / "checkpoints" / f"ckpt-{int(meta['images']):09d}", states, meta)
         for name in ("config.json", "run.json"):
             if (run / name).exists():
                 write_atomic(build / name, (run / name).read_bytes())

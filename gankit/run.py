@@ -231,6 +231,17 @@ def run_precision(run_dir: str | Path, cfg: Config, device: Any) -> str:
     return here
 
 
+def named_checkpoint(run_dir: Path, checkpoint: str) -> Path:
+    """RUN/checkpoints/<checkpoint> (best, or a name such as ckpt-000386944; paths without suffix), or one line that
+    lists the names the run has."""
+    path = Path(run_dir) / "checkpoints" / checkpoint
+    if not path.with_suffix(".json").exists():
+        names = ["latest"] + (["best"] if (path.parent / "best.json").exists() else []) + \
+            [p.name for p in list_checkpoints(run_dir)]
+        raise GankitError(f"run {run_dir} has no checkpoint '{checkpoint}'; use one of {', '.join(names)}")
+    return path
+
+
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu", checkpoint: str = "latest") -> nn.Module:
     """The generator of a run's checkpoint (the EMA one by default), in eval mode: the latest that loads, "best" (the
     snapshot with the best in-loop metric) or one named (ckpt-000386944). G.snapshot says which, and at how many images,
@@ -254,11 +265,7 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
             raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
         meta, path = latest[1], latest[2]
     else:
-        path = run_dir / "checkpoints" / checkpoint
-        if not path.with_suffix(".json").exists():
-            names = ["latest"] + (["best"] if (run_dir / "checkpoints" / "best.json").exists() else []) + \
-                [p.name for p in list_checkpoints(run_dir)]
-            raise GankitError(f"run {run_dir} has no checkpoint '{checkpoint}'; use one of {', '.join(names)}")
+        path = named_checkpoint(run_dir, checkpoint)
         states, meta = load_checkpoint(path, only=(which,))
         apply(states, meta)
     G = built["G"]

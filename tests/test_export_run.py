@@ -26,13 +26,16 @@ def run(tmp_path_factory):
     return out
 
 
-def images(run_dir, which="G_ema"):
-    G = load_generator(run_dir, which)
-    g = torch.Generator().manual_seed(3)
-    z = torch.randn(4, G.z_dim, generator=g)
-    c = torch.nn.functional.one_hot(torch.arange(4) % G.num_classes, G.num_classes).float()
+def inputs(G):
+    z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(3))
+    return z, torch.arange(4) % G.num_classes
+
+
+def images(run_dir, which="G_ema", checkpoint="latest"):
+    G = load_generator(run_dir, which, checkpoint=checkpoint)
+    z, labels = inputs(G)
     with torch.no_grad():
-        return G(z, c)
+        return G(z, torch.nn.functional.one_hot(labels, G.num_classes).float())
 
 
 def test_slim_run_samples_as_the_run_and_holds_g_ema_alone(run, tmp_path):
@@ -63,3 +66,22 @@ def test_slim_run_refuses_training_and_an_existing_out(run, tmp_path, capsys):
     assert {p: p.read_bytes() for p in slim.rglob("*") if p.is_file()} == before
     assert main(["export", "--run", str(run), "--format", "run", "--out", str(slim)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_export_takes_the_checkpoint_asked_for(run, tmp_path, capsys):
+    *_, older, latest = list_checkpoints(run)
+    assert not torch.equal(images(run, checkpoint=older.name), images(run))  # the two snapshots sample differently
+    slim = tmp_path / "slim"
+    assert main(["export", "--run", str(run), "--format", "run", "--out", str(slim), "--checkpoint", older.name]) == 0
+    assert f"G_ema of {older.name}" in capsys.readouterr().out
+    assert torch.equal(images(slim), images(run, checkpoint=older.name))
+    assert [p.name for p in list_checkpoints(slim)] == [older.name]  # the slim run's latest, so every verb takes it
+    out = tmp_path / "g.pt"
+    info = export_generator(run, "torchscript", out, checkpoint=older.name)
+    assert info["checkpoint"] == older.name and info["images"] == int(older.name.split("-")[1])
+    with torch.no_grad():
+        got = torch.jit.load(str(out))(*inputs(load_generator(run)))
+    assert (got - images(run, checkpoint=older.name)).abs().max() < 1e-5
+    assert main(["export", "--run", str(run), "--format", "run", "--out", str(tmp_path / "x"), "--checkpoint", "ckpt-7"]) == 2
+    err = capsys.readouterr().err
+    assert f"no checkpoint 'ckpt-7'; use one of latest, {older.name}, {latest.name}" in err and not (tmp_path / "x").exists()

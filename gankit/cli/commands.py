@@ -188,12 +188,12 @@ def cmd_phema(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_generator
 
-    info = export_generator(Path(args.run), args.format, Path(args.out))
+    info = export_generator(Path(args.run), args.format, Path(args.out), args.checkpoint)
     if args.format == "run":
-        print(f"wrote {args.out}: G_ema of {info['checkpoint']} with config.json and run.json; "
-              f"`gankit generate/eval/export --run {args.out}` take it")
+        print(f"wrote {args.out}: G_ema of {info['checkpoint']} ({info['images']:,} images) with config.json and "
+              f"run.json; `gankit generate/eval/export --run {args.out}` take it")
         return 0
-    print(f"wrote {args.out} ({args.format}): inputs {', '.join(f'{k} {v}' for k, v in info['inputs'].items())}; "
+    print(f"wrote {args.out} ({args.format}): G_ema of {info['checkpoint']} ({info['images']:,} images); inputs {', '.join(f'{k} {v}' for k, v in info['inputs'].items())}; "
           f"output images {info['outputs']['images']}; described in {args.out}.json")
     return 0
 

@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", required=True, choices=["onnx", "torchscript", "run"])
     ex.add_argument("--out", required=True, help="file to write (e.g. generator.onnx), with FILE.json describing it; "
                     "for --format run, a new folder")
+    add_checkpoint_arg(ex)
     ex.set_defaults(fn=cmd_export)
 
     rp = sub.add_parser("report", help="one self-contained HTML page for a run: info, config, metrics with their "
