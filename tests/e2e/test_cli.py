@@ -183,6 +183,9 @@ def test_checkpoint_picks_the_snapshot_that_is_sampled_and_scored(tiny_run, caps
                  "--json"]) == 0
     source = json.loads(capsys.readouterr().out)["modes"]["protocol"]["source"]
     assert source["checkpoint"] == first and source["images"] == int(first.split("-")[1])
+    assert main(["eval", "--run", str(tiny_run), "--metrics", "modes", "--n", "50", "--checkpoint", "best", "--json"]) == 0
+    source = json.loads(capsys.readouterr().out)["modes"]["protocol"]["source"]
+    assert source["checkpoint"] == "best" and source["images"] == best
     assert main(["generate", "--run", str(tiny_run), "--out", str(tmp_path / "x.png"), "--checkpoint", "ckpt-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no checkpoint 'ckpt-1'" in err and f"latest, best, {first}" in err and "\n" not in err
