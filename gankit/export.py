@@ -102,21 +102,14 @@ def export_run(run: Path, out: Path, checkpoint: str = "latest") -> dict[str, An
     also holds G, D, both Adam states and the RNGs), so a trained generator can be shared, and `gankit
     generate/eval/export --run out` give what they give on `run` with that checkpoint. It cannot resume training.
     Refuses an existing `out`."""
-    from .checkpoint import load_checkpoint, load_latest, save_checkpoint
+    from .checkpoint import save_checkpoint
     from .files import new_folder
-    from .run import load_run_config, named_checkpoint
+    from .run import load_run_config, load_snapshot
 
     load_run_config(run)  # not a run, or a damaged config: one line
     if out.exists():
         raise GankitError(f"--out {out} exists; name a new folder for the exported run")
-    if checkpoint == "latest":
-        latest = load_latest(run, only=("G_ema",))
-        if latest is None:
-            raise GankitError(f"run {run} has no checkpoint that loads; wait for its first snapshot")
-        states, meta, path = latest
-    else:
-        path = named_checkpoint(run, checkpoint)
-        states, meta = load_checkpoint(path, only=("G_ema",))
+    states, meta, path = load_snapshot(run, checkpoint, only=("G_ema",))
     info = {"run": str(run), "format": "run", "checkpoint": path.name, "images": meta.get("images"),
             "contents": "G_ema only: gankit generate, eval and export take it; training cannot resume from it"}
     with new_folder(out) as build:  # whole or not at all; named by its images, as the latest checkpoint there

@@ -242,6 +242,24 @@ def named_checkpoint(run_dir: Path, checkpoint: str) -> Path:
     return path
 
 
+def load_snapshot(run_dir: Path, checkpoint: str = "latest", only: Optional[tuple[str, ...]] = None,
+                  apply: Any = None) -> tuple[dict, dict, Path]:
+    """(states, meta, path) of one of a run's checkpoints: the latest that loads and that `apply(states, meta)` accepts
+    (damaged newer ones skipped with a warning), "best" or one named; one line where there is none."""
+    if not list_checkpoints(run_dir):
+        raise GankitError(f"run {run_dir} has no checkpoint yet; wait for its first snapshot")
+    if checkpoint == "latest":
+        latest = load_latest(run_dir, apply=apply, only=only)
+        if latest is None:
+            raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
+        return latest
+    path = named_checkpoint(run_dir, checkpoint)
+    states, meta = load_checkpoint(path, only=only)
+    if apply is not None:
+        apply(states, meta)
+    return states, meta, path
+
+
 def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu", checkpoint: str = "latest") -> nn.Module:
     """The generator of a run's checkpoint (the EMA one by default), in eval mode: the latest that loads, "best" (the
     snapshot with the best in-loop metric) or one named (ckpt-000386944). G.snapshot says which, and at how many images,
@@ -250,8 +268,6 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    if not list_checkpoints(run_dir):
-        raise GankitError(f"run {run_dir} has no checkpoint yet; wait for its first snapshot")
     built: dict[str, nn.Module] = {}
 
     def apply(states: dict, meta: dict) -> None:  # a damaged newest checkpoint falls back to the one before
@@ -259,15 +275,7 @@ def load_generator(run_dir: str | Path, which: str = "G_ema", device: str = "cpu
         G.load_state_dict(states[which])
         built["G"] = G
 
-    if checkpoint == "latest":
-        latest = load_latest(run_dir, apply=apply, only=(which,))
-        if latest is None:
-            raise GankitError(f"no checkpoint of {run_dir} loads; see the warnings above for each one's problem")
-        meta, path = latest[1], latest[2]
-    else:
-        path = named_checkpoint(run_dir, checkpoint)
-        states, meta = load_checkpoint(path, only=(which,))
-        apply(states, meta)
+    _, meta, path = load_snapshot(run_dir, checkpoint, only=(which,), apply=apply)
     G = built["G"]
     G.snapshot = {"checkpoint": path.name, "images": int(meta["images"])}
     if NETWORKS.caps(cfg.model.arch).get("bf16"):  # the precision the run trained and sampled in on this device (G_ema as G)

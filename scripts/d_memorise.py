@@ -19,9 +19,10 @@ import torch
 from gankit.checkpoint import list_checkpoints, load_checkpoint
 from gankit.data import to_float
 from gankit.data.folder import ImageFolder
+from gankit.errors import GankitError
 from gankit.networks import build_networks
 from gankit.objectives.step import one_hot
-from gankit.run import load_run_config
+from gankit.run import load_run_config, named_checkpoint
 
 
 def draw(ds: ImageFolder, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +51,11 @@ def main() -> None:
                          "valid/ or validation/); the memorisation gap needs images D never saw")
     names = (cfg.data.subdir, held.origin[1])
     sets = {names[0]: draw(train, args.n, args.seed), names[1]: draw(held, args.n, args.seed + 1)}
-    paths = [args.run / "checkpoints" / c for c in args.ckpt] if args.ckpt else list_checkpoints(args.run)
+    try:  # "latest", "best" or names, as gankit eval --checkpoint takes them; a wrong one is one line
+        paths = [list_checkpoints(args.run)[-1] if c == "latest" else named_checkpoint(args.run, c) for c in args.ckpt] \
+            if args.ckpt else list_checkpoints(args.run)
+    except GankitError as e:
+        raise SystemExit(f"d_memorise: {e}") from None
     print(f"| checkpoint | images | D on {names[0]} (mean +- sd) | D on {names[1]} | gap (+- 2 se) |")
     print("|---|---|---|---|---|")
     for path in paths:

@@ -193,7 +193,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: G_ema of {info['checkpoint']} ({info['images']:,} images) with config.json and "
               f"run.json; `gankit generate/eval/export --run {args.out}` take it")
         return 0
-    print(f"wrote {args.out} ({args.format}): G_ema of {info['checkpoint']} ({info['images']:,} images); inputs {', '.join(f'{k} {v}' for k, v in info['inputs'].items())}; "
+    inputs = ", ".join(f"{k} {v}" for k, v in info["inputs"].items())
+    print(f"wrote {args.out} ({args.format}): G_ema of {info['checkpoint']} ({info['images']:,} images); inputs {inputs}; "
           f"output images {info['outputs']['images']}; described in {args.out}.json")
     return 0
 
