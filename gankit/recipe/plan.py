@@ -34,10 +34,16 @@ EVAL_SHARE = 0.25  # in-loop metrics are dropped where they would take more than
 # needs more: at base 192 with GAMMA_SMALL, D ran away within 89k images (R1 0.5 at 19k, 63 at 83k, 79 at 89k; the recipe's 4-hour CIFAR-10
 # run of 2026-12-07), and the paper's Config E (PAPER_BASE) uses 0.05 at 32 px. Between the two anchors gamma is
 # interpolated in log gamma against log width: an unmeasured bridge, continuous where the old rule jumped 50x at 384.
+# A longer run needs more too: GAMMA_SMALL held base-32 Ds over 185k images (cifar10-cpu-gamma, 3 seeds), but a base-64 D
+# of a 773.8k-image run ran away after 340k (R1 16 -> 96); branched at 330.6k with GAMMA_LONG, its R1 stayed at 8-14
+# and FID-10k at 386.9k was 36.5 against 40.7 (one seed). From HOLD_IMAGES to LONG_IMAGES gamma is log-interpolated in
+# the run's length, held above; the larger of the width's and the length's gamma applies.
 GAMMA_SMALL = 0.001
 MEASURED_BASE = 64  # the widest base the gamma sweep measured
 PAPER_BASE = 768  # Config E's width, where the authors' preset gammas apply
 SMALL_BASE = 256  # up to here (every base a CPU recipe picks) gamma is held over the run; above, it falls 10x
+HOLD_IMAGES = 200_000  # runs up to here keep GAMMA_SMALL (the longest measured with it held: 185k images)
+LONG_IMAGES, GAMMA_LONG = 773_800, 0.0056  # the 4-hour run's length, and the gamma its branch held a base-64 D with
 PAPER_GAMMAS = {32: 0.05, 64: 2.0, 256: 150.0}  # R3GAN's CIFAR-10 (batch 512), FFHQ-64 and FFHQ-256 (batch 256)
 
 
@@ -64,14 +70,29 @@ def paper_gamma(resolution: int) -> float:
     return PAPER_GAMMAS[lo] if lo == hi else _log_between(r, lo, hi, PAPER_GAMMAS[lo], PAPER_GAMMAS[hi])
 
 
-def gamma_rule(resolution: int, base: float) -> float:
-    """R1 + R2 weight at the start of the run: GAMMA_SMALL up to MEASURED_BASE, the paper's from PAPER_BASE, and
+def length_gamma(images: float) -> float:
+    """The least gamma a run of `images` real images gets: GAMMA_SMALL up to HOLD_IMAGES, GAMMA_LONG from
+    LONG_IMAGES, log-interpolated in the length between."""
+    if images <= HOLD_IMAGES:
+        return GAMMA_SMALL
+    if images >= LONG_IMAGES:
+        return GAMMA_LONG
+    return _log_between(images, HOLD_IMAGES, LONG_IMAGES, GAMMA_SMALL, GAMMA_LONG)
+
+
+def width_gamma(resolution: int, base: float) -> float:
+    """R1 + R2 weight for ladder base `base`: GAMMA_SMALL up to MEASURED_BASE, the paper's from PAPER_BASE, and
     between them log-interpolated in width (halfway in log width: the geometric mean of the two)."""
     if base <= MEASURED_BASE:
         return GAMMA_SMALL
     if base >= PAPER_BASE:
         return paper_gamma(resolution)
     return _log_between(base, MEASURED_BASE, PAPER_BASE, GAMMA_SMALL, paper_gamma(resolution))
+
+
+def gamma_rule(resolution: int, base: float, images: float = 0.0) -> float:
+    """R1 + R2 weight at the start of a run of `images` real images: the larger of the width's and the length's."""
+    return max(width_gamma(resolution, base), length_gamma(images))
 
 
 def gamma_final_reason(base: int) -> str:
@@ -82,8 +103,12 @@ def gamma_final_reason(base: int) -> str:
     return "gamma falls 10x over the run, as the paper's"
 
 
-def gamma_reason(resolution: int, base: int) -> str:
+def gamma_reason(resolution: int, base: int, images: float = 0.0) -> str:
     """Why gamma_rule gave what it gave, for the recipe's printout."""
+    if length_gamma(images) > width_gamma(resolution, base):
+        return (f"a run of {images:,.0f} images (> {HOLD_IMAGES:,}): log-interpolated in length between "
+                f"{GAMMA_SMALL:g} (held a base-32 D over 185k images) and {GAMMA_LONG:g} at {LONG_IMAGES:,} (held a "
+                f"base-64 D there, where {GAMMA_SMALL:g} ran away; docs/results/gamma_rule.md)")
     if base <= MEASURED_BASE:
         return (f"base width {base} <= {MEASURED_BASE}: the gamma that came closest to the best FID in every measured "
                 "CIFAR-10 setting (16/32 px, batch 32/128; docs/results/gamma_rule.md)")
@@ -321,7 +346,7 @@ def _length(r: Recipe, res: int, img_s: float, seconds: float, kimg: float | Non
            "train.lr": "2e-3 at 200k images (the default job's recipe), x 1/sqrt(length), down to the paper's 2e-4 at 20M",
            "train.lr_final": "lr / 5 at the end (the default job's 2e-3 -> 4e-4; the paper's 4x)",
            "train.ema_kimg": "EMA half-life ramps to 5% of the run (the default job's 10k of 180k)",
-           "loss.gamma": gamma_reason(res, base),
+           "loss.gamma": gamma_reason(res, base, images),
            "loss.gamma_final": gamma_final_reason(base)}
     for key, reason in why.items():
         add(key, v[key], reason)
@@ -332,7 +357,7 @@ def length_rules(images: float, img_s: float, res: int, batch: int, kimg: float 
     """The keys that follow a run of `images` real images at `img_s` (kimg: the user's own length instead) with a
     network of ladder base `base`: the one place these rules live, for plan() and for studies that freeze a recipe."""
     run_kimg = kimg if kimg is not None else round(images / 1000, 1)
-    lr, gamma = lr_rule(images), gamma_rule(res, base)
+    lr, gamma = lr_rule(images), gamma_rule(res, base, images)
     return {"train.kimg": run_kimg, "train.horizon_kimg": run_kimg,
             "train.checkpoint_kimg": round(max(img_s * CHECKPOINT_S / 1000, 0.1), 1), "train.lr": lr,
             "train.lr_final": lr / 5, "train.ema_kimg": round(images / 20_000, 2), "loss.gamma": gamma,

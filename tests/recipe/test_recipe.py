@@ -92,6 +92,22 @@ def test_gamma_lr_and_resolution_rules() -> None:
     assert wide["loss.gamma"] == 0.05 and wide["loss.gamma_final"] == pytest.approx(0.005)
 
 
+def test_a_longer_run_gets_a_larger_gamma() -> None:
+    # 0.001 up to 200k images, 0.0056 from 773.8k (the 4-hour run's length), log-linear in length between, held above
+    assert [gamma_rule(32, 64, n) for n in (0, 185_000, 200_000)] == [0.001] * 3
+    assert gamma_rule(32, 64, 773_800) == gamma_rule(32, 32, 5e6) == 0.0056
+    assert gamma_rule(32, 64, math.sqrt(200_000 * 773_800)) == pytest.approx(math.sqrt(0.001 * 0.0056))
+    assert gamma_rule(32, 64, 400_000) == pytest.approx(0.001 * 5.6 ** (math.log(2) / math.log(3.869)))  # 0.00242
+    # the larger of the width's and the length's: base 192 already has 0.00564 > 0.0056; Config E keeps the paper's
+    assert gamma_rule(32, 192, 773_800) == gamma_rule(32, 192) == pytest.approx(0.00564, abs=1e-5)
+    assert gamma_rule(32, 768, 1e7) == 0.05
+    assert gamma_rule(32, 96, 773_800) == 0.0056 > gamma_rule(32, 96)  # 0.0019 from the width alone
+    long, short = (plan_mod.length_rules(n, 57.0, 32, 64, base=64) for n in (773_800, 185_000))
+    assert long["loss.gamma"] == long["loss.gamma_final"] == 0.0056 and short["loss.gamma"] == 0.001
+    assert "773,800 images" in plan_mod.gamma_reason(32, 64, 773_800)
+    assert plan_mod.gamma_reason(32, 64, 185_000).startswith("base width 64")
+
+
 # ---------------------------------------------------------------- sizing against a throughput model
 
 def recipe(s, minutes: float, **kw):
@@ -114,7 +130,8 @@ def test_more_minutes_give_a_wider_network_and_a_longer_run(tmp_path: Path) -> N
         assert cfg.train.horizon_kimg == cfg.train.kimg and cfg.train.ema_kimg == pytest.approx(cfg.train.kimg / 20, abs=0.01)
         assert cfg.train.lr == pytest.approx(lr_rule(cfg.train.kimg * 1000), rel=1e-3)
         assert cfg.train.checkpoint_kimg == pytest.approx(rate * 600 / 1000, abs=0.05)  # every 10 minutes
-        assert cfg.loss.gamma == pytest.approx(gamma_rule(32, cfg.model.widths[0])) 
+        assert cfg.loss.gamma == pytest.approx(gamma_rule(32, cfg.model.widths[0], cfg.train.kimg * 1000))
+        assert cfg.loss.gamma >= (plan_mod.GAMMA_LONG if cfg.train.kimg * 1000 >= plan_mod.LONG_IMAGES else 0.001)
         assert cfg.loss.gamma_final == cfg.loss.gamma / (1 if cfg.model.widths[0] <= plan_mod.SMALL_BASE else 10)
     assert widths == sorted(widths) and widths[0] < widths[-1]
     assert kimg[0] >= TARGET_IMAGES / 1000 - 0.1
