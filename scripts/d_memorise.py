@@ -52,6 +52,8 @@ def main() -> None:
     names = (cfg.data.subdir, held.origin[1])
     sets = {names[0]: draw(train, args.n, args.seed), names[1]: draw(held, args.n, args.seed + 1)}
     try:  # "latest", "best" or names, as gankit eval --checkpoint takes them; a wrong one is one line
+        if not list_checkpoints(args.run):
+            raise GankitError(f"run {args.run} has no checkpoint yet; wait for its first snapshot")
         paths = [list_checkpoints(args.run)[-1] if c == "latest" else named_checkpoint(args.run, c) for c in args.ckpt] \
             if args.ckpt else list_checkpoints(args.run)
     except GankitError as e:
